@@ -35,3 +35,29 @@ class DetectedIntent:
 
 class IntentDetector(Protocol):
     def detect(self, text: str) -> DetectedIntent: ...
+
+
+@dataclass(frozen=True)
+class CommandReport:
+    """What the pipeline reports about each command: ids, outcome and timing, never content."""
+
+    command: str
+    outcome: str  # recorded | duplicate | rejected | failed
+    chat_id: str | None
+    user_id: str | None
+    message_id: str | None
+    error_code: str | None
+    processing_ms: float
+    attempts: int
+    version: int | None = None
+    token_count: int | None = None
+    exception_type: str | None = None
+
+
+class CommandObserver(Protocol):
+    def command_finished(self, report: CommandReport) -> None: ...
+
+
+class NullObserver:
+    def command_finished(self, report: CommandReport) -> None:
+        """Reports go nowhere: for embedded use without logging."""

@@ -1,0 +1,184 @@
+"""The machinery every pipeline command shares: load and check the chat, decide, save, retry."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+from uuid import uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import EnvType
+
+from domain.boundary import CommandRun, loggable_id, run_command
+from domain.chat import Chat, ChatEvent
+from domain.errors import ChatLedgerError, ErrorCode
+from domain.intent import KeywordIntentDetector
+from domain.messages import CommandResult, MessageIds, TokenSummary
+from domain.ports import CommandObserver, IntentDetector, NullObserver, TokenCounter
+
+PIPELINE_VERSION = "chatledger/0.1.0"
+R = TypeVar("R", bound=CommandResult)
+
+
+class ChatApplication(Application[str]):
+    """The event-sourced application behind the pipeline: chats are aggregates with text ids."""
+
+    name = "chatledger"
+    env: ClassVar[dict[str, str]] = {
+        "ORIGINATOR_ID_TYPE": "text",
+        "AGGREGATE_CACHE_MAXSIZE": "10000",
+        "IS_SNAPSHOTTING_ENABLED": "y",
+    }
+    snapshot_interval = 200
+    max_attempts = 8
+
+    def __init__(
+        self,
+        env: EnvType | None = None,
+        *,
+        token_counter: TokenCounter,
+        intent_detector: IntentDetector | None = None,
+        observer: CommandObserver | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.token_counter = token_counter
+        self.intent_detector = intent_detector or KeywordIntentDetector()
+        self.observer = observer or NullObserver()
+
+    # -- the command skeleton -------------------------------------------------------------
+
+    def _command(
+        self, name: str, fields: dict[str, Any], action: Callable[[CommandRun], R], result: type[R]
+    ) -> R:
+        run = CommandRun(
+            command=name,
+            chat_id=loggable_id(fields.get("chat_id")),
+            user_id=loggable_id(fields.get("user_id")),
+            message_id=loggable_id(fields.get("message_id")),
+        )
+        return run_command(self.observer, run, action, result)
+
+    def load_owned_chat(self, chat_id: str, user_id: str) -> Chat:
+        try:
+            chat: Chat = self.repository.get(chat_id)
+        except AggregateNotFoundError:
+            raise ChatLedgerError(
+                ErrorCode.CHAT_NOT_FOUND, "no chat with this id", {"chat_id": chat_id}
+            ) from None
+        if chat.owner_id != user_id:
+            raise ChatLedgerError(
+                ErrorCode.UNAUTHORIZED,
+                "this chat belongs to another user",
+                {"chat_id": chat_id, "user_id": user_id},
+            )
+        return chat
+
+    def append(
+        self, run: CommandRun, user_id: str, decide: Callable[[Chat], CommandResult]
+    ) -> CommandResult:
+        """Load the chat, decide, save; on a concurrent append to the same chat, reload and retry.
+
+        `decide` triggers the new events on the chat, or returns without any (a duplicate).
+        """
+        assert run.chat_id is not None
+        for attempt in range(1, self.max_attempts + 1):
+            run.attempts = attempt
+            chat = self.load_owned_chat(run.chat_id, user_id)
+            result = decide(chat)
+            if not chat.pending_events:
+                return result
+            try:
+                self.save(chat)
+            except IntegrityError:
+                time.sleep(random.uniform(0, 0.002 * attempt))  # de-synchronise the contenders
+                continue
+            self.snapshot_if_due(chat)
+            return result.model_copy(update={"version": chat.version})
+        raise ChatLedgerError(
+            ErrorCode.CONFLICT,
+            f"chat stayed contended for {self.max_attempts} attempts",
+            {"chat_id": run.chat_id},
+        )
+
+    def snapshot_if_due(self, chat: Chat) -> None:
+        # Taken here rather than by eventsourcing's automatic snapshotting, so that a failed
+        # snapshot (an optimisation) cannot turn an already recorded message into an error.
+        if self.snapshots is None or chat.version % self.snapshot_interval != 0:
+            return
+        with contextlib.suppress(Exception):
+            self.take_snapshot(chat.id, version=chat.version)
+
+    def recorded_event(self, chat: Chat, version: int) -> ChatEvent:
+        (event,) = self.events.get(chat.id, gt=version - 1, lte=version)
+        assert isinstance(event, ChatEvent)
+        return event
+
+    # -- queries that every command shares --------------------------------------------------
+
+    def count_tokens(self, text: str, model: str | None, warnings: list[str]) -> TokenSummary:
+        counted = self.token_counter.count(text, model)
+        if not counted.exact_model:
+            warnings.append(
+                f"model {model!r} is unknown to the tokenizer; tokens were counted with "
+                f"{counted.encoding}"
+            )
+        return TokenSummary(
+            count=counted.count, encoding=counted.encoding, exact_model=counted.exact_model
+        )
+
+    def save_new(self, chat: Chat) -> bool:
+        """Save a newly started chat; False when another writer started it first."""
+        try:
+            self.save(chat)
+        except IntegrityError:
+            return False
+        return True
+
+    def find_duplicate(
+        self,
+        chat: Chat,
+        ids: MessageIds | str,
+        expected: type[ChatEvent],
+        content: str | None,
+    ) -> CommandResult | None:
+        """The original result, when this message id or idempotency key was recorded before.
+
+        The same id with a different message is a CONFLICT, never a silent overwrite.
+        """
+        if isinstance(ids, str):
+            version = chat.recorded_version(ids, None)
+        else:
+            version = chat.recorded_version(ids.message_id, ids.idempotency_key)
+        if version is None:
+            return None
+        original = self.recorded_event(chat, version)
+        same_content = content is None or getattr(original, "content", None) == content
+        if not (isinstance(original, expected) and same_content):
+            raise ChatLedgerError(
+                ErrorCode.CONFLICT,
+                "this message id or idempotency key already names a different message",
+                {"chat_id": chat.id, "version": version},
+            )
+        tokens = getattr(original, "tokens", None)
+        return CommandResult(
+            success=True,
+            chat_id=chat.id,
+            message_id=getattr(original, "message_id", None),
+            version=version,
+            tokens=TokenSummary(**tokens) if tokens else None,
+            duplicate=True,
+            warnings=[f"already recorded at version {version}; nothing was recorded again"],
+        )
+
+
+def new_message_id() -> str:
+    return f"msg_{uuid4().hex}"
+
+
+def utc_now() -> datetime:
+    return Chat.Event.create_timestamp()

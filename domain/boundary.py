@@ -1,0 +1,116 @@
+"""The one place where exceptions become results: validation, coded errors, store failures."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any, TypeVar
+
+from eventsourcing.persistence import PersistenceError
+from pydantic import BaseModel, ValidationError
+
+from domain.errors import ChatLedgerError, ErrorCode
+from domain.messages import ID_PATTERN, CommandError, CommandResult
+from domain.ports import CommandObserver, CommandReport
+
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R", bound=CommandResult)
+
+
+def validate(model: type[M], **fields: Any) -> M:
+    """Build an input model, or raise VALIDATION_ERROR naming the fields (never their values)."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]}
+            for e in error.errors(include_input=False, include_url=False)
+        ]
+        raise ChatLedgerError(
+            ErrorCode.VALIDATION_ERROR, f"{len(problems)} invalid field(s)", {"errors": problems}
+        ) from None
+
+
+def loggable_id(value: object) -> str | None:
+    """An id as the caller sent it, if it is a well-formed id; raw input never reaches logs."""
+    if isinstance(value, str) and re.fullmatch(ID_PATTERN, value):
+        return value
+    return None
+
+
+@dataclass
+class CommandRun:
+    """Ids and figures gathered while a command runs, for its report."""
+
+    command: str
+    chat_id: str | None = None
+    user_id: str | None = None
+    message_id: str | None = None
+    attempts: int = 0
+    started: float = field(default_factory=perf_counter)
+
+
+def run_command(
+    observer: CommandObserver,
+    run: CommandRun,
+    action: Callable[[CommandRun], R],
+    result_type: type[R],
+) -> R:
+    exception_type = None
+    try:
+        result = action(run)
+    except ChatLedgerError as error:
+        result = _error_result(result_type, run, error)
+    except PersistenceError as error:
+        exception_type = type(error).__name__
+        failure = ChatLedgerError(
+            ErrorCode.PERSISTENCE_ERROR, "the event store failed", {"error": exception_type}
+        )
+        result = _error_result(result_type, run, failure)
+    except Exception as error:  # an audit log answers even when it has a bug
+        exception_type = type(error).__name__
+        failure = ChatLedgerError(
+            ErrorCode.INTERNAL_ERROR, "unexpected error", {"error": exception_type}
+        )
+        result = _error_result(result_type, run, failure)
+    result.processing_ms = round((perf_counter() - run.started) * 1000.0, 3)
+    observer.command_finished(_report(run, result, exception_type))
+    return result
+
+
+def _error_result(result_type: type[R], run: CommandRun, error: ChatLedgerError) -> R:
+    return result_type(
+        success=False,
+        chat_id=run.chat_id,
+        message_id=run.message_id,
+        error=CommandError(
+            code=error.code,
+            message=error.message,
+            details=error.details,
+            recovery_hint=error.recovery_hint,
+        ),
+    )
+
+
+def _report(run: CommandRun, result: CommandResult, exception_type: str | None) -> CommandReport:
+    code = result.error.code if result.error else None
+    if result.success:
+        outcome = "duplicate" if result.duplicate else "recorded"
+    else:
+        failed = code in (ErrorCode.PERSISTENCE_ERROR, ErrorCode.INTERNAL_ERROR)
+        outcome = "failed" if failed else "rejected"
+    return CommandReport(
+        command=run.command,
+        outcome=outcome,
+        chat_id=run.chat_id,
+        user_id=run.user_id,
+        message_id=result.message_id or run.message_id,
+        error_code=code.value if code else None,
+        processing_ms=result.processing_ms,
+        attempts=run.attempts,
+        version=result.version,
+        token_count=result.tokens.count if result.tokens else None,
+        exception_type=exception_type,
+    )

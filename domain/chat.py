@@ -1,0 +1,212 @@
+"""The Chat aggregate: one conversation, whose event stream is its audit trail and a hash chain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from eventsourcing.domain import (
+    BaseAggregate,
+    CanInitAggregate,
+    CanMutateAggregate,
+    CanSnapshotAggregate,
+    MetaDomainEvent,
+)
+from eventsourcing.utils import get_topic
+
+from domain.chain import GENESIS_HASH, chain_hash
+
+
+class ChatEvent(CanMutateAggregate[str], metaclass=MetaDomainEvent):
+    """Every chat event is a link of the chat's hash chain."""
+
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+    prev_hash: str
+    hash: str
+
+
+class ChatSnapshot(CanSnapshotAggregate[str], metaclass=MetaDomainEvent):
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+    topic: str
+    state: dict[str, Any]
+
+
+class Chat(BaseAggregate[str]):
+    """State stays small: owner, counters, open streams, ids for idempotency and the chain head."""
+
+    Snapshot: ClassVar[type[ChatSnapshot]] = ChatSnapshot
+
+    class Event(ChatEvent):
+        pass
+
+    class Started(Event, CanInitAggregate[str]):
+        originator_topic: str
+        owner_id: str
+        title: str | None
+        model: str | None
+        pipeline_version: str
+
+        def apply(self, chat: Chat) -> None:
+            chat.chain_head = self.hash
+
+    class MessageEvent(Event):
+        """An event about one message of the chat, named by `message_id`."""
+
+        message_id: str
+
+        def apply(self, chat: Chat) -> None:
+            chat.chain_head = self.hash
+
+    class UserMessageRecorded(MessageEvent):
+        user_id: str
+        idempotency_key: str | None
+        content: str
+        intent: dict[str, Any]
+        context: dict[str, list[str]]
+        tokens: dict[str, Any]
+        processing_ms: float
+        metadata: dict[str, Any]
+        pipeline_version: str
+
+        def apply(self, chat: Chat) -> None:
+            super().apply(chat)
+            chat.remember(self.message_id, self.idempotency_key, self.originator_version)
+
+    class AssistantMessageRecorded(MessageEvent):
+        user_id: str
+        idempotency_key: str | None
+        content: str
+        intent: dict[str, Any] | None
+        context: dict[str, list[str]]
+        model: str | None
+        temperature: float | None
+        tokens: dict[str, Any]
+        usage: dict[str, Any] | None
+        generation_ms: float | None
+        processing_ms: float
+        error_code: str | None
+        error_message: str | None
+        metadata: dict[str, Any]
+        pipeline_version: str
+
+        def apply(self, chat: Chat) -> None:
+            super().apply(chat)
+            chat.remember(self.message_id, self.idempotency_key, self.originator_version)
+
+    class StreamOpened(MessageEvent):
+        user_id: str
+        idempotency_key: str | None
+        intent: dict[str, Any] | None
+        context: dict[str, list[str]]
+        model: str | None
+        temperature: float | None
+        metadata: dict[str, Any]
+        pipeline_version: str
+
+        def apply(self, chat: Chat) -> None:
+            super().apply(chat)
+            chat.remember(self.message_id, self.idempotency_key, self.originator_version)
+            chat.open_streams[self.message_id] = self.timestamp.isoformat()
+
+    class StreamCompleted(MessageEvent):
+        content: str
+        tokens: dict[str, Any]
+        usage: dict[str, Any] | None
+        first_chunk_ms: float | None
+        duration_ms: float
+        chunk_count: int
+        processing_ms: float
+        error_code: str | None
+        error_message: str | None
+        metadata: dict[str, Any]
+
+        def apply(self, chat: Chat) -> None:
+            super().apply(chat)
+            del chat.open_streams[self.message_id]
+
+    class StreamFailed(MessageEvent):
+        """A stream that ended in an error, or was abandoned and reaped (STREAM_ABANDONED)."""
+
+        content: str
+        first_chunk_ms: float | None
+        duration_ms: float | None
+        chunk_count: int
+        error_code: str
+        error_message: str | None
+        metadata: dict[str, Any]
+
+        def apply(self, chat: Chat) -> None:
+            super().apply(chat)
+            del chat.open_streams[self.message_id]
+
+    def __init__(self, owner_id: str, title: str | None, model: str | None) -> None:
+        self.owner_id = owner_id
+        self.title = title
+        self.model = model
+        self.chain_head = GENESIS_HASH
+        # message id -> version of the event that recorded it; idempotency key -> message id.
+        self.message_versions: dict[str, int] = {}
+        self.idempotency_keys: dict[str, str] = {}
+        # message id of an open stream -> when it was opened (ISO text, so snapshots stay JSON).
+        self.open_streams: dict[str, str] = {}
+
+    @classmethod
+    def start(
+        cls,
+        chat_id: str,
+        owner_id: str,
+        title: str | None,
+        model: str | None,
+        pipeline_version: str,
+    ) -> Chat:
+        fields: dict[str, Any] = {
+            "originator_topic": get_topic(cls),
+            "owner_id": owner_id,
+            "title": title,
+            "model": model,
+            "pipeline_version": pipeline_version,
+        }
+        sealed = _seal(cls.Started, chat_id, cls.INITIAL_VERSION, GENESIS_HASH, fields)
+        sealed.pop("originator_topic")  # _create() sets it again, to the same value
+        return cls._create(cls.Started, id=chat_id, **sealed)
+
+    def trigger_event(self, event_class: type[CanMutateAggregate[str]], **kwargs: Any) -> None:
+        sealed = _seal(event_class, self.id, self.version + 1, self.chain_head, kwargs)
+        super().trigger_event(event_class, **sealed)
+
+    def remember(self, message_id: str, idempotency_key: str | None, version: int) -> None:
+        self.message_versions[message_id] = version
+        if idempotency_key is not None:
+            self.idempotency_keys[idempotency_key] = message_id
+
+    def recorded_version(self, message_id: str | None, idempotency_key: str | None) -> int | None:
+        """The version of the event that first recorded this message id or idempotency key."""
+        if idempotency_key is not None and idempotency_key in self.idempotency_keys:
+            return self.message_versions[self.idempotency_keys[idempotency_key]]
+        if message_id is not None:
+            return self.message_versions.get(message_id)
+        return None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Chat:
+        # The repository copies cached chats for every command. The values inside the state's
+        # dicts are immutable, so copying the containers is a full copy, at a fraction of the
+        # cost of a generic deepcopy on long chats.
+        clone = object.__new__(type(self))
+        clone.__dict__.update(
+            {k: v.copy() if isinstance(v, dict | list) else v for k, v in self.__dict__.items()}
+        )
+        return clone
+
+
+def _seal(
+    event_class: type[Any], chat_id: str, version: int, prev_hash: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Fix the event's timestamp and link it to the chain: add `prev_hash` and `hash`."""
+    timestamp = fields.get("timestamp") or event_class.create_timestamp()
+    linked = {**fields, "timestamp": timestamp, "prev_hash": prev_hash}
+    identity = {"originator_id": chat_id, "originator_version": version}
+    return {**linked, "hash": chain_hash(event_class.__qualname__, {**identity, **linked})}

@@ -1,0 +1,51 @@
+"""Error codes the pipeline returns, each with a recovery hint, and the exception carrying one."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    CHAT_NOT_FOUND = "CHAT_NOT_FOUND"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    CONFLICT = "CONFLICT"
+    PERSISTENCE_ERROR = "PERSISTENCE_ERROR"
+    STREAM_NOT_OPEN = "STREAM_NOT_OPEN"
+    STREAM_ABANDONED = "STREAM_ABANDONED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+RECOVERY_HINTS: dict[ErrorCode, str] = {
+    ErrorCode.CHAT_NOT_FOUND: "Start the chat with start_chat() first, or check the chat id.",
+    ErrorCode.UNAUTHORIZED: "Only the user who started a chat may use it; check the user id.",
+    ErrorCode.VALIDATION_ERROR: "Fix the fields named in details and send the request again.",
+    ErrorCode.CONFLICT: (
+        "The id is already taken by different content, or the chat stayed contended; "
+        "use a new message id, or retry later with the same one."
+    ),
+    ErrorCode.PERSISTENCE_ERROR: (
+        "The event store failed or was unreachable and nothing was recorded; retry with the "
+        "same message id or idempotency key (retries never record twice)."
+    ),
+    ErrorCode.STREAM_NOT_OPEN: (
+        "The stream was already completed, failed or reaped; open a new stream for a new reply."
+    ),
+    ErrorCode.STREAM_ABANDONED: "The stream never completed; regenerate the reply.",
+    ErrorCode.INTERNAL_ERROR: "Unexpected error; report it with the chat and message ids.",
+}
+
+
+class ChatLedgerError(Exception):
+    """An expected failure of a command; the pipeline turns it into an error result."""
+
+    def __init__(self, code: ErrorCode, message: str, details: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+    @property
+    def recovery_hint(self) -> str:
+        return RECOVERY_HINTS[self.code]

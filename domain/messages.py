@@ -1,0 +1,187 @@
+"""Pydantic inputs of the pipeline's commands and the results they return.
+
+Inputs are strict (no silent coercion: an audit log records what was sent, not a guess of it).
+Content may hold any Unicode text, NUL included (the event store escapes it in JSON and it
+round-trips exactly); lone surrogates are rejected because they are not text and no UTF-8
+store, export or client can represent them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.errors import ErrorCode
+
+MAX_CONTENT_BYTES = 512 * 1024
+MAX_METADATA_BYTES = 64 * 1024
+MAX_METADATA_DEPTH = 8
+MAX_CONTEXT_ITEMS = 256
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/+=#-]{0,127}$"
+
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")]
+Title = Annotated[str, StringConstraints(max_length=500)]
+ErrorText = Annotated[str, StringConstraints(max_length=4000)]
+
+
+def reject_lone_surrogates(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        msg = f"text holds a lone surrogate at index {error.start}; it is not valid Unicode text"
+        raise ValueError(msg) from None
+    return text
+
+
+def limit_content_size(text: str) -> str:
+    # Counting UTF-8 bytes, not characters: storage cost and transport limits are in bytes.
+    if len(text) * 4 > MAX_CONTENT_BYTES and len(text.encode("utf-8")) > MAX_CONTENT_BYTES:
+        raise ValueError(f"content is larger than {MAX_CONTENT_BYTES} bytes of UTF-8")
+    return text
+
+
+def json_depth(value: Any, depth: int = 0) -> int:
+    if depth > MAX_METADATA_DEPTH:
+        return depth
+    if isinstance(value, dict):
+        return max((json_depth(v, depth + 1) for v in value.values()), default=depth + 1)
+    if isinstance(value, list):
+        return max((json_depth(v, depth + 1) for v in value), default=depth + 1)
+    return depth
+
+
+def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    if json_depth(metadata) > MAX_METADATA_DEPTH:
+        raise ValueError(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
+    try:
+        encoded = json.dumps(metadata, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError) as error:
+        raise ValueError(f"metadata is not JSON text: {type(error).__name__}") from None
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
+    return metadata
+
+
+Content = Annotated[str, AfterValidator(reject_lone_surrogates), AfterValidator(limit_content_size)]
+Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
+IdList = Annotated[list[Identifier], Field(max_length=MAX_CONTEXT_ITEMS)]
+
+
+class StrictInput(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class ContextItems(StrictInput):
+    """Ids of what the assistant was given: retrieved document chunks, insights, JTBDs, metrics."""
+
+    document_chunks: IdList = []
+    insights: IdList = []
+    jtbds: IdList = []
+    metrics: IdList = []
+
+
+class Intent(StrictInput):
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    confidence: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+    keywords: Annotated[
+        list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=32)
+    ] = []
+
+
+class ProviderUsage(StrictInput):
+    """Token usage as the model provider reported it (kept beside the pipeline's own count)."""
+
+    input_tokens: Annotated[int, Field(ge=0)] | None = None
+    output_tokens: Annotated[int, Field(ge=0)] | None = None
+    source: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")] = "provider"
+
+
+class StartChat(StrictInput):
+    chat_id: Identifier
+    user_id: Identifier
+    title: Title | None = None
+    model: ModelName | None = None
+
+
+class MessageIds(StrictInput):
+    chat_id: Identifier
+    user_id: Identifier
+    message_id: Identifier | None = None
+    idempotency_key: Identifier | None = None
+
+
+class UserMessage(MessageIds):
+    content: Annotated[Content, StringConstraints(min_length=1)]
+    context: ContextItems = ContextItems()
+    metadata: Metadata = {}
+
+
+class Generation(MessageIds):
+    """What an assistant reply and a stream opening share."""
+
+    intent: Intent | None = None
+    context: ContextItems = ContextItems()
+    model: ModelName | None = None
+    temperature: Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)] | None = None
+    metadata: Metadata = {}
+
+
+class Outcome(StrictInput):
+    """How a generation ended: provider usage and, for a failed generation, its error."""
+
+    usage: ProviderUsage | None = None
+    error_code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")] | None = None
+    error_message: ErrorText | None = None
+    metadata: Metadata = {}
+
+
+class AssistantMessage(Generation, Outcome):
+    content: Content
+    generation_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
+
+
+class StreamEnd(Outcome):
+    content: Content | None = None
+
+
+class PromptMessage(StrictInput):
+    role: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    content: Content
+    name: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class TokenSummary(BaseModel):
+    count: int
+    encoding: str
+    exact_model: bool
+
+
+class CommandError(BaseModel):
+    code: ErrorCode
+    message: str
+    details: dict[str, Any] = {}
+    recovery_hint: str
+
+
+class CommandResult(BaseModel):
+    """What every command returns: success with ids and figures, or a coded error."""
+
+    success: bool
+    chat_id: str | None = None
+    message_id: str | None = None
+    version: int | None = None
+    processing_ms: float = 0.0
+    tokens: TokenSummary | None = None
+    duplicate: bool = False
+    warnings: list[str] = []
+    error: CommandError | None = None
+
+
+class StreamFailure(StrictInput):
+    error_code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
+    error_message: ErrorText | None = None
+    content: Content = ""
+    metadata: Metadata = {}

@@ -1,0 +1,215 @@
+"""The persistence pipeline: the commands a chat backend calls to record its messages."""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+from pydantic import BaseModel
+
+from domain.application import PIPELINE_VERSION, ChatApplication, new_message_id
+from domain.boundary import CommandRun, validate
+from domain.chat import Chat
+from domain.errors import ChatLedgerError, ErrorCode
+from domain.messages import (
+    AssistantMessage,
+    CommandResult,
+    ContextItems,
+    Intent,
+    PromptMessage,
+    ProviderUsage,
+    StartChat,
+    TokenSummary,
+    UserMessage,
+)
+from domain.streaming import StreamCommands
+
+
+class PersistencePipeline(StreamCommands, ChatApplication):
+    """Every command validates, checks the chat and its owner, records, and returns a result."""
+
+    def start_chat(
+        self, chat_id: str, user_id: str, title: str | None = None, model: str | None = None
+    ) -> CommandResult:
+        fields = {"chat_id": chat_id, "user_id": user_id, "title": title, "model": model}
+
+        def action(run: CommandRun) -> CommandResult:
+            command = validate(StartChat, **fields)
+            chat = Chat.start(
+                command.chat_id, command.user_id, command.title, command.model, PIPELINE_VERSION
+            )
+            if command.chat_id not in self.repository:
+                run.attempts = 1
+                if self.save_new(chat):
+                    return CommandResult(success=True, chat_id=chat.id, version=chat.version)
+            existing: Chat = self.repository.get(command.chat_id)
+            if existing.owner_id != command.user_id:
+                raise ChatLedgerError(
+                    ErrorCode.CONFLICT, "chat id is taken by another user", {"chat_id": chat_id}
+                )
+            return CommandResult(
+                success=True, chat_id=chat_id, version=1, duplicate=True,
+                warnings=["chat was already started; nothing was recorded"],
+            )  # fmt: skip
+
+        return self._command("start_chat", fields, action, CommandResult)
+
+    def persist_user_message(
+        self,
+        chat_id: str,
+        user_id: str,
+        content: str,
+        *,
+        context: ContextItems | dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        message_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> CommandResult:
+        fields = _given(locals())
+
+        def action(run: CommandRun) -> CommandResult:
+            started = perf_counter()
+            message = validate(UserMessage, **fields)
+            run.message_id = message_id_of(message.message_id, run)
+            intent = self.intent_detector.detect(message.content)
+            warnings: list[str] = []
+
+            def decide(chat: Chat) -> CommandResult:
+                duplicate = self.find_duplicate(
+                    chat, message, Chat.UserMessageRecorded, message.content
+                )
+                if duplicate:
+                    return duplicate
+                tokens = self.count_tokens(message.content, chat.model, warnings)
+                chat.trigger_event(
+                    Chat.UserMessageRecorded,
+                    message_id=run.message_id,
+                    user_id=message.user_id,
+                    idempotency_key=message.idempotency_key,
+                    content=message.content,
+                    intent={"name": intent.name, "confidence": intent.confidence,
+                            "keywords": list(intent.keywords)},
+                    context=message.context.model_dump(),
+                    tokens=tokens.model_dump(),
+                    processing_ms=elapsed_ms(started),
+                    metadata=message.metadata,
+                    pipeline_version=PIPELINE_VERSION,
+                )  # fmt: skip
+                return recorded(chat, run, tokens, warnings)
+
+            return self.append(run, message.user_id, decide)
+
+        return self._command("persist_user_message", fields, action, CommandResult)
+
+    def persist_assistant_message(
+        self,
+        chat_id: str,
+        user_id: str,
+        content: str,
+        *,
+        intent: Intent | dict[str, Any] | None = None,
+        context: ContextItems | dict[str, Any] | None = None,
+        model: str | None = None,
+        temperature: float | None = None,
+        generation_ms: float | None = None,
+        usage: ProviderUsage | dict[str, Any] | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        message_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> CommandResult:
+        """Record a reply; a failed generation is recorded too, with its error code."""
+        fields = _given(locals())
+
+        def action(run: CommandRun) -> CommandResult:
+            started = perf_counter()
+            message = validate(AssistantMessage, **fields)
+            run.message_id = message_id_of(message.message_id, run)
+            warnings = ["empty reply recorded"] if not message.content else []
+
+            def decide(chat: Chat) -> CommandResult:
+                duplicate = self.find_duplicate(
+                    chat, message, Chat.AssistantMessageRecorded, message.content
+                )
+                if duplicate:
+                    return duplicate
+                model = message.model or chat.model
+                tokens = self.count_tokens(message.content, model, warnings)
+                chat.trigger_event(
+                    Chat.AssistantMessageRecorded,
+                    message_id=run.message_id,
+                    user_id=message.user_id,
+                    idempotency_key=message.idempotency_key,
+                    content=message.content,
+                    intent=message.intent.model_dump() if message.intent else None,
+                    context=message.context.model_dump(),
+                    model=model,
+                    temperature=message.temperature,
+                    tokens=tokens.model_dump(),
+                    usage=message.usage.model_dump() if message.usage else None,
+                    generation_ms=message.generation_ms,
+                    processing_ms=elapsed_ms(started),
+                    error_code=message.error_code,
+                    error_message=message.error_message,
+                    metadata=message.metadata,
+                    pipeline_version=PIPELINE_VERSION,
+                )
+                return recorded(chat, run, tokens, warnings)
+
+            return self.append(run, message.user_id, decide)
+
+        return self._command("persist_assistant_message", fields, action, CommandResult)
+
+    def count_prompt_tokens(self, messages: list[Any], model: str | None = None) -> CommandResult:
+        """Chat-format token accounting as OpenAI publishes it for its chat models: 3 tokens per
+        message, 1 more per `name`, 3 for priming the reply."""
+
+        def action(run: CommandRun) -> CommandResult:
+            prompt = [validate(PromptMessage, **_as_dict(m)) for m in messages]
+            warnings: list[str] = []
+            empty = self.count_tokens("", model, warnings)
+            total = 3  # every reply is primed with <|start|>assistant<|message|>
+            for message in prompt:
+                parts = [message.role, message.content]
+                if message.name is not None:
+                    parts.append(message.name)
+                    total += 1
+                total += 3 + sum(self.count_tokens(p, model, warnings).count for p in parts)
+            tokens = empty.model_copy(update={"count": total})
+            return CommandResult(success=True, tokens=tokens, warnings=sorted(set(warnings)))
+
+        return self._command("count_prompt_tokens", {}, action, CommandResult)
+
+
+def recorded(
+    chat: Chat, run: CommandRun, tokens: TokenSummary, warnings: list[str]
+) -> CommandResult:
+    return CommandResult(
+        success=True,
+        chat_id=chat.id,
+        message_id=run.message_id,
+        tokens=tokens,
+        warnings=sorted(set(warnings)),
+    )
+
+
+def message_id_of(given: str | None, run: CommandRun) -> str:
+    return given or run.message_id or new_message_id()
+
+
+def elapsed_ms(started: float) -> float:
+    return round((perf_counter() - started) * 1000.0, 3)
+
+
+def _given(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The command's arguments as input fields; unset optional fields take the model defaults."""
+    return {k: v for k, v in arguments.items() if k != "self" and v is not None}
+
+
+def _as_dict(message: Any) -> dict[str, Any]:
+    if isinstance(message, BaseModel):
+        return message.model_dump()
+    if isinstance(message, dict):
+        return dict(message)
+    raise ChatLedgerError(ErrorCode.VALIDATION_ERROR, "each message must be a JSON object")

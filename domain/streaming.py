@@ -1,0 +1,270 @@
+"""Streamed replies: open (visible at once in the audit trail), complete, fail, and reap."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from time import perf_counter
+from typing import Any
+
+from eventsourcing.utils import get_topic
+from pydantic import ConfigDict, Field
+
+from domain.application import PIPELINE_VERSION, ChatApplication, new_message_id, utc_now
+from domain.boundary import CommandRun, validate
+from domain.chat import Chat
+from domain.errors import ChatLedgerError, ErrorCode
+from domain.messages import (
+    CommandResult,
+    ContextItems,
+    Generation,
+    Intent,
+    StreamEnd,
+    StreamFailure,
+)
+from domain.stream_context import StreamContext
+
+STREAM_TOPICS = [
+    get_topic(Chat.StreamOpened),
+    get_topic(Chat.StreamCompleted),
+    get_topic(Chat.StreamFailed),
+]
+
+
+class OpenedStream(CommandResult):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    stream: StreamContext | None = None
+
+
+class ReapResult(CommandResult):
+    reaped: list[dict[str, str]] = Field(default_factory=list)
+
+
+class StreamCommands(ChatApplication):
+    def open_stream(
+        self,
+        chat_id: str,
+        user_id: str,
+        *,
+        intent: Intent | dict[str, Any] | None = None,
+        context: ContextItems | dict[str, Any] | None = None,
+        model: str | None = None,
+        temperature: float | None = None,
+        metadata: dict[str, Any] | None = None,
+        message_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> OpenedStream:
+        """Record that a reply has started; feed the returned context each chunk as it arrives."""
+        fields = {k: v for k, v in locals().items() if k != "self" and v is not None}
+
+        def action(run: CommandRun) -> OpenedStream:
+            generation = validate(Generation, **fields)
+            run.message_id = generation.message_id or run.message_id or new_message_id()
+
+            def decide(chat: Chat) -> CommandResult:
+                duplicate = self.find_duplicate(chat, generation, Chat.StreamOpened, None)
+                if duplicate:
+                    return duplicate
+                chat.trigger_event(
+                    Chat.StreamOpened,
+                    message_id=run.message_id,
+                    user_id=generation.user_id,
+                    idempotency_key=generation.idempotency_key,
+                    intent=generation.intent.model_dump() if generation.intent else None,
+                    context=generation.context.model_dump(),
+                    model=generation.model or chat.model,
+                    temperature=generation.temperature,
+                    metadata=generation.metadata,
+                    pipeline_version=PIPELINE_VERSION,
+                )
+                return CommandResult(success=True, chat_id=chat.id, message_id=run.message_id)
+
+            result = self.append(run, generation.user_id, decide)
+            stream = StreamContext(
+                generation.chat_id, generation.user_id, run.message_id, generation.model
+            )
+            return OpenedStream(**dict(result), stream=stream)
+
+        return self._command("open_stream", fields, action, OpenedStream)
+
+    def complete_stream(
+        self,
+        stream: StreamContext,
+        content: str | None = None,
+        *,
+        usage: dict[str, Any] | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> CommandResult:
+        """Record the reply with its timings; `content` defaults to the chunks fed to `stream`."""
+        fields = {
+            "chat_id": stream.chat_id,
+            "user_id": stream.user_id,
+            "message_id": stream.message_id,
+        }
+
+        def action(run: CommandRun) -> CommandResult:
+            started = perf_counter()
+            text = content if content is not None else stream.content
+            end = validate(
+                StreamEnd, content=text, usage=usage, error_code=error_code,
+                error_message=error_message, metadata=metadata or {},
+            )  # fmt: skip
+            warnings: list[str] = []
+
+            def decide(chat: Chat) -> CommandResult:
+                closed = self.closed_stream(
+                    chat, stream.message_id, Chat.StreamCompleted, end.content
+                )
+                if closed:
+                    return closed
+                tokens = self.count_tokens(end.content or "", stream.model or chat.model, warnings)
+                chat.trigger_event(
+                    Chat.StreamCompleted,
+                    message_id=stream.message_id,
+                    content=end.content or "",
+                    tokens=tokens.model_dump(),
+                    usage=end.usage.model_dump() if end.usage else None,
+                    first_chunk_ms=_rounded(stream.first_chunk_ms),
+                    duration_ms=_rounded(stream.elapsed_ms()),
+                    chunk_count=stream.chunk_count,
+                    processing_ms=_rounded((perf_counter() - started) * 1000.0),
+                    error_code=end.error_code,
+                    error_message=end.error_message,
+                    metadata=end.metadata,
+                )
+                return CommandResult(
+                    success=True, chat_id=chat.id, message_id=stream.message_id, tokens=tokens,
+                    warnings=warnings,
+                )  # fmt: skip
+
+            return self.append(run, stream.user_id, decide)
+
+        return self._command("complete_stream", fields, action, CommandResult)
+
+    def fail_stream(
+        self,
+        stream: StreamContext,
+        error_code: str,
+        error_message: str | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> CommandResult:
+        """Record that a stream ended in an error, keeping the partial reply the user saw."""
+        fields = {
+            "chat_id": stream.chat_id,
+            "user_id": stream.user_id,
+            "message_id": stream.message_id,
+        }
+
+        def action(run: CommandRun) -> CommandResult:
+            failure = validate(
+                StreamFailure, error_code=error_code, error_message=error_message,
+                content=stream.content, metadata=metadata or {},
+            )  # fmt: skip
+
+            def decide(chat: Chat) -> CommandResult:
+                closed = self.closed_stream(chat, stream.message_id, Chat.StreamFailed, None)
+                if closed:
+                    return closed
+                chat.trigger_event(
+                    Chat.StreamFailed,
+                    message_id=stream.message_id,
+                    content=failure.content,
+                    first_chunk_ms=_rounded(stream.first_chunk_ms),
+                    duration_ms=_rounded(stream.elapsed_ms()),
+                    chunk_count=stream.chunk_count,
+                    error_code=failure.error_code,
+                    error_message=failure.error_message,
+                    metadata=failure.metadata,
+                )
+                return CommandResult(success=True, chat_id=chat.id, message_id=stream.message_id)
+
+            return self.append(run, stream.user_id, decide)
+
+        return self._command("fail_stream", fields, action, CommandResult)
+
+    def closed_stream(
+        self, chat: Chat, message_id: str, expected: type[Chat.Event], content: str | None
+    ) -> CommandResult | None:
+        """None while the stream is open; the original result for a retried close; else an error."""
+        if message_id in chat.open_streams:
+            return None
+        if message_id in chat.message_versions:
+            probe = self.find_duplicate(chat, message_id, expected, content)
+            if probe:
+                return probe
+        raise ChatLedgerError(
+            ErrorCode.STREAM_NOT_OPEN,
+            "the stream is not open",
+            {"chat_id": chat.id, "message_id": message_id},
+        )
+
+    def reap_abandoned_streams(
+        self, older_than: timedelta, now: datetime | None = None
+    ) -> ReapResult:
+        """Close, with STREAM_ABANDONED, every stream opened before `now - older_than` and never
+        completed (its process died or its client went away)."""
+
+        def action(run: CommandRun) -> ReapResult:
+            cutoff = (now or utc_now()) - older_than
+            reaped = []
+            for chat_id, message_id in self.streams_opened_before(cutoff):
+                if self.reap(run, chat_id, message_id, cutoff):
+                    reaped.append({"chat_id": chat_id, "message_id": message_id})
+            return ReapResult(success=True, reaped=reaped)
+
+        return self._command("reap_abandoned_streams", {}, action, ReapResult)
+
+    def streams_opened_before(self, cutoff: datetime) -> list[tuple[str, str]]:
+        # Scans the stream events of the whole log; the read models (messages with status
+        # 'streaming') answer this faster once they exist.
+        open_streams: dict[tuple[str, str], datetime] = {}
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start, 1000, topics=STREAM_TOPICS)
+            for notification in page:
+                event = self.mapper.to_domain_event(notification)
+                assert isinstance(event, Chat.MessageEvent)
+                key = (event.originator_id, event.message_id)
+                if isinstance(event, Chat.StreamOpened):
+                    open_streams[key] = event.timestamp
+                else:
+                    open_streams.pop(key, None)
+            if len(page) < 1000:
+                break
+            start = page[-1].id + 1
+        return [key for key, opened in open_streams.items() if opened < cutoff]
+
+    def reap(self, run: CommandRun, chat_id: str, message_id: str, cutoff: datetime) -> bool:
+        chat: Chat = self.repository.get(chat_id)
+        opened = chat.open_streams.get(message_id)
+        if opened is None or datetime.fromisoformat(opened) >= cutoff:
+            return False  # completed or failed meanwhile
+
+        reaped: list[str] = []
+
+        def decide(current: Chat) -> CommandResult:
+            if message_id in current.open_streams:
+                reaped.append(message_id)
+                current.trigger_event(
+                    Chat.StreamFailed,
+                    message_id=message_id,
+                    content="",
+                    first_chunk_ms=None,
+                    duration_ms=None,
+                    chunk_count=0,
+                    error_code=ErrorCode.STREAM_ABANDONED.value,
+                    error_message="the stream was never completed and was reaped",
+                    metadata={"reaped_at": utc_now().isoformat()},
+                )
+            return CommandResult(success=True)
+
+        run.chat_id = chat_id
+        self.append(run, chat.owner_id, decide)
+        return bool(reaped)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, format check, type check, then pytest against a
+# throwaway PostgreSQL cluster. Extra arguments go to pytest, e.g.
+#   bash scripts/test.sh -x -k chain
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/bootstrap.sh
+source "$HERE/bootstrap.sh"
+cd "$ROOT"
+
+section() {
+    printf '\n==> %s\n' "$*"
+}
+
+section "ruff check"
+ruff check .
+
+section "ruff format --check"
+ruff format --check .
+
+section "mypy"
+mypy
+
+section "postgres"
+# shellcheck source=scripts/postgres.sh
+source "$HERE/postgres.sh"
+# Trap first: pg_stop is idempotent and also cleans up a half-started cluster.
+trap pg_stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+pg_start
+
+section "pytest"
+status=0
+pytest -q "$@" || status=$?
+exit "$status"
