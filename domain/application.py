@@ -143,7 +143,7 @@ class ChatApplication(Application[str]):
         self,
         chat: Chat,
         ids: MessageIds | str,
-        expected: type[ChatEvent],
+        expected: type[ChatEvent] | tuple[type[ChatEvent], ...],
         content: str | None,
     ) -> CommandResult | None:
         """The original result, when this message id or idempotency key was recorded before.

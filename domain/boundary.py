@@ -19,10 +19,10 @@ M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R", bound=CommandResult)
 
 
-def validate(model: type[M], **fields: Any) -> M:
+def validate(schema: type[M], /, **fields: Any) -> M:
     """Build an input model, or raise VALIDATION_ERROR naming the fields (never their values)."""
     try:
-        return model.model_validate(fields)
+        return schema.model_validate(fields)
     except ValidationError as error:
         problems = [
             {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]}

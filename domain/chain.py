@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,3 +39,32 @@ def chain_hash(event_type: str, fields: dict[str, Any]) -> str:
 def recompute_hash(event: Any) -> str:
     fields = {k: v for k, v in vars(event).items() if k != "hash"}
     return chain_hash(type(event).__qualname__, fields)
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    """The first place where a stored chain does not recompute."""
+
+    chat_id: str
+    version: int
+    problem: str  # hash_mismatch | prev_hash_mismatch | version_gap
+    expected: str
+    found: str
+
+
+def find_broken_link(chat_id: str, events: Iterable[Any]) -> BrokenLink | None:
+    """Walk a chat's events in order and report the first link that does not hold."""
+    prev_hash, expected_version = GENESIS_HASH, 1
+    for event in events:
+        version = event.originator_version
+        if version != expected_version:
+            return BrokenLink(
+                chat_id, expected_version, "version_gap", str(expected_version), str(version)
+            )
+        if event.prev_hash != prev_hash:
+            return BrokenLink(chat_id, version, "prev_hash_mismatch", prev_hash, event.prev_hash)
+        recomputed = recompute_hash(event)
+        if recomputed != event.hash:
+            return BrokenLink(chat_id, version, "hash_mismatch", recomputed, event.hash)
+        prev_hash, expected_version = event.hash, version + 1
+    return None

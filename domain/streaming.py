@@ -23,6 +23,7 @@ from domain.messages import (
 )
 from domain.stream_context import StreamContext
 
+STREAM_EVENTS = (Chat.StreamOpened, Chat.StreamCompleted, Chat.StreamFailed)
 STREAM_TOPICS = [
     get_topic(Chat.StreamOpened),
     get_topic(Chat.StreamCompleted),
@@ -62,7 +63,7 @@ class StreamCommands(ChatApplication):
             run.message_id = generation.message_id or run.message_id or new_message_id()
 
             def decide(chat: Chat) -> CommandResult:
-                duplicate = self.find_duplicate(chat, generation, Chat.StreamOpened, None)
+                duplicate = self.find_duplicate(chat, generation, STREAM_EVENTS, None)
                 if duplicate:
                     return duplicate
                 chat.trigger_event(
@@ -80,6 +81,9 @@ class StreamCommands(ChatApplication):
                 return CommandResult(success=True, chat_id=chat.id, message_id=run.message_id)
 
             result = self.append(run, generation.user_id, decide)
+            if result.duplicate and not self.is_stream_open(generation.chat_id, run.message_id):
+                warning = "the stream was already closed; no context is returned"
+                return OpenedStream(**dict(result, warnings=[*result.warnings, warning]))
             stream = StreamContext(
                 generation.chat_id, generation.user_id, run.message_id, generation.model
             )
@@ -184,6 +188,10 @@ class StreamCommands(ChatApplication):
             return self.append(run, stream.user_id, decide)
 
         return self._command("fail_stream", fields, action, CommandResult)
+
+    def is_stream_open(self, chat_id: str, message_id: str) -> bool:
+        chat: Chat = self.repository.get(chat_id)
+        return message_id in chat.open_streams
 
     def closed_stream(
         self, chat: Chat, message_id: str, expected: type[Chat.Event], content: str | None

@@ -96,7 +96,9 @@ _pg_apt_install() {
         }
         # postgresql-common first, so its createcluster.conf can disable the
         # automatic "main" cluster before the server package is configured.
-        apt_install postgresql-common || exit 1
+        if [ ! -f "$conf" ]; then
+            apt_install postgresql-common || exit 1
+        fi
         if [ -f "$conf" ]; then
             backup="$conf.chatledger-bak"
             cp -p "$conf" "$backup" &&

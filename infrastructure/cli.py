@@ -1,0 +1,248 @@
+"""The `chatledger` command line: tables for people, --json for scripts, exit codes to trust.
+
+Exit codes: 0 everything recorded (or already there), 1 some records failed, 2 usage error,
+3 the database could not be opened or the settings are wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from domain.chain import find_broken_link
+from domain.pipeline import PersistencePipeline
+from infrastructure.bootstrap import bootstrap
+from infrastructure.conversations import (
+    Conversation,
+    count_lines,
+    default_data_file,
+    generate_conversations,
+    read_conversations,
+)
+from infrastructure.ingest import Ingestor, IngestTotals
+from infrastructure.settings import Settings, SettingsError, describe_database
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+console = Console()
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Overrides CHATLEDGER_DATABASE_URL "
+                 "(sqlite:///file.sqlite or postgresql://user:password@host:port/db)."),
+]  # fmt: skip
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document for machines.")]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log every command (JSON lines on stderr).")
+]
+
+
+@contextmanager
+def opened_pipeline(
+    database_url: str | None, verbose: bool = False
+) -> Iterator[tuple[PersistencePipeline, Settings]]:
+    # Batch commands log one line per message at info level: only with --verbose.
+    overrides: dict[str, Any] = {} if verbose else {"log_level": "warning"}
+    if database_url:
+        overrides["database_url"] = database_url
+    try:
+        settings = Settings(**overrides)
+        pipeline = bootstrap(settings)
+    except (SettingsError, OSError, ValueError) as error:
+        console.print(f"[red]cannot open the database:[/red] {error}", highlight=False)
+        raise typer.Exit(3) from None
+    except Exception as error:  # driver errors of every kind: the database is not usable
+        console.print(f"[red]cannot open the database:[/red] {type(error).__name__}")
+        raise typer.Exit(3) from None
+    try:
+        yield pipeline, settings
+    finally:
+        pipeline.close()
+
+
+def ingest_with_progress(
+    ingestor: Ingestor, items: list[Conversation] | Path, quiet: bool
+) -> IngestTotals:
+    totals = IngestTotals()
+    total = count_lines(items) if isinstance(items, Path) else len(items)
+    source = read_conversations(items) if isinstance(items, Path) else items
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]} msg/s"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True), disable=quiet) as progress:
+        task = progress.add_task("ingesting", total=total, rate="-")
+        for item in source:
+            ingestor.ingest([item], totals)
+            elapsed = progress.tasks[task].elapsed or 0.0
+            messages = totals.recorded + totals.duplicates + totals.failed
+            rate = f"{messages / elapsed:,.0f}" if elapsed > 0 else "-"
+            progress.update(task, advance=1, rate=rate)
+    return totals
+
+
+def totals_document(totals: IngestTotals) -> dict[str, Any]:
+    return {
+        "conversations": totals.conversations,
+        "recorded": totals.recorded,
+        "duplicates": totals.duplicates,
+        "failed": totals.failed,
+        "error_codes": dict(totals.error_codes),
+        "unreadable_lines": totals.unreadable_lines,
+        "gen_ai.usage.tokens": totals.tokens,
+    }
+
+
+def print_totals(title: str, totals: IngestTotals) -> None:
+    table = Table(title=title, show_header=False)
+    for key, value in totals_document(totals).items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@app.command()
+def ingest(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="Conversations, one JSON object per line."
+        ),
+    ],
+    user_id: Annotated[str, typer.Option(help="Owner of the ingested chats.")] = "ingest",
+    stream: Annotated[bool, typer.Option(help="Record assistant replies as streams.")] = False,
+    database_url: DatabaseOption = None,
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Ingest conversations (the ../shared/data format); running it again records nothing new."""
+    with opened_pipeline(database_url, verbose) as (pipeline, _):
+        ingestor = Ingestor(pipeline, user_id=user_id, stream_replies=stream)
+        totals = ingest_with_progress(ingestor, file, quiet=as_json)
+    report(totals, as_json, f"ingested {file.name}")
+
+
+def report(totals: IngestTotals, as_json: bool, title: str) -> None:
+    if as_json:
+        print(json.dumps(totals_document(totals)))
+    else:
+        print_totals(title, totals)
+    if totals.failed or totals.unreadable_lines:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    conversations: Annotated[
+        int, typer.Option(min=1, help="How many conversations to ingest.")
+    ] = 20,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Conversations file (default: the shared data set, else generated ones)."
+        ),
+    ] = None,
+    database_url: DatabaseOption = None,
+    as_json: JsonOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """The main job: ingest conversations through the pipeline on the embedded default (SQLite),
+    assistant replies streamed in chunks, then show what was recorded and check every chain."""
+    path = data or default_data_file()
+    chosen = _first(path, conversations) if path else generate_conversations(conversations)
+    with opened_pipeline(database_url, verbose) as (pipeline, settings):
+        ingestor = Ingestor(pipeline, user_id="demo-user", stream_replies=True)
+        totals = ingest_with_progress(ingestor, chosen, quiet=as_json)
+        timeline = recorded_timeline(pipeline, [c.conversation_id for c in chosen])
+        broken = [
+            b
+            for b in (
+                find_broken_link(c.conversation_id, pipeline.events.get(c.conversation_id))
+                for c in chosen
+            )
+            if b
+        ]
+        where = describe_database(settings)
+    if as_json:
+        document = totals_document(totals) | {
+            "database": where,
+            "broken_chains": len(broken),
+            "events": timeline,
+        }
+        print(json.dumps(document, default=str))
+    else:
+        console.print(f"database: {where}   source: {path or 'generated conversations'}")
+        print_timeline(timeline[:24])
+        print_totals("recorded", totals)
+        console.print(f"hash chains: {len(chosen) - len(broken)} of {len(chosen)} intact")
+    if broken or totals.failed:
+        raise typer.Exit(1)
+
+
+def _first(path: Path, count: int) -> list[Conversation]:
+    chosen: list[Conversation] = []
+    for item in read_conversations(path):
+        if isinstance(item, Conversation):
+            chosen.append(item)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def recorded_timeline(pipeline: PersistencePipeline, chat_ids: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for chat_id in chat_ids:
+        for event in pipeline.events.get(chat_id):
+            fields = vars(event)
+            rows.append({
+                "chat_id": chat_id, "version": event.originator_version,
+                "event": type(event).__name__, "message_id": fields.get("message_id", ""),
+                "intent": (fields.get("intent") or {}).get("name", ""),
+                "tokens": (fields.get("tokens") or {}).get("count", ""),
+                "encoding": (fields.get("tokens") or {}).get("encoding", ""),
+                "chunks": fields.get("chunk_count", ""),
+                "first_chunk_ms": fields.get("first_chunk_ms", ""),
+                "hash": fields["hash"][:10],
+            })  # fmt: skip
+    return rows
+
+
+def print_timeline(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="recorded events (first 24)")
+    for column in (
+        "chat_id",
+        "version",
+        "event",
+        "intent",
+        "tokens",
+        "encoding",
+        "chunks",
+        "first_chunk_ms",
+        "hash",
+    ):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            *(
+                str(row[c])
+                for c in (
+                    "chat_id",
+                    "version",
+                    "event",
+                    "intent",
+                    "tokens",
+                    "encoding",
+                    "chunks",
+                    "first_chunk_ms",
+                    "hash",
+                )
+            )
+        )
+    console.print(table)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,86 @@
+"""One settings object, read once from CHATLEDGER_* variables, turned into eventsourcing's env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///chatledger.sqlite"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHATLEDGER_", extra="ignore")
+
+    # SecretStr: the URL may hold a password, and settings get printed and logged.
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    aggregate_cache_size: int = Field(default=10_000, ge=0)
+    postgres_pool_size: int = Field(default=10, ge=1)
+    postgres_connect_timeout_s: int = Field(default=5, ge=1)
+
+
+class SettingsError(ValueError):
+    """A setting that cannot work; the message never repeats a password."""
+
+
+def eventsourcing_env(settings: Settings) -> dict[str, str]:
+    url = settings.database_url.get_secret_value()
+    parts = urlsplit(url)
+    common = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size)}
+    if parts.scheme == "sqlite":
+        return common | sqlite_env(parts.path)
+    if parts.scheme in ("postgresql", "postgres"):
+        return common | postgres_env(url, settings)
+    raise SettingsError(
+        f"CHATLEDGER_DATABASE_URL must start with sqlite:/// or postgresql://, not {parts.scheme!r}"
+    )
+
+
+def sqlite_env(url_path: str) -> dict[str, str]:
+    # sqlite:///relative.db is relative to the working directory; sqlite:////abs.db is absolute.
+    relative = url_path[1:] if url_path.startswith("/") else url_path
+    if not relative:
+        raise SettingsError("the sqlite URL names no file: use sqlite:///path/to/file.sqlite")
+    path = Path(relative)
+    if not path.parent.exists():
+        raise SettingsError(f"the folder of the SQLite database does not exist: {path.parent}")
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+
+
+def postgres_env(url: str, settings: Settings) -> dict[str, str]:
+    parts = urlsplit(url)
+    database = parts.path.lstrip("/")
+    if not (parts.hostname and database and parts.username):
+        raise SettingsError("the postgresql URL needs user, host and database: "
+                            "postgresql://user:password@host:port/database")  # fmt: skip
+    schema = parse_qs(parts.query).get("schema", [""])[0]
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(database),
+        "POSTGRES_HOST": parts.hostname,
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(settings.postgres_pool_size),
+        "POSTGRES_CONNECT_TIMEOUT": str(settings.postgres_connect_timeout_s),
+        # A server that went away must fail a persist fast, never hang it.
+        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
+    }
+
+
+def describe_database(settings: Settings) -> str:
+    """The database URL without its password, for people and logs."""
+    parts = urlsplit(settings.database_url.get_secret_value())
+    if parts.password is None:
+        return parts.geturl()
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
