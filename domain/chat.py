@@ -127,6 +127,7 @@ class Chat(BaseAggregate[str]):
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
             del chat.open_streams[self.message_id]
+            chat.remember(self.message_id, None, self.originator_version)
 
     class StreamFailed(MessageEvent):
         """A stream that ended in an error, or was abandoned and reaped (STREAM_ABANDONED)."""
@@ -142,13 +143,14 @@ class Chat(BaseAggregate[str]):
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
             del chat.open_streams[self.message_id]
+            chat.remember(self.message_id, None, self.originator_version)
 
     def __init__(self, owner_id: str, title: str | None, model: str | None) -> None:
         self.owner_id = owner_id
         self.title = title
         self.model = model
         self.chain_head = GENESIS_HASH
-        # message id -> version of the event that recorded it; idempotency key -> message id.
+        # message id -> version of its latest event; idempotency key -> message id.
         self.message_versions: dict[str, int] = {}
         self.idempotency_keys: dict[str, str] = {}
         # message id of an open stream -> when it was opened (ISO text, so snapshots stay JSON).
@@ -184,7 +186,7 @@ class Chat(BaseAggregate[str]):
             self.idempotency_keys[idempotency_key] = message_id
 
     def recorded_version(self, message_id: str | None, idempotency_key: str | None) -> int | None:
-        """The version of the event that first recorded this message id or idempotency key."""
+        """The version of the latest event of this message id or idempotency key."""
         if idempotency_key is not None and idempotency_key in self.idempotency_keys:
             return self.message_versions[self.idempotency_keys[idempotency_key]]
         if message_id is not None:

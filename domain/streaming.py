@@ -199,10 +199,9 @@ class StreamCommands(ChatApplication):
         """None while the stream is open; the original result for a retried close; else an error."""
         if message_id in chat.open_streams:
             return None
-        if message_id in chat.message_versions:
-            probe = self.find_duplicate(chat, message_id, expected, content)
-            if probe:
-                return probe
+        version = chat.message_versions.get(message_id)
+        if version is not None and isinstance(self.recorded_event(chat, version), expected):
+            return self.find_duplicate(chat, message_id, expected, content)
         raise ChatLedgerError(
             ErrorCode.STREAM_NOT_OPEN,
             "the stream is not open",

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     aggregate_cache_size: int = Field(default=10_000, ge=0)
     postgres_pool_size: int = Field(default=10, ge=1)
     postgres_connect_timeout_s: int = Field(default=5, ge=1)
+    # How long a write waits for the table lock before failing with PERSISTENCE_ERROR.
+    lock_timeout_s: int = Field(default=5, ge=1)
 
 
 class SettingsError(ValueError):
@@ -33,7 +35,9 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
     parts = urlsplit(url)
     common = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size)}
     if parts.scheme == "sqlite":
-        return common | sqlite_env(parts.path)
+        return (
+            common | sqlite_env(parts.path) | {"SQLITE_LOCK_TIMEOUT": str(settings.lock_timeout_s)}
+        )
     if parts.scheme in ("postgresql", "postgres"):
         return common | postgres_env(url, settings)
     raise SettingsError(
@@ -72,7 +76,7 @@ def postgres_env(url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": str(settings.postgres_connect_timeout_s),
         # A server that went away must fail a persist fast, never hang it.
         "POSTGRES_PRE_PING": "y",
-        "POSTGRES_LOCK_TIMEOUT": "5",
+        "POSTGRES_LOCK_TIMEOUT": str(settings.lock_timeout_s),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
     }
 

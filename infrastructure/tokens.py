@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import re
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -58,6 +59,12 @@ _SPECS: Final[dict[str, _EncodingSpec]] = {
 
 SHIPPED_ENCODINGS: Final = frozenset(_SPECS)
 _MAX_CACHED_MODELS: Final = 4096
+
+# tiktoken's Rust regex panics (fancy-regex StackOverflow) on a whitespace run of ~1M chars: its
+# backtracking stack holds 1M entries and `\s+(?!\S)` pushes one per char. Texts with long runs go
+# through tiktoken's Python-regex path instead: same pattern and BPE, so the same tokens.
+_MAX_NATIVE_WS_RUN: Final = 100_000
+_WS_RUN: Final = re.compile(r"\s+")  # Python's \s is a superset of Rust's: errs on the safe side
 
 
 class RankFileHashError(ValueError):
@@ -141,6 +148,16 @@ class TiktokenCounter:
 
     def count(self, text: str, model: str | None) -> TokenCount:
         name, exact = self._resolve(model)
+        n = _count_tokens(self.encoding(name), text)
+        return TokenCount(count=n, encoding=name, exact_model=exact)
+
+
+def _count_tokens(enc: tiktoken.Encoding, text: str) -> int:
+    if len(text) < _MAX_NATIVE_WS_RUN or all(
+        m.end() - m.start() < _MAX_NATIVE_WS_RUN for m in _WS_RUN.finditer(text)
+    ):
         # encode_ordinary: "<|endoftext|>" typed by a user is text to count, not a control token.
-        tokens = self.encoding(name).encode_ordinary(text)
-        return TokenCount(count=len(tokens), encoding=name, exact_model=exact)
+        return len(enc.encode_ordinary(text))
+    # Same lone-surrogate repair encode_ordinary applies on UnicodeEncodeError.
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return len(enc._encode_only_native_bpe(text))

@@ -1,0 +1,82 @@
+"""Fixtures: one behaviour, every backend. SQLite files under tmp_path; PostgreSQL schemas in the
+throwaway cluster that scripts/test.sh starts (CHATLEDGER_TEST_POSTGRES_URL)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from domain.pipeline import PersistencePipeline
+from infrastructure.bootstrap import bootstrap
+from infrastructure.settings import Settings
+from infrastructure.tokens import TiktokenCounter
+
+BACKENDS = ["sqlite", "postgres"]
+PipelineFactory = Callable[..., PersistencePipeline]
+
+
+def postgres_base_url() -> str:
+    url = os.environ.get("CHATLEDGER_TEST_POSTGRES_URL")
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail("CHATLEDGER_TEST_POSTGRES_URL is not set: run the suite with scripts/test.sh")
+    pytest.skip("PostgreSQL tests need CHATLEDGER_TEST_POSTGRES_URL (scripts/test.sh sets it)")
+
+
+@pytest.fixture(scope="session")
+def token_counter() -> TiktokenCounter:
+    return TiktokenCounter()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path}/ledger.sqlite"
+        return
+    base = postgres_base_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    yield f"{base}?schema={schema}"
+    with psycopg.connect(base, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def open_pipeline(database_url: str, token_counter: TiktokenCounter) -> Iterator[PipelineFactory]:
+    """Open pipelines on the test database (several, like separate processes would)."""
+    opened: list[PersistencePipeline] = []
+
+    def factory(**settings: object) -> PersistencePipeline:
+        config = Settings(database_url=database_url, **settings)  # type: ignore[arg-type]
+        pipeline = bootstrap(config, token_counter=token_counter, configure_logs=False)
+        opened.append(pipeline)
+        return pipeline
+
+    yield factory
+    for pipeline in opened:
+        pipeline.close()
+
+
+@pytest.fixture
+def pipeline(open_pipeline: PipelineFactory) -> PersistencePipeline:
+    return open_pipeline()
+
+
+@pytest.fixture
+def chat(pipeline: PersistencePipeline) -> str:
+    """A started chat owned by alice."""
+    result = pipeline.start_chat("chat-1", "alice", title="Test chat", model="gpt-4o")
+    assert result.success, result.error
+    return "chat-1"
