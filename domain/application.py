@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -35,7 +36,7 @@ class ChatApplication(Application[str]):
         "IS_SNAPSHOTTING_ENABLED": "y",
     }
     snapshot_interval = 200
-    max_attempts = 8
+    max_attempts = 12
 
     def __init__(
         self,
@@ -46,6 +47,7 @@ class ChatApplication(Application[str]):
         observer: CommandObserver | None = None,
     ) -> None:
         super().__init__(env)
+        self.chat_locks = [threading.Lock() for _ in range(256)]
         self.token_counter = token_counter
         self.intent_detector = intent_detector or KeywordIntentDetector()
         self.observer = observer or NullObserver()
@@ -86,19 +88,22 @@ class ChatApplication(Application[str]):
         `decide` triggers the new events on the chat, or returns without any (a duplicate).
         """
         assert run.chat_id is not None
-        for attempt in range(1, self.max_attempts + 1):
-            run.attempts = attempt
-            chat = self.load_owned_chat(run.chat_id, user_id)
-            result = decide(chat)
-            if not chat.pending_events:
-                return result
-            try:
-                self.save(chat)
-            except IntegrityError:
-                time.sleep(random.uniform(0, 0.002 * attempt))  # de-synchronise the contenders
-                continue
-            self.snapshot_if_due(chat)
-            return result.model_copy(update={"version": chat.version})
+        # Threads of this process take turns per chat, so only other processes can conflict.
+        with self.chat_locks[hash(run.chat_id) % len(self.chat_locks)]:
+            for attempt in range(1, self.max_attempts + 1):
+                run.attempts = attempt
+                chat = self.load_owned_chat(run.chat_id, user_id)
+                result = decide(chat)
+                if not chat.pending_events:
+                    return result
+                try:
+                    self.save(chat)
+                except IntegrityError:
+                    # Another process appended first: back off with jitter, reload, decide again.
+                    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+                    continue
+                self.snapshot_if_due(chat)
+                return result.model_copy(update={"version": chat.version})
         raise ChatLedgerError(
             ErrorCode.CONFLICT,
             f"chat stayed contended for {self.max_attempts} attempts",
