@@ -28,7 +28,7 @@ def assert_all_recorded_once(
 
 def write_messages(database_url: str, writer: int) -> list[str]:
     """One writer process: its own pipeline, as a separate backend process would have."""
-    pipeline = bootstrap(Settings(database_url=database_url), configure_logs=False)  # type: ignore[arg-type]
+    pipeline = bootstrap(Settings(database_url=database_url), configure_logs=False)
     try:
         results = [
             pipeline.persist_user_message(
