@@ -29,7 +29,6 @@ R = TypeVar("R", bound=CommandResult)
 class ChatApplication(Application[str]):
     """The event-sourced application behind the pipeline: chats are aggregates with text ids."""
 
-    name = "chatledger"
     env: ClassVar[dict[str, str]] = {
         "ORIGINATOR_ID_TYPE": "text",
         "AGGREGATE_CACHE_MAXSIZE": "10000",

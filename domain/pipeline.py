@@ -28,6 +28,8 @@ from domain.streaming import StreamCommands
 class PersistencePipeline(StreamCommands, ChatApplication):
     """Every command validates, checks the chat and its owner, records, and returns a result."""
 
+    name = "chatledger"  # names the PostgreSQL tables (chatledger_events) and tracking records
+
     def start_chat(
         self, chat_id: str, user_id: str, title: str | None = None, model: str | None = None
     ) -> CommandResult:

@@ -64,7 +64,7 @@ def postgres_env(url: str, settings: Settings) -> dict[str, str]:
                             "postgresql://user:password@host:port/database")  # fmt: skip
     schema = parse_qs(parts.query).get("schema", [""])[0]
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "infrastructure.postgres_store:FailFastPostgresFactory",
         "POSTGRES_DBNAME": unquote(database),
         "POSTGRES_HOST": parts.hostname,
         "POSTGRES_PORT": str(parts.port or 5432),
