@@ -1,0 +1,1 @@
+"""Read side: projections of chat events into read models (built in the read-model issue)."""

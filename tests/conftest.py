@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import structlog
 
 from domain.pipeline import PersistencePipeline
 from infrastructure.bootstrap import bootstrap
@@ -80,3 +81,10 @@ def chat(pipeline: PersistencePipeline) -> str:
     result = pipeline.start_chat("chat-1", "alice", title="Test chat", model="gpt-4o")
     assert result.success, result.error
     return "chat-1"
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    """CLI tests configure structlog as the CLI does; later tests start from its defaults."""
+    yield
+    structlog.reset_defaults()

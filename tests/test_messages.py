@@ -93,3 +93,31 @@ def test_unknown_model_counts_with_default_encoding_and_warns(
 def test_generated_message_ids_are_unique(pipeline: PersistencePipeline, chat: str) -> None:
     ids = {pipeline.persist_user_message(chat, "alice", f"hi {i}").message_id for i in range(5)}
     assert len(ids) == 5 and all(i and i.startswith("msg_") for i in ids)
+
+
+def test_prompt_tokens_follow_openais_chat_accounting(
+    pipeline: PersistencePipeline, token_counter: TiktokenCounter
+) -> None:
+    messages = [
+        {"role": "system", "content": "You are a terse assistant."},
+        {"role": "user", "content": "Summarise: 🧾 receipts", "name": "bob"},
+        {"role": "assistant", "content": ""},
+    ]
+    encoding = token_counter.encoding("cl100k_base")
+
+    def tokens(text: str) -> int:
+        return len(encoding.encode_ordinary(text))
+
+    expected = 3 + sum(3 + tokens(m["role"]) + tokens(m["content"]) for m in messages)
+    expected += 1 + tokens("bob")
+    result = pipeline.count_prompt_tokens(messages, model="gpt-4")
+    assert result.success
+    assert result.tokens is not None
+    assert (result.tokens.count, result.tokens.encoding) == (expected, "cl100k_base")
+
+
+def test_prompt_tokens_reject_malformed_messages(pipeline: PersistencePipeline) -> None:
+    result = pipeline.count_prompt_tokens([{"role": "user"}], model="gpt-4o")
+    assert result.error is not None
+    assert result.error.code == "VALIDATION_ERROR"
+    assert pipeline.count_prompt_tokens(["not a message"]).error is not None
