@@ -47,8 +47,10 @@ KEYWORD_RULES: dict[str, tuple[str, ...]] = {
 FALLBACK_INTENT = "general_question"
 
 
-def _phrase_in(phrase: str, text: str) -> bool:
-    return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", text) is not None
+def _whole_phrases(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern per intent; keywords match as whole words or phrases, never inside words."""
+    alternatives = "|".join(re.escape(k) for k in keywords)
+    return re.compile(rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])")
 
 
 class KeywordIntentDetector:
@@ -59,13 +61,14 @@ class KeywordIntentDetector:
     """
 
     def __init__(self, rules: dict[str, tuple[str, ...]] | None = None) -> None:
-        self.rules = rules if rules is not None else KEYWORD_RULES
+        rules = rules if rules is not None else KEYWORD_RULES
+        self.patterns = {intent: _whole_phrases(keywords) for intent, keywords in rules.items()}
 
     def detect(self, text: str) -> DetectedIntent:
         lowered = text.lower()[:20_000]  # the opening of a message carries its intent
         matches = {
-            intent: tuple(k for k in keywords if _phrase_in(k, lowered))
-            for intent, keywords in self.rules.items()
+            intent: tuple(dict.fromkeys(pattern.findall(lowered)))
+            for intent, pattern in self.patterns.items()
         }
         ranked = sorted(matches.items(), key=lambda item: -len(item[1]))
         best_name, best_keywords = ranked[0]

@@ -20,6 +20,7 @@ from rich.table import Table
 from domain.chain import find_broken_link
 from domain.pipeline import PersistencePipeline
 from infrastructure.bootstrap import bootstrap
+from infrastructure.cli_bench import bench
 from infrastructure.conversations import (
     Conversation,
     count_lines,
@@ -242,6 +243,9 @@ def print_timeline(rows: list[dict[str, Any]]) -> None:
             )
         )
     console.print(table)
+
+
+app.command()(bench)
 
 
 def main() -> None:
