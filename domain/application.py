@@ -33,6 +33,11 @@ class ChatApplication(Application[str]):
         "ORIGINATOR_ID_TYPE": "text",
         "AGGREGATE_CACHE_MAXSIZE": "10000",
         "IS_SNAPSHOTTING_ENABLED": "y",
+        # The cache holds each chat as this process last saved it, without a read per command
+        # to look for newer events. A chat that another process changed meanwhile is stale, and
+        # a stale chat can only fail to append (its next version is taken): append() then
+        # evicts it, reloads and decides again. So staleness costs a retry, never correctness.
+        "AGGREGATE_CACHE_FASTFORWARD": "n",
     }
     snapshot_interval = 200
     max_attempts = 12
@@ -99,6 +104,7 @@ class ChatApplication(Application[str]):
                     self.save(chat)
                 except IntegrityError:
                     # Another process appended first: back off with jitter, reload, decide again.
+                    self.forget(chat.id)
                     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                     continue
                 self.snapshot_if_due(chat)
@@ -109,13 +115,20 @@ class ChatApplication(Application[str]):
             {"chat_id": run.chat_id},
         )
 
+    def forget(self, chat_id: str) -> None:
+        """Drop a chat from the cache, so that the next load reads the store."""
+        if self.repository.cache is not None:
+            with contextlib.suppress(KeyError):
+                self.repository.cache.get(chat_id, evict=True)
+
     def snapshot_if_due(self, chat: Chat) -> None:
         # Taken here rather than by eventsourcing's automatic snapshotting, so that a failed
         # snapshot (an optimisation) cannot turn an already recorded message into an error.
         if self.snapshots is None or chat.version % self.snapshot_interval != 0:
             return
+        # From the chat in hand, which is exactly the saved version: no replay of its events.
         with contextlib.suppress(Exception):
-            self.take_snapshot(chat.id, version=chat.version)
+            self.snapshots.put([Chat.Snapshot.take(chat)])
 
     def recorded_event(self, chat: Chat, version: int) -> ChatEvent:
         (event,) = self.events.get(chat.id, gt=version - 1, lte=version)

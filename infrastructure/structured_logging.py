@@ -7,7 +7,6 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from dataclasses import asdict
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -69,7 +68,8 @@ class StructlogCommandObserver:
         self.logger = logger or structlog.get_logger("chatledger.pipeline")
 
     def command_finished(self, report: CommandReport) -> None:
-        fields = {k: v for k, v in asdict(report).items() if v is not None and k != "command"}
+        # vars(), not asdict(): the report holds only flat values, and asdict deep-copies them.
+        fields = {k: v for k, v in vars(report).items() if v is not None and k != "command"}
         if report.token_count is not None:
             # OpenTelemetry GenAI name, so log pipelines can join with traces.
             fields["gen_ai.usage.tokens"] = fields.pop("token_count")

@@ -87,3 +87,18 @@ def test_a_retry_racing_the_original_records_once(open_pipeline: PipelineFactory
     assert all(ok for ok, _ in outcomes)
     assert sum(1 for _, duplicate in outcomes if not duplicate) == 1
     assert_all_recorded_once(pipeline, "shared", {"m-race"})
+
+
+def test_a_chat_changed_by_another_process_is_reloaded_not_overwritten(
+    open_pipeline: PipelineFactory,
+) -> None:
+    first, second = open_pipeline(), open_pipeline()  # two processes, two caches
+    assert first.start_chat("shared", "alice").success
+    assert first.persist_user_message("shared", "alice", "one", message_id="m1").success
+    assert second.persist_user_message("shared", "alice", "two", message_id="m2").success
+    stale_write = first.persist_user_message("shared", "alice", "three", message_id="m3")
+    assert stale_write.success
+    assert stale_write.version == 4
+    stale_retry = first.persist_user_message("shared", "alice", "two", message_id="m2")
+    assert stale_retry.duplicate
+    assert_all_recorded_once(open_pipeline(), "shared", {"m1", "m2", "m3"})
