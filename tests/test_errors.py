@@ -6,10 +6,15 @@ import math
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from domain.errors import ErrorCode
 from domain.messages import MAX_CONTENT_BYTES, CommandResult
 from domain.pipeline import PersistencePipeline
+from domain.ports import TokenCount
+from infrastructure.bootstrap import bootstrap
+from infrastructure.settings import Settings
+from tests.conftest import PipelineFactory
 
 
 def assert_error(result: CommandResult, code: ErrorCode) -> None:
@@ -126,3 +131,36 @@ def test_reused_id_for_different_content_is_a_conflict(
         ErrorCode.CONFLICT,
     )
     assert version_of(pipeline, chat) == 2
+
+
+def test_a_chat_contended_beyond_the_retry_budget_is_a_conflict(
+    open_pipeline: PipelineFactory,
+) -> None:
+    patient, other = open_pipeline(), open_pipeline()
+    assert patient.start_chat("c", "alice").success
+    assert other.persist_user_message("c", "alice", "first", message_id="m1").success
+    patient.max_attempts = 1  # its cached chat is stale, and it may not reload
+    result = patient.persist_user_message("c", "alice", "second", message_id="m2")
+    assert_error(result, ErrorCode.CONFLICT)
+    assert version_of(other, "c") == 2
+
+
+class BrokenTokenizer:
+    def count(self, text: str, model: str | None) -> TokenCount:
+        raise RuntimeError("tokenizer crashed")
+
+
+def test_an_unexpected_failure_is_an_internal_error_not_an_exception(
+    database_url: str,
+) -> None:
+    settings = Settings(database_url=database_url)
+    pipeline = bootstrap(settings, token_counter=BrokenTokenizer(), configure_logs=False)
+    try:
+        assert pipeline.start_chat("c", "alice").success
+        with capture_logs() as logs:
+            result = pipeline.persist_user_message("c", "alice", "hello", message_id="m1")
+        assert_error(result, ErrorCode.INTERNAL_ERROR)
+        assert logs[0]["exception_type"] == "RuntimeError"
+        assert version_of(pipeline, "c") == 1
+    finally:
+        pipeline.close()
