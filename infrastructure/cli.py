@@ -176,7 +176,7 @@ def demo(
         print(json.dumps(document, default=str))
     else:
         console.print(f"database: {where}   source: {path or 'generated conversations'}")
-        print_timeline(timeline[:24])
+        print_timeline(timeline)
         print_totals("recorded", totals)
         console.print(f"hash chains: {len(chosen) - len(broken)} of {len(chosen)} intact")
     if broken or totals.failed:
@@ -194,55 +194,42 @@ def _first(path: Path, count: int) -> list[Conversation]:
 
 
 def recorded_timeline(pipeline: PersistencePipeline, chat_ids: list[str]) -> list[dict[str, Any]]:
-    rows = []
+    return [
+        timeline_row(chat_id, vars(event) | {"event_type": type(event).__name__})
+        for chat_id in chat_ids
+        for event in pipeline.events.get(chat_id)
+    ]
+
+
+def timeline_row(chat_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """What a person scanning the audit trail wants per event (no content)."""
+    tokens = fields.get("tokens") or {}
+    return {
+        "chat_id": chat_id,
+        "version": fields["originator_version"],
+        "event": fields["event_type"].removesuffix("Recorded"),
+        "message_id": fields.get("message_id", ""),
+        "intent": (fields.get("intent") or {}).get("name", ""),
+        "tokens": tokens.get("count", ""),
+        "encoding": tokens.get("encoding", ""),
+        "chunks": fields.get("chunk_count", ""),
+        "first_chunk_ms": fields.get("first_chunk_ms", ""),
+        "hash": fields["hash"][:8],
+    }
+
+
+def print_timeline(rows: list[dict[str, Any]], chats: int = 2) -> None:
+    """The event timeline of the first chats, one table per chat."""
+    chat_ids = list(dict.fromkeys(row["chat_id"] for row in rows))[:chats]
+    columns = {"version": "v", "event": "event", "intent": "intent", "tokens": "tokens",
+               "chunks": "chunks", "first_chunk_ms": "ttfc ms", "hash": "hash"}  # fmt: skip
     for chat_id in chat_ids:
-        for event in pipeline.events.get(chat_id):
-            fields = vars(event)
-            rows.append({
-                "chat_id": chat_id, "version": event.originator_version,
-                "event": type(event).__name__, "message_id": fields.get("message_id", ""),
-                "intent": (fields.get("intent") or {}).get("name", ""),
-                "tokens": (fields.get("tokens") or {}).get("count", ""),
-                "encoding": (fields.get("tokens") or {}).get("encoding", ""),
-                "chunks": fields.get("chunk_count", ""),
-                "first_chunk_ms": fields.get("first_chunk_ms", ""),
-                "hash": fields["hash"][:10],
-            })  # fmt: skip
-    return rows
-
-
-def print_timeline(rows: list[dict[str, Any]]) -> None:
-    table = Table(title="recorded events (first 24)")
-    for column in (
-        "chat_id",
-        "version",
-        "event",
-        "intent",
-        "tokens",
-        "encoding",
-        "chunks",
-        "first_chunk_ms",
-        "hash",
-    ):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
-            *(
-                str(row[c])
-                for c in (
-                    "chat_id",
-                    "version",
-                    "event",
-                    "intent",
-                    "tokens",
-                    "encoding",
-                    "chunks",
-                    "first_chunk_ms",
-                    "hash",
-                )
-            )
-        )
-    console.print(table)
+        table = Table(title=f"chat {chat_id}", title_justify="left")
+        for heading in columns.values():
+            table.add_column(heading, no_wrap=True, min_width=max(2, len(heading)))
+        for row in (r for r in rows if r["chat_id"] == chat_id):
+            table.add_row(*(str(row[key]) for key in columns))
+        console.print(table)
 
 
 app.command()(bench)

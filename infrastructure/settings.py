@@ -83,8 +83,9 @@ def postgres_env(url: str, settings: Settings) -> dict[str, str]:
 
 def describe_database(settings: Settings) -> str:
     """The database URL without its password, for people and logs."""
-    parts = urlsplit(settings.database_url.get_secret_value())
+    url = settings.database_url.get_secret_value()
+    parts = urlsplit(url)
     if parts.password is None:
-        return parts.geturl()
+        return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return parts._replace(netloc=netloc).geturl()
