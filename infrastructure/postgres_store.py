@@ -1,4 +1,4 @@
-"""The PostgreSQL event store, failing fast.
+"""The PostgreSQL event store, failing fast, and safe to start from many processes at once.
 
 eventsourcing retries an operational error ten times, 0.2 s apart, inside each recorder call: a
 lock timeout or a stopped server would hold one persist for ten times its timeout. ChatLedger
@@ -14,10 +14,24 @@ from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresFactory,
+    PostgresRecorder,
 )
 
+# Any constant: the advisory lock that serialises schema creation across processes.
+SCHEMA_LOCK_KEY = 0x43484C44  # "CHLD"
 
-class FailFastAggregateRecorder(PostgresAggregateRecorder):
+
+class SerialSchemaRecorder(PostgresRecorder):
+    """Processes that start together would run CREATE ... IF NOT EXISTS together, and
+    PostgreSQL's catalog answers one of them 'tuple concurrently updated'. An advisory lock held
+    for the creating transaction makes them take turns."""
+
+    def _create_table(self, curs: Any) -> None:
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,), prepare=False)
+        super()._create_table(curs)
+
+
+class FailFastAggregateRecorder(SerialSchemaRecorder, PostgresAggregateRecorder):
     """Snapshots: read once, write once."""
 
     def insert_events(self, *args: Any, **kwargs: Any) -> Any:
@@ -27,7 +41,7 @@ class FailFastAggregateRecorder(PostgresAggregateRecorder):
         return PostgresAggregateRecorder.select_events.__wrapped__(self, *args, **kwargs)
 
 
-class FailFastApplicationRecorder(PostgresApplicationRecorder):
+class FailFastApplicationRecorder(SerialSchemaRecorder, PostgresApplicationRecorder):
     """Events: read once, write once."""
 
     def insert_events(self, *args: Any, **kwargs: Any) -> Any:

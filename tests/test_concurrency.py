@@ -102,3 +102,15 @@ def test_a_chat_changed_by_another_process_is_reloaded_not_overwritten(
     stale_retry = first.persist_user_message("shared", "alice", "two", message_id="m2")
     assert stale_retry.duplicate
     assert_all_recorded_once(open_pipeline(), "shared", {"m1", "m2", "m3"})
+
+
+def start_and_close(database_url: str) -> bool:
+    bootstrap(Settings(database_url=database_url), configure_logs=False).close()
+    return True
+
+
+def test_many_processes_can_start_on_a_new_database_at_once(database_url: str) -> None:
+    """Each creates the schema if missing; none may fail because another is creating it."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(8) as pool:
+        assert pool.map(start_and_close, [database_url] * 8) == [True] * 8
