@@ -113,6 +113,9 @@ class Chat(BaseAggregate[str]):
             chat.open_streams[self.message_id] = self.timestamp.isoformat()
 
     class StreamCompleted(MessageEvent):
+        # Who and when the stream was opened: read models attribute the reply to its opening.
+        user_id: str
+        opened_at: str
         content: str
         tokens: dict[str, Any]
         usage: dict[str, Any] | None
@@ -132,6 +135,8 @@ class Chat(BaseAggregate[str]):
     class StreamFailed(MessageEvent):
         """A stream that ended in an error, or was abandoned and reaped (STREAM_ABANDONED)."""
 
+        user_id: str
+        opened_at: str
         content: str
         first_chunk_ms: float | None
         duration_ms: float | None

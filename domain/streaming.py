@@ -127,6 +127,8 @@ class StreamCommands(ChatApplication):
                 chat.trigger_event(
                     Chat.StreamCompleted,
                     message_id=stream.message_id,
+                    user_id=chat.owner_id,
+                    opened_at=chat.open_streams[stream.message_id],
                     content=end.content or "",
                     tokens=tokens.model_dump(),
                     usage=end.usage.model_dump() if end.usage else None,
@@ -175,6 +177,8 @@ class StreamCommands(ChatApplication):
                 chat.trigger_event(
                     Chat.StreamFailed,
                     message_id=stream.message_id,
+                    user_id=chat.owner_id,
+                    opened_at=chat.open_streams[stream.message_id],
                     content=failure.content,
                     first_chunk_ms=_rounded(stream.first_chunk_ms),
                     duration_ms=_rounded(stream.elapsed_ms()),
@@ -258,6 +262,8 @@ class StreamCommands(ChatApplication):
                 current.trigger_event(
                     Chat.StreamFailed,
                     message_id=message_id,
+                    user_id=current.owner_id,
+                    opened_at=current.open_streams[message_id],
                     content="",
                     first_chunk_ms=None,
                     duration_ms=None,
