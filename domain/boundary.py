@@ -49,6 +49,7 @@ class CommandRun:
     user_id: str | None = None
     message_id: str | None = None
     attempts: int = 0
+    writes: bool = True
     started: float = field(default_factory=perf_counter)
 
 
@@ -96,7 +97,9 @@ def _error_result(result_type: type[R], run: CommandRun, error: ChatLedgerError)
 
 def _report(run: CommandRun, result: CommandResult, exception_type: str | None) -> CommandReport:
     code = result.error.code if result.error else None
-    if result.success:
+    if result.success and not run.writes:
+        outcome = "answered"
+    elif result.success:
         outcome = "duplicate" if result.duplicate else "recorded"
     else:
         failed = code in (ErrorCode.PERSISTENCE_ERROR, ErrorCode.INTERNAL_ERROR)

@@ -42,7 +42,7 @@ class CommandReport:
     """What the pipeline reports about each command: ids, outcome and timing, never content."""
 
     command: str
-    outcome: str  # recorded | duplicate | rejected | failed
+    outcome: str  # recorded | duplicate | answered (queries) | rejected | failed
     chat_id: str | None
     user_id: str | None
     message_id: str | None

@@ -1,0 +1,35 @@
+"""Wiring of the read side: the read models' database and views for the configured backend."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from domain.pipeline import PersistencePipeline
+from infrastructure.settings import Settings, eventsourcing_env
+from infrastructure.sql_database import PostgresDatabase, SqlDatabase, SQLiteDatabase
+from infrastructure.sql_views import SqlAuditIndex, SqlMessageTable, SqlStats
+from projections.read_side import ReadSide
+
+
+def read_model_database(settings: Settings) -> SqlDatabase:
+    """The read models live beside the events: the same SQLite file, or the same schema."""
+    env = eventsourcing_env(settings)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        return SQLiteDatabase(env["SQLITE_DBNAME"], lock_timeout_s=settings.lock_timeout_s)
+    parts = urlsplit(settings.database_url.get_secret_value())
+    conninfo = {
+        "host": env["POSTGRES_HOST"],
+        "port": int(env["POSTGRES_PORT"]),
+        "dbname": env["POSTGRES_DBNAME"],
+        "user": env["POSTGRES_USER"],
+        "password": unquote(parts.password or ""),
+        "connect_timeout": settings.postgres_connect_timeout_s,
+    }
+    schema = parse_qs(parts.query).get("schema", [""])[0]
+    return PostgresDatabase(conninfo, schema, settings.postgres_pool_size, settings.lock_timeout_s)
+
+
+def build_read_side(settings: Settings, pipeline: PersistencePipeline) -> ReadSide:
+    database = read_model_database(settings)
+    views = [SqlMessageTable(database), SqlStats(database), SqlAuditIndex(database)]
+    return ReadSide(pipeline, views, catch_up_on_read=database.dialect == "sqlite")

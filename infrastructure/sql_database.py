@@ -1,0 +1,154 @@
+"""One small interface over sqlite3 and psycopg for the read models: a transaction yields a
+cursor that takes `?` placeholders, and driver errors become eventsourcing's persistence errors
+(so the read side can handle them without knowing the driver)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import psycopg
+from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
+from psycopg_pool import ConnectionPool
+
+READ_MODEL_SCHEMA_LOCK = 0x43484C52  # "CHLR"
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any: ...
+
+
+class SqlDatabase(Protocol):
+    dialect: str
+
+    def transaction(self, *, write: bool = True) -> Any: ...
+    def lock_schema(self, cursor: Cursor) -> None: ...
+    def close(self) -> None: ...
+
+
+def _translated(error: Exception) -> PersistenceError:
+    if isinstance(error, sqlite3.IntegrityError | psycopg.errors.IntegrityError):
+        return IntegrityError(type(error).__name__)
+    return OperationalError(f"{type(error).__name__}: {error}")
+
+
+class SQLiteDatabase:
+    """One connection per thread: readers never wait behind a writer's batch (WAL)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str, lock_timeout_s: float = 5.0) -> None:
+        self.path = path
+        self.lock_timeout_s = lock_timeout_s
+        self.local = threading.local()
+        self.opened: list[sqlite3.Connection] = []
+
+    def connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self.local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                timeout=self.lock_timeout_s,
+                check_same_thread=False,
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            self.local.connection = connection
+            self.opened.append(connection)
+        return connection
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[sqlite3.Cursor]:
+        connection = self.connection()
+        cursor = connection.cursor()
+        try:
+            # IMMEDIATE takes the write lock up front: a deferred transaction that reads first
+            # can fail to upgrade in WAL mode when another writer committed meanwhile.
+            cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            yield cursor
+            connection.commit()
+        except sqlite3.Error as error:
+            connection.rollback()
+            raise _translated(error) from error
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    def lock_schema(self, cursor: Cursor) -> None:
+        """BEGIN IMMEDIATE already serialises writers, schema changes included."""
+
+    def close(self) -> None:
+        for connection in self.opened:
+            connection.close()
+        self.opened.clear()
+
+
+class _QmarkCursor:
+    """psycopg takes %s; the read models' SQL is written once, with ?."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self.cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self.cursor.rowcount
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.cursor.execute(sql.replace("?", "%s"), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        return self.cursor.executemany(sql.replace("?", "%s"), rows)
+
+    def fetchall(self) -> list[Any]:
+        return self.cursor.fetchall()
+
+    def fetchone(self) -> Any:
+        return self.cursor.fetchone()
+
+
+class PostgresDatabase:
+    dialect = "postgres"
+
+    def __init__(
+        self, conninfo: dict[str, Any], schema: str, pool_size: int, lock_timeout_s: int
+    ) -> None:
+        options = f"-c lock_timeout={lock_timeout_s}s -c idle_in_transaction_session_timeout=60s"
+        if schema:
+            options += f" -c search_path={schema}"
+        self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            kwargs={**conninfo, "options": options},
+            min_size=1,
+            max_size=pool_size,
+            timeout=float(conninfo.get("connect_timeout", 5)),
+            check=ConnectionPool.check_connection,
+            open=True,
+        )
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[_QmarkCursor]:
+        try:
+            with (
+                self.pool.connection() as connection,
+                connection.transaction(),
+                connection.cursor() as cursor,
+            ):
+                yield _QmarkCursor(cursor)
+        except psycopg.Error as error:
+            raise _translated(error) from error
+
+    def lock_schema(self, cursor: Cursor) -> None:
+        # Concurrent CREATE ... IF NOT EXISTS can fail in PostgreSQL's catalog: take turns.
+        cursor.execute("SELECT pg_advisory_xact_lock(?)", (READ_MODEL_SCHEMA_LOCK,))
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,180 @@
+"""Generations, positions and exactly-once batches for read models kept in SQL tables.
+
+Tables of generation N are named `<table>_gN`; the plain name (`messages`, ...) is a SQL view of
+the current generation, so analysts and queries never see a half-built one. Each generation has
+a position row, advanced by compare-and-set in the transaction that writes its changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from infrastructure.sql_database import Cursor, SqlDatabase
+from projections.views import Generations, PositionMovedError, ReadModelView
+
+CONTROL_TABLES = (
+    "CREATE TABLE IF NOT EXISTS read_model_generations (projection TEXT PRIMARY KEY, "
+    "current_generation INTEGER NOT NULL, building_generation INTEGER)",
+    "CREATE TABLE IF NOT EXISTS projection_positions (projection TEXT NOT NULL, "
+    "generation INTEGER NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (projection, generation))",
+)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    primary_key: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    def table(self, generation: int) -> str:
+        return f"{self.name}_g{int(generation)}"
+
+    def create(self, generation: int) -> list[str]:
+        table = self.table(generation)
+        columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)
+        statements = [
+            f"CREATE TABLE IF NOT EXISTS {table} ({columns}, "
+            f"PRIMARY KEY ({', '.join(self.primary_key)}))"
+        ]
+        for number, index in enumerate(self.indexes):
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS {table}_i{number} ON {table} ({', '.join(index)})"
+            )
+        return statements
+
+
+class SqlReadModel(ReadModelView):
+    """The SQL half of every view; subclasses say how to stage and write their changes."""
+
+    spec: ClassVar[TableSpec]
+
+    def __init__(self, database: SqlDatabase) -> None:
+        super().__init__()
+        self.database = database
+        self.create_first_generation()
+
+    # -- schema and generations --------------------------------------------------------------
+
+    def create_first_generation(self) -> None:
+        with self.database.transaction() as cursor:
+            self.database.lock_schema(cursor)
+            for statement in CONTROL_TABLES:
+                cursor.execute(statement)
+            cursor.execute(
+                "SELECT 1 FROM read_model_generations WHERE projection = ?", (self.name,)
+            )
+            if cursor.fetchone() is None:
+                cursor.execute(
+                    "INSERT INTO read_model_generations VALUES (?, 1, NULL)", (self.name,)
+                )
+                self.create_generation(cursor, 1)
+                self.point_view_at(cursor, 1)
+
+    def create_generation(self, cursor: Cursor, generation: int) -> None:
+        for statement in self.spec.create(generation):
+            cursor.execute(statement)
+        cursor.execute("INSERT INTO projection_positions VALUES (?, ?, 0)", (self.name, generation))
+
+    def drop_generation(self, cursor: Cursor, generation: int) -> None:
+        cursor.execute(f"DROP TABLE IF EXISTS {self.spec.table(generation)}")
+        cursor.execute(
+            "DELETE FROM projection_positions WHERE projection = ? AND generation = ?",
+            (self.name, generation),
+        )
+
+    def point_view_at(self, cursor: Cursor, generation: int) -> None:
+        cursor.execute(f"DROP VIEW IF EXISTS {self.spec.name}")
+        cursor.execute(
+            f"CREATE VIEW {self.spec.name} AS SELECT * FROM {self.spec.table(generation)}"
+        )
+
+    def generations(self) -> Generations:
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(
+                "SELECT current_generation, building_generation FROM read_model_generations "
+                "WHERE projection = ?",
+                (self.name,),
+            )
+            current, building = cursor.fetchone()
+        return Generations(int(current), None if building is None else int(building))
+
+    def position(self, generation: int) -> int | None:
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(
+                "SELECT position FROM projection_positions WHERE projection = ? AND generation = ?",
+                (self.name, generation),
+            )
+            row = cursor.fetchone()
+        return None if row is None else int(row[0])
+
+    def start_generation(self, *, restart: bool = False) -> int:
+        with self.database.transaction() as cursor:
+            self.database.lock_schema(cursor)
+            cursor.execute(
+                "SELECT current_generation, building_generation FROM read_model_generations "
+                "WHERE projection = ?",
+                (self.name,),
+            )
+            current, building = cursor.fetchone()
+            if building is not None and not restart:
+                return int(building)  # resume the interrupted rebuild
+            if building is not None:
+                self.drop_generation(cursor, int(building))
+            generation = max(int(current), int(building or 0)) + 1
+            self.create_generation(cursor, generation)
+            cursor.execute(
+                "UPDATE read_model_generations SET building_generation = ? WHERE projection = ?",
+                (generation, self.name),
+            )
+            return generation
+
+    def switch_to(self, generation: int) -> None:
+        with self.database.transaction() as cursor:
+            self.database.lock_schema(cursor)
+            cursor.execute(
+                "SELECT current_generation FROM read_model_generations WHERE projection = ?",
+                (self.name,),
+            )
+            (previous,) = cursor.fetchone()
+            cursor.execute(
+                "UPDATE read_model_generations SET current_generation = ?, "
+                "building_generation = NULL WHERE projection = ?",
+                (generation, self.name),
+            )
+            self.point_view_at(cursor, generation)
+            if int(previous) != generation:
+                self.drop_generation(cursor, int(previous))
+
+    # -- batches ---------------------------------------------------------------------------------
+
+    def commit(self, generation: int, expected_position: int) -> None:
+        if self.last_tracking is None:
+            return
+        with self.database.transaction() as cursor:
+            cursor.execute(
+                "UPDATE projection_positions SET position = ? "
+                "WHERE projection = ? AND generation = ? AND position = ?",
+                (self.last_tracking.notification_id, self.name, generation, expected_position),
+            )
+            if cursor.rowcount != 1:
+                raise PositionMovedError(f"{self.name} generation {generation} moved on")
+            self.write_staged(cursor, self.spec.table(generation))
+        self.discard()
+
+    def write_staged(self, cursor: Cursor, table: str) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.database.close()
+
+    def dump(self, generation: int | None = None) -> list[tuple[Any, ...]]:
+        table = self.spec.table(generation or self.generations().current)
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT * FROM {table} ORDER BY {', '.join(self.spec.primary_key)}")
+            return [tuple(row) for row in cursor.fetchall()]

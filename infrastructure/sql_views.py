@@ -1,0 +1,176 @@
+"""The three read models in SQL, the same statements on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from infrastructure.sql_database import Cursor
+from infrastructure.sql_read_model import SqlReadModel, TableSpec
+from projections.changes import AuditEntry, MessageClosed, MessageRow
+from projections.stats import ALL_TIME, StatKey
+from projections.views import AuditFilter, AuditIndexView, MessageTableView, StatsView
+
+TEXT, INT, BIG, REAL = "TEXT", "INTEGER", "BIGINT", "DOUBLE PRECISION"
+_KINDS = {str: TEXT, int: BIG, float: REAL}
+
+
+def _columns(row_type: type[Any], not_null: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    hints = {f.name: f.type for f in dataclasses.fields(row_type)}
+    columns = []
+    for name, hint in hints.items():
+        kind = next((sql for py, sql in _KINDS.items() if str(hint).startswith(py.__name__)), TEXT)
+        columns.append((name, f"{kind} NOT NULL" if name in not_null else kind))
+    return tuple(columns)
+
+
+MESSAGES = TableSpec(
+    name="messages",
+    columns=_columns(MessageRow, ("chat_id", "message_id", "user_id", "role", "status")),
+    primary_key=("chat_id", "message_id"),
+    indexes=(("user_id", "created_at"), ("status",), ("position",)),
+)
+CLOSED_FIELDS = tuple(f.name for f in dataclasses.fields(MessageClosed))[2:]
+STATS = TableSpec(
+    name="stats_counters",
+    columns=(
+        ("scope", "TEXT NOT NULL"),
+        ("bucket", "TEXT NOT NULL"),
+        ("metric", "TEXT NOT NULL"),
+        ("key", "TEXT NOT NULL"),
+        ("value", "BIGINT NOT NULL"),
+    ),
+    primary_key=("scope", "bucket", "metric", "key"),
+)
+AUDIT = TableSpec(
+    name="audit_index",
+    columns=_columns(AuditEntry, ("position", "recorded_at", "chat_id", "user_id", "event_type")),
+    primary_key=("position",),
+    indexes=(
+        ("user_id", "position"),
+        ("chat_id", "position"),
+        ("message_id",),
+        ("event_type", "position"),
+        ("recorded_at",),
+    ),
+)
+
+
+class SqlMessageTable(SqlReadModel, MessageTableView):
+    spec = MESSAGES
+
+    def discard(self) -> None:
+        self.new_rows: list[MessageRow] = []
+        self.closed: list[MessageClosed] = []
+        self.last_tracking = None
+
+    def stage(self, change: Any, tracking: Tracking) -> None:
+        if isinstance(change, MessageRow):
+            self.new_rows.append(change)
+        elif isinstance(change, MessageClosed):
+            self.closed.append(change)
+        self.last_tracking = tracking
+
+    def write_staged(self, cursor: Cursor, table: str) -> None:
+        # Rows first: a stream that opens and closes in the same batch is inserted, then closed.
+        names = self.spec.column_names
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+            "ON CONFLICT (chat_id, message_id) DO NOTHING",
+            [dataclasses.astuple(row) for row in self.new_rows],
+        )
+        cursor.executemany(
+            f"UPDATE {table} SET {', '.join(f'{n} = ?' for n in CLOSED_FIELDS)} "
+            "WHERE chat_id = ? AND message_id = ?",
+            [(*dataclasses.astuple(c)[2:], c.chat_id, c.message_id) for c in self.closed],
+        )
+
+    def messages(self, chat_id: str) -> list[dict[str, Any]]:
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(
+                f"SELECT * FROM {self.spec.name} WHERE chat_id = ? ORDER BY position", (chat_id,)
+            )
+            return [
+                dict(zip(self.spec.column_names, row, strict=True)) for row in cursor.fetchall()
+            ]
+
+
+class SqlStats(SqlReadModel, StatsView):
+    spec = STATS
+
+    def discard(self) -> None:
+        self.deltas: Counter[StatKey] = Counter()
+        self.last_tracking = None
+
+    def stage(self, change: Any, tracking: Tracking) -> None:
+        self.deltas.update(change)
+        self.last_tracking = tracking
+
+    def write_staged(self, cursor: Cursor, table: str) -> None:
+        cursor.executemany(
+            f"INSERT INTO {table} (scope, bucket, metric, key, value) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (scope, bucket, metric, key) "
+            f"DO UPDATE SET value = {table}.value + excluded.value",
+            [(*key, value) for key, value in sorted(self.deltas.items()) if value],
+        )
+
+    def counters(self, scope: str, since_hour: str | None) -> list[tuple[str, str, int]]:
+        # Hour buckets are ISO text ("2026-11-26T05") and sort below "all".
+        where = "bucket = ?" if since_hour is None else "bucket >= ? AND bucket < ?"
+        params = (scope, ALL_TIME) if since_hour is None else (scope, since_hour, ALL_TIME)
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(
+                f"SELECT metric, key, SUM(value) FROM {self.spec.name} WHERE scope = ? AND {where} "
+                "GROUP BY metric, key",
+                params,
+            )
+            return [(metric, key, int(value)) for metric, key, value in cursor.fetchall()]
+
+
+class SqlAuditIndex(SqlReadModel, AuditIndexView):
+    spec = AUDIT
+
+    def discard(self) -> None:
+        self.entries_staged: list[AuditEntry] = []
+        self.last_tracking = None
+
+    def stage(self, change: Any, tracking: Tracking) -> None:
+        self.entries_staged.append(change)
+        self.last_tracking = tracking
+
+    def write_staged(self, cursor: Cursor, table: str) -> None:
+        names = self.spec.column_names
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+            [dataclasses.astuple(entry) for entry in self.entries_staged],
+        )
+
+    def entries(
+        self, where: AuditFilter, after_position: int = 0, limit: int = 1000
+    ) -> list[AuditEntry]:
+        conditions: list[str] = ["position > ?"]
+        params: list[Any] = [after_position]
+        for column, value in (("user_id", where.user_id), ("chat_id", where.chat_id),
+                              ("message_id", where.message_id)):  # fmt: skip
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                params.append(value)
+        if where.event_types:
+            conditions.append(f"event_type IN ({', '.join('?' * len(where.event_types))})")
+            params.extend(where.event_types)
+        if where.since is not None:
+            conditions.append("recorded_at >= ?")
+            params.append(where.since)
+        if where.until is not None:
+            conditions.append("recorded_at < ?")
+            params.append(where.until)
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(
+                f"SELECT * FROM {self.spec.name} WHERE {' AND '.join(conditions)} "
+                "ORDER BY position LIMIT ?",
+                (*params, limit),
+            )
+            return [AuditEntry(*row) for row in cursor.fetchall()]

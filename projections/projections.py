@@ -1,0 +1,50 @@
+"""The three projections of chat events: the message table, the statistics, the audit index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from domain.chat import Chat, ChatEvent
+from projections.changes import audit_entry, message_change
+from projections.stats import stat_deltas
+from projections.views import AuditIndexView, MessageTableView, StatsView
+
+CHAT_EVENTS = (
+    Chat.Started,
+    Chat.UserMessageRecorded,
+    Chat.AssistantMessageRecorded,
+    Chat.StreamOpened,
+    Chat.StreamCompleted,
+    Chat.StreamFailed,
+)
+
+
+class MessageTableProjection(Projection[MessageTableView]):
+    name = "messages"
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        change = message_change(domain_event, tracking.notification_id)
+        self.view.stage(change, tracking)
+
+
+class StatsProjection(Projection[StatsView]):
+    name = "stats"
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.view.stage(stat_deltas(domain_event), tracking)
+
+
+class AuditIndexProjection(Projection[AuditIndexView]):
+    name = "audit"
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        assert isinstance(domain_event, ChatEvent)
+        self.view.stage(audit_entry(domain_event, tracking.notification_id), tracking)
+
+
+PROJECTIONS: dict[str, type[Projection[Any]]] = {
+    p.name: p for p in (MessageTableProjection, StatsProjection, AuditIndexProjection)
+}

@@ -1,0 +1,116 @@
+"""The read side as the application sees it: projections kept current, and the queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from domain.boundary import CommandRun, loggable_id, run_command, validate
+from domain.messages import CommandResult, Identifier, StrictInput
+from domain.pipeline import PersistencePipeline
+from projections.projections import PROJECTIONS
+from projections.runner import Progress, ProjectionRunner, ProjectionStatus
+from projections.stats import PersistenceStats, since_hour, summarise
+from projections.views import AuditIndexView, MessageTableView, ReadModelView, StatsView
+
+MAX_RANGE_HOURS = 24 * 366
+
+
+class StatsQuery(StrictInput):
+    user_id: Identifier
+    chat_id: Identifier | None = None
+    time_range_hours: Annotated[int, Field(ge=1, le=MAX_RANGE_HOURS)] | None = None
+
+
+class StatsResult(CommandResult):
+    stats: PersistenceStats | None = None
+
+
+class ReadSide:
+    """Runs the projections of one pipeline and answers queries from their views.
+
+    With `catch_up_on_read` (the embedded default) a query first applies the events recorded
+    so far, so a stats query after a persist sees that message (read-your-writes).
+    """
+
+    def __init__(
+        self,
+        pipeline: PersistencePipeline,
+        views: Sequence[ReadModelView],
+        *,
+        catch_up_on_read: bool,
+        batch_size: int = 2000,
+    ) -> None:
+        self.pipeline = pipeline
+        self.catch_up_on_read = catch_up_on_read
+        self.runners = {
+            view.name: ProjectionRunner(pipeline, PROJECTIONS[view.name](view=view), batch_size)
+            for view in views
+        }
+
+    def runner(self, name: str) -> ProjectionRunner:
+        return self.runners[name]
+
+    @property
+    def messages(self) -> MessageTableView:
+        view = self.runners["messages"].view
+        assert isinstance(view, MessageTableView)
+        return view
+
+    @property
+    def stats(self) -> StatsView:
+        view = self.runners["stats"].view
+        assert isinstance(view, StatsView)
+        return view
+
+    @property
+    def audit(self) -> AuditIndexView:
+        view = self.runners["audit"].view
+        assert isinstance(view, AuditIndexView)
+        return view
+
+    def catch_up(self, names: Sequence[str] | None = None) -> dict[str, int]:
+        return {name: self.runners[name].catch_up() for name in names or self.runners}
+
+    def status(self) -> list[ProjectionStatus]:
+        return [runner.status() for runner in self.runners.values()]
+
+    def rebuild(self, name: str, progress: Progress | None = None, *, restart: bool = False) -> int:
+        return self.runners[name].rebuild(progress, restart=restart)
+
+    def get_message_persistence_stats(
+        self,
+        user_id: str,
+        chat_id: str | None = None,
+        time_range_hours: int | None = None,
+        now: datetime | None = None,
+    ) -> StatsResult:
+        """Statistics of one user, of one of the user's chats, optionally over the last N hours
+        (hour-aligned). Answered from pre-aggregated counters."""
+        fields: dict[str, Any] = {"user_id": user_id, "chat_id": chat_id,
+                                  "time_range_hours": time_range_hours}  # fmt: skip
+
+        def action(run: CommandRun) -> StatsResult:
+            query = validate(StatsQuery, **fields)
+            if query.chat_id is not None:
+                self.pipeline.load_owned_chat(query.chat_id, query.user_id)
+            if self.catch_up_on_read:
+                self.runners["stats"].catch_up()
+            scope = f"chat:{query.chat_id}" if query.chat_id else f"user:{query.user_id}"
+            since = None
+            if query.time_range_hours is not None:
+                since = since_hour(now or datetime.now(UTC), query.time_range_hours)
+            stats = summarise(scope, since, self.stats.counters(scope, since))
+            return StatsResult(success=True, chat_id=query.chat_id, stats=stats)
+
+        run = CommandRun(
+            "get_message_persistence_stats", loggable_id(chat_id), loggable_id(user_id)
+        )
+        return run_command(self.pipeline.observer, run, action, StatsResult)
+
+    def close(self) -> None:
+        for runner in self.runners.values():
+            runner.view.close()

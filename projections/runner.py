@@ -1,0 +1,102 @@
+"""Runs a projection over the application's notification log, in batches: catch up, follow,
+rebuild. One mechanism for both backends (polling the log by position), because SQLite cannot
+push notifications and because a poll never skips: positions become visible in order."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from projections.views import PositionMovedError, ReadModelView
+
+Progress = Callable[[int, int], None]  # (position reached, head)
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    generation: int
+    position: int
+    head: int
+    building: int | None
+    building_position: int | None
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.position)
+
+
+class ProjectionRunner:
+    """Applies new events to a projection's view; thread-safe (one batch at a time)."""
+
+    def __init__(
+        self, source: Application[Any], projection: Projection[Any], batch_size: int = 2000
+    ):
+        self.source = source
+        self.projection = projection
+        self.view: ReadModelView = projection.view
+        self.batch_size = batch_size
+        self.lock = threading.Lock()
+
+    def head(self) -> int:
+        return self.source.recorder.max_notification_id() or 0
+
+    def catch_up(self, generation: int | None = None, progress: Progress | None = None) -> int:
+        """Apply every event recorded so far; returns how many were applied by this call."""
+        with self.lock:
+            applied, head = 0, self.head()
+            while True:
+                target = generation or self.view.generations().current
+                position = self.view.position(target)
+                if position is None:  # the generation was switched away by a rebuild
+                    if generation is not None:
+                        raise PositionMovedError(f"generation {generation} no longer exists")
+                    continue
+                batch = self.source.recorder.select_notifications(position + 1, self.batch_size)
+                if not batch:
+                    return applied
+                self.view.discard()
+                for notification in batch:
+                    event = self.source.mapper.to_domain_event(notification)
+                    self.projection.process_event(
+                        event, Tracking(self.source.name, notification.id)
+                    )
+                try:
+                    self.view.commit(target, position)
+                except PositionMovedError:
+                    continue  # another runner applied it: read the position again
+                applied += len(batch)
+                if progress:
+                    progress(batch[-1].id, max(head, batch[-1].id))
+
+    def follow(self, stop: threading.Event, poll_seconds: float = 0.2) -> None:
+        """Keep the view current until `stop` is set."""
+        while not stop.is_set():
+            if self.catch_up() == 0:
+                stop.wait(poll_seconds)
+
+    def rebuild(self, progress: Progress | None = None, *, restart: bool = False) -> int:
+        """Replay from the first event into a new generation while the current one keeps
+        answering, then switch over in one step. An interrupted rebuild resumes."""
+        generation = self.view.start_generation(restart=restart)
+        self.catch_up(generation, progress)
+        self.view.switch_to(generation)
+        return generation
+
+    def status(self) -> ProjectionStatus:
+        generations = self.view.generations()
+        building = generations.building
+        return ProjectionStatus(
+            name=self.view.name,
+            generation=generations.current,
+            position=self.view.position(generations.current) or 0,
+            head=self.head(),
+            building=building,
+            building_position=self.view.position(building) if building else None,
+        )

@@ -1,0 +1,200 @@
+"""Persistence statistics as pre-aggregated integer counters, and their summary.
+
+Every event adds integer deltas to counters keyed by (scope, bucket, metric, key): scopes are the
+user and the chat, buckets are "all" and the hour the message was created in. A query sums the
+counters of one scope over "all" or over the hours of its range, so its cost depends on the
+range and the number of distinct keys, never on the number of messages. Durations are summed in
+integer microseconds so that any order of addition gives the same total, and percentiles come
+from log-scale histograms with bins 10% wide (the reported figure is the bin's upper bound).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from domain.chat import Chat, ChatEvent
+
+StatKey = tuple[str, str, str, str]  # scope, bucket, metric, key
+ALL_TIME = "all"
+BIN_GROWTH = 1.1
+
+
+def hour_bucket(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H")
+
+
+def histogram_bin(milliseconds: float) -> int:
+    microseconds = max(1.0, milliseconds * 1000.0)
+    return math.floor(math.log(microseconds, BIN_GROWTH))
+
+
+def bin_upper_ms(index: int) -> float:
+    return round(BIN_GROWTH ** (index + 1) / 1000.0, 3)
+
+
+def _micros(milliseconds: float | None) -> int:
+    return round((milliseconds or 0.0) * 1000)
+
+
+def _figures(event: ChatEvent) -> Counter[tuple[str, str]]:
+    """(metric, key) -> delta for one event, before scoping."""
+    deltas: Counter[tuple[str, str]] = Counter()
+    fields = vars(event)
+    if isinstance(event, Chat.UserMessageRecorded | Chat.AssistantMessageRecorded):
+        role = "user" if isinstance(event, Chat.UserMessageRecorded) else "assistant"
+        deltas[("messages", f"{role}:recorded")] += 1
+    elif isinstance(event, Chat.StreamOpened):
+        deltas[("messages", "assistant:streaming")] += 1
+    elif isinstance(event, Chat.StreamCompleted | Chat.StreamFailed):
+        deltas[("messages", "assistant:streaming")] -= 1
+        status = "completed" if isinstance(event, Chat.StreamCompleted) else "failed"
+        if fields["error_code"] == "STREAM_ABANDONED":
+            status = "abandoned"
+            deltas[("streams_abandoned", "")] += 1
+        deltas[("messages", f"assistant:{status}")] += 1
+        deltas[("stream_chunks", "")] += fields["chunk_count"]
+        deltas[("streams_closed", "")] += 1
+        if fields["first_chunk_ms"] is not None:
+            deltas[("ttfc_hist", str(histogram_bin(fields["first_chunk_ms"])))] += 1
+            deltas[("ttfc_us", "")] += _micros(fields["first_chunk_ms"])
+    tokens = fields.get("tokens") or {}
+    deltas[("tokens_own", "")] += tokens.get("count", 0)
+    usage = fields.get("usage") or {}
+    deltas[("tokens_provider_input", "")] += usage.get("input_tokens") or 0
+    deltas[("tokens_provider_output", "")] += usage.get("output_tokens") or 0
+    if "processing_ms" in fields:
+        deltas[("processing_us", "")] += _micros(fields["processing_ms"])
+        deltas[("processing_n", "")] += 1
+        deltas[("processing_hist", str(histogram_bin(fields["processing_ms"])))] += 1
+    if fields.get("error_code"):
+        deltas[("errors", fields["error_code"])] += 1
+    if fields.get("intent"):
+        deltas[("intents", fields["intent"]["name"])] += 1
+    if isinstance(event, Chat.AssistantMessageRecorded | Chat.StreamOpened):
+        deltas[("models", fields.get("model") or "unknown")] += 1
+    return deltas
+
+
+def stat_deltas(event: ChatEvent) -> Counter[StatKey]:
+    """Counter deltas of one event for each scope and bucket it belongs to."""
+    if not isinstance(event, Chat.MessageEvent):
+        return Counter()
+    opened_at = getattr(event, "opened_at", None)
+    created = datetime.fromisoformat(opened_at) if opened_at else event.timestamp
+    scopes = (f"user:{vars(event)['user_id']}", f"chat:{event.originator_id}")
+    buckets = (ALL_TIME, hour_bucket(created))
+    return Counter(
+        {(scope, bucket, metric, key): value
+         for (metric, key), value in _figures(event).items() if value
+         for scope in scopes for bucket in buckets}
+    )  # fmt: skip
+
+
+class Percentiles(BaseModel):
+    count: int
+    average_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+class StreamingFigures(BaseModel):
+    time_to_first_chunk: Percentiles
+    average_chunks: float | None
+    abandoned: int
+
+
+class PersistenceStats(BaseModel):
+    scope: str
+    since_hour: str | None
+    messages: int
+    messages_by_role: dict[str, int]
+    messages_by_status: dict[str, int]
+    tokens_own: int
+    tokens_provider_input: int
+    tokens_provider_output: int
+    processing_time: Percentiles
+    errors_by_code: dict[str, int]
+    intents: dict[str, int]
+    models: dict[str, int]
+    streaming: StreamingFigures
+
+
+def percentile_of(histogram: dict[int, int], fraction: float) -> float | None:
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    seen = 0
+    for index in sorted(histogram):
+        seen += histogram[index]
+        if seen >= rank:
+            return bin_upper_ms(index)
+    return None  # pragma: no cover - the loop always reaches rank
+
+
+def summarise(
+    scope: str, since_hour: str | None, counters: Iterable[tuple[str, str, int]]
+) -> PersistenceStats:
+    """Turn summed (metric, key, value) counters into the figures a dashboard shows."""
+    by_metric: dict[str, dict[str, int]] = {}
+    for metric, key, value in counters:
+        if value:
+            by_metric.setdefault(metric, {})[key] = int(value)
+
+    def scalar(metric: str) -> int:
+        return by_metric.get(metric, {}).get("", 0)
+
+    messages = by_metric.get("messages", {})
+    roles: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    for role_status, count in messages.items():
+        role, status = role_status.split(":")
+        roles[role] += count
+        statuses[status] += count
+    processing_n = scalar("processing_n")
+    processing_hist = {int(k): v for k, v in by_metric.get("processing_hist", {}).items()}
+    ttfc_hist = {int(k): v for k, v in by_metric.get("ttfc_hist", {}).items()}
+    closed = scalar("streams_closed")
+    return PersistenceStats(
+        scope=scope,
+        since_hour=since_hour,
+        messages=sum(roles.values()),
+        messages_by_role=dict(sorted(roles.items())),
+        messages_by_status=dict(sorted((+statuses).items())),
+        tokens_own=scalar("tokens_own"),
+        tokens_provider_input=scalar("tokens_provider_input"),
+        tokens_provider_output=scalar("tokens_provider_output"),
+        processing_time=Percentiles(
+            count=processing_n,
+            average_ms=_average_ms(scalar("processing_us"), processing_n),
+            p50_ms=percentile_of(processing_hist, 0.50),
+            p95_ms=percentile_of(processing_hist, 0.95),
+        ),
+        errors_by_code=dict(sorted(by_metric.get("errors", {}).items())),
+        intents=dict(sorted(by_metric.get("intents", {}).items())),
+        models=dict(sorted(by_metric.get("models", {}).items())),
+        streaming=StreamingFigures(
+            time_to_first_chunk=Percentiles(
+                count=sum(ttfc_hist.values()),
+                average_ms=_average_ms(scalar("ttfc_us"), sum(ttfc_hist.values())),
+                p50_ms=percentile_of(ttfc_hist, 0.50),
+                p95_ms=percentile_of(ttfc_hist, 0.95),
+            ),
+            average_chunks=round(scalar("stream_chunks") / closed, 3) if closed else None,
+            abandoned=scalar("streams_abandoned"),
+        ),
+    )
+
+
+def _average_ms(total_us: int, count: int) -> float | None:
+    return round(total_us / count / 1000, 3) if count else None
+
+
+def since_hour(now: datetime, hours: int) -> str:
+    """Ranges are hour-aligned: the last N hours start at the hour that began N hours ago."""
+    return hour_bucket(now - timedelta(hours=hours))

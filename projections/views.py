@@ -1,0 +1,125 @@
+"""The read models' abstract interfaces; infrastructure implements them per backend.
+
+Each view keeps its tables in generations: queries read the current generation, a rebuild fills
+the next one and switches over in one step. A view records the position of the last event it
+applied (per generation) in the same transaction as the changes, and only if the position is
+still the one the batch started from: an event is applied exactly once, even with two runners.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+
+from projections.changes import AuditEntry, MessageClosed, MessageRow
+from projections.stats import StatKey
+
+
+class PositionMovedError(Exception):
+    """Another runner applied events to this generation first; reload the position and retry."""
+
+
+@dataclass(frozen=True)
+class Generations:
+    current: int
+    building: int | None
+
+
+class ReadModelView(TrackingRecorder, ABC):
+    name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.last_tracking: Tracking | None = None
+
+    # -- generations and positions ---------------------------------------------------------
+
+    @abstractmethod
+    def generations(self) -> Generations: ...
+
+    @abstractmethod
+    def position(self, generation: int) -> int | None:
+        """The last applied notification id (0 before any); None if the generation is gone."""
+
+    @abstractmethod
+    def start_generation(self, *, restart: bool = False) -> int:
+        """Create the next generation's empty tables, or resume the one a rebuild left."""
+
+    @abstractmethod
+    def switch_to(self, generation: int) -> None:
+        """Make `generation` current in one transaction, then drop the previous tables."""
+
+    # -- batches ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def stage(self, change: Any, tracking: Tracking) -> None:
+        """Keep a change for the next commit."""
+
+    @abstractmethod
+    def discard(self) -> None: ...
+
+    @abstractmethod
+    def commit(self, generation: int, expected_position: int) -> None:
+        """Write the staged changes and the last staged position in one transaction, if the
+        generation's position is still `expected_position`; else raise PositionMovedError."""
+
+    # -- eventsourcing's TrackingRecorder --------------------------------------------------------
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        return self.position(self.generations().current) or None
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        """Record a position with no change (used to skip ahead)."""
+        self.discard()
+        self.last_tracking = tracking
+        generation = self.generations().current
+        self.commit(generation, self.position(generation) or 0)
+
+    def close(self) -> None:
+        """Release connections; views that share a database may each call it."""
+
+    @abstractmethod
+    def dump(self, generation: int | None = None) -> list[tuple[Any, ...]]:
+        """Every row of a generation (default: current), sorted: for comparisons and tests."""
+
+
+class MessageTableView(ReadModelView):
+    name = "messages"
+
+    @abstractmethod
+    def messages(self, chat_id: str) -> list[dict[str, Any]]: ...
+
+
+class StatsView(ReadModelView):
+    name = "stats"
+
+    @abstractmethod
+    def counters(self, scope: str, since_hour: str | None) -> list[tuple[str, str, int]]:
+        """(metric, key, value) summed over all time, or over the hours from `since_hour`."""
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    user_id: str | None = None
+    chat_id: str | None = None
+    message_id: str | None = None
+    event_types: Sequence[str] = ()
+    since: str | None = None  # ISO time, inclusive
+    until: str | None = None  # ISO time, exclusive
+
+
+class AuditIndexView(ReadModelView):
+    name = "audit"
+
+    @abstractmethod
+    def entries(
+        self, where: AuditFilter, after_position: int = 0, limit: int = 1000
+    ) -> list[AuditEntry]:
+        """Entries in event order, after a position (for paging through millions)."""
+
+
+Change = MessageRow | MessageClosed | AuditEntry | Counter[StatKey]
