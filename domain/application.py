@@ -36,11 +36,11 @@ class ChatApplication(Application[str]):
         # The cache holds each chat as this process last saved it, without a read per command
         # to look for newer events. A chat that another process changed meanwhile is stale, and
         # a stale chat can only fail to append (its next version is taken): append() then
-        # evicts it, reloads and decides again. So staleness costs a retry, never correctness.
+        # catches it up and decides again. So staleness costs a retry, never correctness.
         "AGGREGATE_CACHE_FASTFORWARD": "n",
     }
     snapshot_interval = 200
-    max_attempts = 12
+    max_attempts = 30
 
     def __init__(
         self,
@@ -103,9 +103,9 @@ class ChatApplication(Application[str]):
                 try:
                     self.save(chat)
                 except IntegrityError:
-                    # Another process appended first: back off with jitter, reload, decide again.
-                    self.forget(chat.id)
-                    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+                    # Another process appended first: back off with jitter, catch up, decide again.
+                    time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
+                    self.catch_up_cached(chat.id)
                     continue
                 self.snapshot_if_due(chat)
                 return result.model_copy(update={"version": chat.version})
@@ -114,6 +114,20 @@ class ChatApplication(Application[str]):
             f"chat stayed contended for {self.max_attempts} attempts",
             {"chat_id": run.chat_id},
         )
+
+    def catch_up_cached(self, chat_id: str) -> None:
+        """Apply to the cached chat the events that other processes appended since."""
+        if self.repository.cache is None:
+            return
+        try:
+            cached = self.repository.cache.get(chat_id)
+            for event in self.events.get(chat_id, gt=cached.version):
+                event.mutate(cached)  # type: ignore[attr-defined]
+        except KeyError:
+            return  # not cached: the next load reads the store anyway
+        except Exception:
+            self.forget(chat_id)  # half caught up: drop it, reload in full
+            raise
 
     def forget(self, chat_id: str) -> None:
         """Drop a chat from the cache, so that the next load reads the store."""

@@ -165,11 +165,12 @@ def test_encodings_load_lazily_once_across_threads(
     counter: TiktokenCounter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loaded: list[str] = []
+    real = counter.encoding("o200k_base")  # loaded before the patch: the fake must not recurse
 
     def fake_build(name: str) -> tiktoken.Encoding:
         loaded.append(name)
         time.sleep(0.05)  # widen the race window
-        return counter.encoding(name)
+        return real
 
     monkeypatch.setattr(tokens, "build_encoding", fake_build)
     fresh = TiktokenCounter()
