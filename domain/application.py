@@ -59,13 +59,20 @@ class ChatApplication(Application[str]):
     # -- the command skeleton -------------------------------------------------------------
 
     def _command(
-        self, name: str, fields: dict[str, Any], action: Callable[[CommandRun], R], result: type[R]
+        self,
+        name: str,
+        fields: dict[str, Any],
+        action: Callable[[CommandRun], R],
+        result: type[R],
+        *,
+        writes: bool = True,
     ) -> R:
         run = CommandRun(
             command=name,
             chat_id=loggable_id(fields.get("chat_id")),
             user_id=loggable_id(fields.get("user_id")),
             message_id=loggable_id(fields.get("message_id")),
+            writes=writes,
         )
         return run_command(self.observer, run, action, result)
 

@@ -181,7 +181,7 @@ class PersistencePipeline(StreamCommands, ChatApplication):
             tokens = empty.model_copy(update={"count": total})
             return CommandResult(success=True, tokens=tokens, warnings=sorted(set(warnings)))
 
-        return self._command("count_prompt_tokens", {}, action, CommandResult)
+        return self._command("count_prompt_tokens", {}, action, CommandResult, writes=False)
 
 
 def recorded(

@@ -107,7 +107,10 @@ class ReadSide:
             return StatsResult(success=True, chat_id=query.chat_id, stats=stats)
 
         run = CommandRun(
-            "get_message_persistence_stats", loggable_id(chat_id), loggable_id(user_id)
+            "get_message_persistence_stats",
+            loggable_id(chat_id),
+            loggable_id(user_id),
+            writes=False,
         )
         return run_command(self.pipeline.observer, run, action, StatsResult)
 
