@@ -29,7 +29,16 @@ def read_model_database(settings: Settings) -> SqlDatabase:
     return PostgresDatabase(conninfo, schema, settings.postgres_pool_size, settings.lock_timeout_s)
 
 
-def build_read_side(settings: Settings, pipeline: PersistencePipeline) -> ReadSide:
+def build_read_side(
+    settings: Settings,
+    pipeline: PersistencePipeline,
+    *,
+    catch_up_on_read: bool | None = None,
+    batch_size: int = 2000,
+) -> ReadSide:
+    """Read-your-writes (catch up on every query) is the embedded default's behaviour."""
     database = read_model_database(settings)
     views = [SqlMessageTable(database), SqlStats(database), SqlAuditIndex(database)]
-    return ReadSide(pipeline, views, catch_up_on_read=database.dialect == "sqlite")
+    if catch_up_on_read is None:
+        catch_up_on_read = database.dialect == "sqlite"
+    return ReadSide(pipeline, views, catch_up_on_read=catch_up_on_read, batch_size=batch_size)

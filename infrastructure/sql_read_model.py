@@ -57,6 +57,7 @@ class SqlReadModel(ReadModelView):
     def __init__(self, database: SqlDatabase) -> None:
         super().__init__()
         self.database = database
+        self.discard()
         self.create_first_generation()
 
     # -- schema and generations --------------------------------------------------------------

@@ -73,7 +73,7 @@ class StructlogCommandObserver:
         if report.token_count is not None:
             # OpenTelemetry GenAI name, so log pipelines can join with traces.
             fields["gen_ai.usage.tokens"] = fields.pop("token_count")
-        if report.outcome in ("recorded", "duplicate"):
+        if report.outcome in ("recorded", "duplicate", "answered"):
             self.logger.info(report.command, **fields)
         elif report.outcome == "rejected":
             self.logger.warning(report.command, **fields)

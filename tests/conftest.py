@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,8 +15,10 @@ import structlog
 
 from domain.pipeline import PersistencePipeline
 from infrastructure.bootstrap import bootstrap
+from infrastructure.read_models import build_read_side
 from infrastructure.settings import Settings
 from infrastructure.tokens import TiktokenCounter
+from projections.read_side import ReadSide
 
 BACKENDS = ["sqlite", "postgres"]
 PipelineFactory = Callable[..., PersistencePipeline]
@@ -88,3 +91,26 @@ def _reset_structlog() -> Iterator[None]:
     """CLI tests configure structlog as the CLI does; later tests start from its defaults."""
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture
+def open_read_side(
+    database_url: str, open_pipeline: PipelineFactory
+) -> Iterator[Callable[..., ReadSide]]:
+    """Read sides on the test database, each with its own pipeline (as separate processes)."""
+    opened: list[ReadSide] = []
+
+    def factory(pipeline: PersistencePipeline | None = None, **options: Any) -> ReadSide:
+        settings = Settings(database_url=database_url)
+        read_side = build_read_side(settings, pipeline or open_pipeline(), **options)
+        opened.append(read_side)
+        return read_side
+
+    yield factory
+    for read_side in opened:
+        read_side.close()
+
+
+@pytest.fixture
+def read_side(open_read_side: Callable[..., ReadSide], pipeline: PersistencePipeline) -> ReadSide:
+    return open_read_side(pipeline)

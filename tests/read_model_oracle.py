@@ -1,0 +1,49 @@
+"""The read models computed directly from the events, in memory: what every view must equal."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+from domain.chat import ChatEvent
+from domain.pipeline import PersistencePipeline
+from projections.changes import MessageClosed, MessageRow, audit_entry, message_change
+from projections.read_side import ReadSide
+from projections.stats import StatKey, stat_deltas
+
+
+def all_events(pipeline: PersistencePipeline) -> list[tuple[int, ChatEvent]]:
+    notifications = pipeline.recorder.select_notifications(1, 10_000_000)
+    return [(n.id, pipeline.mapper.to_domain_event(n)) for n in notifications]  # type: ignore[misc]
+
+
+def expected_dumps(pipeline: PersistencePipeline) -> dict[str, list[tuple[Any, ...]]]:
+    rows: dict[tuple[str, str], MessageRow] = {}
+    counters: Counter[StatKey] = Counter()
+    audit = []
+    for position, event in all_events(pipeline):
+        change = message_change(event, position)
+        if isinstance(change, MessageRow):
+            rows.setdefault((change.chat_id, change.message_id), change)
+        elif isinstance(change, MessageClosed):
+            key = (change.chat_id, change.message_id)
+            rows[key] = dataclasses.replace(rows[key], **dataclasses.asdict(change))
+        counters.update(stat_deltas(event))
+        audit.append(dataclasses.astuple(audit_entry(event, position)))
+    return {
+        "messages": [dataclasses.astuple(rows[key]) for key in sorted(rows)],
+        "stats": sorted((*key, value) for key, value in counters.items() if value),
+        "audit": audit,
+    }
+
+
+def actual_dumps(
+    read_side: ReadSide, generation: dict[str, int] | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
+    generation = generation or {}
+    dumps = {
+        name: runner.view.dump(generation.get(name)) for name, runner in read_side.runners.items()
+    }
+    dumps["stats"] = [row for row in dumps["stats"] if row[-1]]  # a counter back at 0 says nothing
+    return dumps
