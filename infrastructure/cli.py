@@ -7,8 +7,6 @@ Exit codes: 0 everything recorded (or already there), 1 some records failed, 2 u
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,8 +17,15 @@ from rich.table import Table
 
 from domain.chain import find_broken_link
 from domain.pipeline import PersistencePipeline
-from infrastructure.bootstrap import bootstrap
 from infrastructure.cli_bench import bench
+from infrastructure.cli_common import (
+    DatabaseOption,
+    JsonOption,
+    VerboseOption,
+    console,
+    opened_pipeline,
+)
+from infrastructure.cli_read import register_read_commands
 from infrastructure.conversations import (
     Conversation,
     count_lines,
@@ -29,42 +34,9 @@ from infrastructure.conversations import (
     read_conversations,
 )
 from infrastructure.ingest import Ingestor, IngestTotals
-from infrastructure.settings import Settings, SettingsError, describe_database
+from infrastructure.settings import describe_database
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
-console = Console()
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option("--database-url", help="Overrides CHATLEDGER_DATABASE_URL "
-                 "(sqlite:///file.sqlite or postgresql://user:password@host:port/db)."),
-]  # fmt: skip
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document for machines.")]
-VerboseOption = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Log every command (JSON lines on stderr).")
-]
-
-
-@contextmanager
-def opened_pipeline(
-    database_url: str | None, verbose: bool = False
-) -> Iterator[tuple[PersistencePipeline, Settings]]:
-    # Batch commands log one line per message at info level: only with --verbose.
-    overrides: dict[str, Any] = {} if verbose else {"log_level": "warning"}
-    if database_url:
-        overrides["database_url"] = database_url
-    try:
-        settings = Settings(**overrides)
-        pipeline = bootstrap(settings)
-    except (SettingsError, OSError, ValueError) as error:
-        console.print(f"[red]cannot open the database:[/red] {error}", highlight=False)
-        raise typer.Exit(3) from None
-    except Exception as error:  # driver errors of every kind: the database is not usable
-        console.print(f"[red]cannot open the database:[/red] {type(error).__name__}")
-        raise typer.Exit(3) from None
-    try:
-        yield pipeline, settings
-    finally:
-        pipeline.close()
 
 
 def ingest_with_progress(
@@ -233,6 +205,7 @@ def print_timeline(rows: list[dict[str, Any]], chats: int = 2) -> None:
 
 
 app.command()(bench)
+register_read_commands(app)
 
 
 def main() -> None:

@@ -1,0 +1,70 @@
+"""What every `chatledger` command shares: options, output, and opening the database.
+
+Exit codes: 0 success, 1 some records failed or a query was refused, 2 usage error,
+3 the database could not be opened or the settings are wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from domain.pipeline import PersistencePipeline
+from infrastructure.bootstrap import bootstrap
+from infrastructure.read_models import build_read_side
+from infrastructure.settings import Settings, SettingsError
+from projections.read_side import ReadSide
+
+console = Console()
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Overrides CHATLEDGER_DATABASE_URL "
+                 "(sqlite:///file.sqlite or postgresql://user:password@host:port/db)."),
+]  # fmt: skip
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document for machines.")]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log every command (JSON lines on stderr).")
+]
+
+
+@contextmanager
+def opened_pipeline(
+    database_url: str | None, verbose: bool = False
+) -> Iterator[tuple[PersistencePipeline, Settings]]:
+    # Batch commands log one line per message at info level: only with --verbose.
+    overrides: dict[str, Any] = {} if verbose else {"log_level": "warning"}
+    if database_url:
+        overrides["database_url"] = database_url
+    try:
+        settings = Settings(**overrides)
+        pipeline = bootstrap(settings)
+    except (SettingsError, OSError, ValueError) as error:
+        console.print(f"[red]cannot open the database:[/red] {error}", highlight=False)
+        raise typer.Exit(3) from None
+    except Exception as error:  # driver errors of every kind: the database is not usable
+        console.print(f"[red]cannot open the database:[/red] {type(error).__name__}")
+        raise typer.Exit(3) from None
+    try:
+        yield pipeline, settings
+    finally:
+        pipeline.close()
+
+
+@contextmanager
+def opened_read_side(
+    database_url: str | None, verbose: bool = False, **options: Any
+) -> Iterator[tuple[ReadSide, Settings]]:
+    with opened_pipeline(database_url, verbose) as (pipeline, settings):
+        try:
+            read_side = build_read_side(settings, pipeline, **options)
+        except Exception as error:  # the read models' tables cannot be reached or created
+            console.print(f"[red]cannot open the read models:[/red] {type(error).__name__}")
+            raise typer.Exit(3) from None
+        try:
+            yield read_side, settings
+        finally:
+            read_side.close()
