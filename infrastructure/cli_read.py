@@ -52,10 +52,8 @@ def run_with_progress(
 ) -> Any:
     """Run `work(report)` with a bar from where it starts to the log's head."""
     status = runner.status()
-    if rebuilding:
-        start = status.building_position or 0  # resuming an interrupted rebuild, or from 0
-    else:
-        start = status.position
+    # A rebuild starts from 0, or from where an interrupted one stopped.
+    start = (status.building_position or 0) if rebuilding else status.position
     task = progress.add_task(runner.view.name, total=max(1, status.head), completed=0, rate="-")
 
     def report(position: int, head: int) -> None:
