@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections import Counter
+import typing
 from typing import Any
 
 from eventsourcing.persistence import Tracking
@@ -19,10 +18,11 @@ _KINDS = {str: TEXT, int: BIG, float: REAL}
 
 
 def _columns(row_type: type[Any], not_null: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    hints = {f.name: f.type for f in dataclasses.fields(row_type)}
+    hints = typing.get_type_hints(row_type)
     columns = []
     for name, hint in hints.items():
-        kind = next((sql for py, sql in _KINDS.items() if str(hint).startswith(py.__name__)), TEXT)
+        kinds = set(typing.get_args(hint)) or {hint}
+        kind = next((sql for py, sql in _KINDS.items() if py in kinds), TEXT)
         columns.append((name, f"{kind} NOT NULL" if name in not_null else kind))
     return tuple(columns)
 
@@ -31,9 +31,9 @@ MESSAGES = TableSpec(
     name="messages",
     columns=_columns(MessageRow, ("chat_id", "message_id", "user_id", "role", "status")),
     primary_key=("chat_id", "message_id"),
-    indexes=(("user_id", "created_at"), ("status",), ("position",)),
+    indexes=(("user_id", "created_at"),),  # chat lookups use the primary key
 )
-CLOSED_FIELDS = tuple(f.name for f in dataclasses.fields(MessageClosed))[2:]
+CLOSED_FIELDS = MessageClosed._fields[2:]
 STATS = TableSpec(
     name="stats_counters",
     columns=(
@@ -80,12 +80,12 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
         cursor.executemany(
             f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
             "ON CONFLICT (chat_id, message_id) DO NOTHING",
-            [dataclasses.astuple(row) for row in self.new_rows],
+            self.new_rows,
         )
         cursor.executemany(
             f"UPDATE {table} SET {', '.join(f'{n} = ?' for n in CLOSED_FIELDS)} "
             "WHERE chat_id = ? AND message_id = ?",
-            [(*dataclasses.astuple(c)[2:], c.chat_id, c.message_id) for c in self.closed],
+            [(*c[2:], c.chat_id, c.message_id) for c in self.closed],
         )
 
     def messages(self, chat_id: str) -> list[dict[str, Any]]:
@@ -102,11 +102,13 @@ class SqlStats(SqlReadModel, StatsView):
     spec = STATS
 
     def discard(self) -> None:
-        self.deltas: Counter[StatKey] = Counter()
+        self.deltas: dict[StatKey, int] = {}
         self.last_tracking = None
 
     def stage(self, change: Any, tracking: Tracking) -> None:
-        self.deltas.update(change)
+        deltas = self.deltas
+        for key, value in change:
+            deltas[key] = deltas.get(key, 0) + value
         self.last_tracking = tracking
 
     def write_staged(self, cursor: Cursor, table: str) -> None:
@@ -145,7 +147,7 @@ class SqlAuditIndex(SqlReadModel, AuditIndexView):
         names = self.spec.column_names
         cursor.executemany(
             f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-            [dataclasses.astuple(entry) for entry in self.entries_staged],
+            self.entries_staged,
         )
 
     def entries(

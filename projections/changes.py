@@ -7,8 +7,7 @@ incremental projections, by rebuilds, and by the tests' direct computation from 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.chat import Chat, ChatEvent
 
@@ -21,12 +20,25 @@ def readable(text: str | None) -> str | None:
     return None if text is None else text.replace("\x00", NUL_SYMBOL)
 
 
+EMPTY_CONTEXT: dict[str, list[str]] = {
+    "document_chunks": [],
+    "insights": [],
+    "jtbds": [],
+    "metrics": [],
+}
+EMPTY_CONTEXT_JSON = json.dumps(EMPTY_CONTEXT, sort_keys=True)
+
+
 def as_json(value: Any) -> str:
+    # Most messages carry no metadata and no context: skip the encoder for those (rebuild speed).
+    if not value:
+        return "[]" if isinstance(value, list) else "{}"
+    if value == EMPTY_CONTEXT:
+        return EMPTY_CONTEXT_JSON
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-@dataclass(frozen=True)
-class MessageRow:
+class MessageRow(NamedTuple):
     """One message as the analysts' `messages` table shows it."""
 
     chat_id: str
@@ -62,8 +74,7 @@ class MessageRow:
     event_hash: str
 
 
-@dataclass(frozen=True)
-class MessageClosed:
+class MessageClosed(NamedTuple):
     """A stream's completion or failure: the fields its row gains."""
 
     chat_id: str
@@ -88,8 +99,7 @@ class MessageClosed:
     event_hash: str
 
 
-@dataclass(frozen=True)
-class AuditEntry:
+class AuditEntry(NamedTuple):
     position: int
     recorded_at: str
     chat_id: str
@@ -124,23 +134,16 @@ def audit_entry(event: ChatEvent, position: int) -> AuditEntry:
     )
 
 
-def _usage(usage: dict[str, Any] | None) -> dict[str, Any]:
-    usage = usage or {}
-    return {
-        "provider_input_tokens": usage.get("input_tokens"),
-        "provider_output_tokens": usage.get("output_tokens"),
-        "usage_source": usage.get("source"),
-    }
+def _usage(usage: dict[str, Any] | None) -> tuple[int | None, int | None, str | None]:
+    if not usage:
+        return None, None, None
+    return usage.get("input_tokens"), usage.get("output_tokens"), usage.get("source")
 
 
-def _intent(intent: dict[str, Any] | None) -> dict[str, Any]:
+def _intent(intent: dict[str, Any] | None) -> tuple[str | None, float | None, str | None]:
     if not intent:
-        return {"intent_name": None, "intent_confidence": None, "intent_keywords": None}
-    return {
-        "intent_name": intent["name"],
-        "intent_confidence": intent["confidence"],
-        "intent_keywords": as_json(intent["keywords"]),
-    }
+        return None, None, None
+    return intent["name"], intent["confidence"], as_json(intent["keywords"])
 
 
 def new_message_row(event: ChatEvent, position: int) -> MessageRow:
@@ -149,64 +152,63 @@ def new_message_row(event: ChatEvent, position: int) -> MessageRow:
     tokens = fields.get("tokens") or {}
     is_stream = isinstance(event, Chat.StreamOpened)
     recorded_at = event.timestamp.isoformat()
+    # Positional, in MessageRow's field order: this runs once per event in every rebuild.
     return MessageRow(
-        chat_id=event.originator_id,
-        message_id=fields["message_id"],
-        user_id=fields["user_id"],
-        role="user" if isinstance(event, Chat.UserMessageRecorded) else "assistant",
-        kind="stream" if is_stream else "message",
-        status="streaming" if is_stream else "recorded",
-        content=None if is_stream else readable(fields["content"]),
-        token_count=tokens.get("count"),
-        token_encoding=tokens.get("encoding"),
-        **_usage(fields.get("usage")),
-        **_intent(fields.get("intent")),
-        context_items=as_json(fields["context"]),
-        model=fields.get("model"),
-        temperature=fields.get("temperature"),
-        processing_ms=fields.get("processing_ms"),
-        generation_ms=fields.get("generation_ms"),
-        first_chunk_ms=None,
-        duration_ms=None,
-        chunk_count=None,
-        error_code=fields.get("error_code"),
-        error_message=readable(fields.get("error_message")),
-        metadata=as_json(fields["metadata"]),
-        created_at=recorded_at,
-        updated_at=recorded_at,
-        position=position,
-        version=event.originator_version,
-        event_hash=event.hash,
+        event.originator_id,
+        fields["message_id"],
+        fields["user_id"],
+        "user" if isinstance(event, Chat.UserMessageRecorded) else "assistant",
+        "stream" if is_stream else "message",
+        "streaming" if is_stream else "recorded",
+        None if is_stream else readable(fields["content"]),
+        tokens.get("count"),
+        tokens.get("encoding"),
+        *_usage(fields.get("usage")),
+        *_intent(fields.get("intent")),
+        as_json(fields["context"]),
+        fields.get("model"),
+        fields.get("temperature"),
+        fields.get("processing_ms"),
+        fields.get("generation_ms"),
+        None,
+        None,
+        None,
+        fields.get("error_code"),
+        readable(fields.get("error_message")),
+        as_json(fields["metadata"]),
+        recorded_at,
+        recorded_at,
+        position,
+        event.originator_version,
+        event.hash,
     )
 
 
 def closed_stream(event: Chat.StreamCompleted | Chat.StreamFailed, position: int) -> MessageClosed:
-    completed = isinstance(event, Chat.StreamCompleted)
-    tokens = event.tokens if isinstance(event, Chat.StreamCompleted) else {}
-    usage = event.usage if isinstance(event, Chat.StreamCompleted) else None
-    if completed:
-        status = "completed"
+    if isinstance(event, Chat.StreamCompleted):
+        status, tokens, usage = "completed", event.tokens, event.usage
     else:
-        status = "abandoned" if event.error_code == "STREAM_ABANDONED" else "failed"
+        abandoned = event.error_code == "STREAM_ABANDONED"
+        status, tokens, usage = ("abandoned" if abandoned else "failed"), {}, None
     return MessageClosed(
-        chat_id=event.originator_id,
-        message_id=event.message_id,
-        status=status,
-        content=readable(event.content) or "",
-        token_count=tokens.get("count"),
-        token_encoding=tokens.get("encoding"),
-        **_usage(usage),
-        processing_ms=getattr(event, "processing_ms", None),
-        first_chunk_ms=event.first_chunk_ms,
-        duration_ms=event.duration_ms,
-        chunk_count=event.chunk_count,
-        error_code=event.error_code,
-        error_message=readable(event.error_message),
-        metadata=as_json(event.metadata),
-        updated_at=event.timestamp.isoformat(),
-        position=position,
-        version=event.originator_version,
-        event_hash=event.hash,
+        event.originator_id,
+        event.message_id,
+        status,
+        readable(event.content) or "",
+        tokens.get("count"),
+        tokens.get("encoding"),
+        *_usage(usage),
+        getattr(event, "processing_ms", None),
+        event.first_chunk_ms,
+        event.duration_ms,
+        event.chunk_count,
+        event.error_code,
+        readable(event.error_message),
+        as_json(event.metadata),
+        event.timestamp.isoformat(),
+        position,
+        event.originator_version,
+        event.hash,
     )
 
 

@@ -41,58 +41,63 @@ def _micros(milliseconds: float | None) -> int:
     return round((milliseconds or 0.0) * 1000)
 
 
-def _figures(event: ChatEvent) -> Counter[tuple[str, str]]:
-    """(metric, key) -> delta for one event, before scoping."""
-    deltas: Counter[tuple[str, str]] = Counter()
+def _figures(event: ChatEvent) -> list[tuple[str, str, int]]:
+    """(metric, key, delta) of one event, before scoping; each (metric, key) at most once."""
     fields = vars(event)
-    if isinstance(event, Chat.UserMessageRecorded | Chat.AssistantMessageRecorded):
-        role = "user" if isinstance(event, Chat.UserMessageRecorded) else "assistant"
-        deltas[("messages", f"{role}:recorded")] += 1
+    figures: list[tuple[str, str, int]] = []
+    add = figures.append
+    if isinstance(event, Chat.UserMessageRecorded):
+        add(("messages", "user:recorded", 1))
+    elif isinstance(event, Chat.AssistantMessageRecorded):
+        add(("messages", "assistant:recorded", 1))
     elif isinstance(event, Chat.StreamOpened):
-        deltas[("messages", "assistant:streaming")] += 1
+        add(("messages", "assistant:streaming", 1))
     elif isinstance(event, Chat.StreamCompleted | Chat.StreamFailed):
-        deltas[("messages", "assistant:streaming")] -= 1
         status = "completed" if isinstance(event, Chat.StreamCompleted) else "failed"
         if fields["error_code"] == "STREAM_ABANDONED":
             status = "abandoned"
-            deltas[("streams_abandoned", "")] += 1
-        deltas[("messages", f"assistant:{status}")] += 1
-        deltas[("stream_chunks", "")] += fields["chunk_count"]
-        deltas[("streams_closed", "")] += 1
+            add(("streams_abandoned", "", 1))
+        add(("messages", "assistant:streaming", -1))
+        add(("messages", f"assistant:{status}", 1))
+        add(("stream_chunks", "", fields["chunk_count"]))
+        add(("streams_closed", "", 1))
         if fields["first_chunk_ms"] is not None:
-            deltas[("ttfc_hist", str(histogram_bin(fields["first_chunk_ms"])))] += 1
-            deltas[("ttfc_us", "")] += _micros(fields["first_chunk_ms"])
-    tokens = fields.get("tokens") or {}
-    deltas[("tokens_own", "")] += tokens.get("count", 0)
-    usage = fields.get("usage") or {}
-    deltas[("tokens_provider_input", "")] += usage.get("input_tokens") or 0
-    deltas[("tokens_provider_output", "")] += usage.get("output_tokens") or 0
+            add(("ttfc_hist", str(histogram_bin(fields["first_chunk_ms"])), 1))
+            add(("ttfc_us", "", _micros(fields["first_chunk_ms"])))
+    tokens = fields.get("tokens")
+    if tokens:
+        add(("tokens_own", "", tokens["count"]))
+    usage = fields.get("usage")
+    if usage:
+        add(("tokens_provider_input", "", usage.get("input_tokens") or 0))
+        add(("tokens_provider_output", "", usage.get("output_tokens") or 0))
     if "processing_ms" in fields:
-        deltas[("processing_us", "")] += _micros(fields["processing_ms"])
-        deltas[("processing_n", "")] += 1
-        deltas[("processing_hist", str(histogram_bin(fields["processing_ms"])))] += 1
+        add(("processing_us", "", _micros(fields["processing_ms"])))
+        add(("processing_n", "", 1))
+        add(("processing_hist", str(histogram_bin(fields["processing_ms"])), 1))
     if fields.get("error_code"):
-        deltas[("errors", fields["error_code"])] += 1
+        add(("errors", fields["error_code"], 1))
     if fields.get("intent"):
-        deltas[("intents", fields["intent"]["name"])] += 1
+        add(("intents", fields["intent"]["name"], 1))
     if isinstance(event, Chat.AssistantMessageRecorded | Chat.StreamOpened):
-        deltas[("models", fields.get("model") or "unknown")] += 1
-    return deltas
+        add(("models", fields.get("model") or "unknown", 1))
+    return figures
 
 
-def stat_deltas(event: ChatEvent) -> Counter[StatKey]:
+def stat_deltas(event: ChatEvent) -> list[tuple[StatKey, int]]:
     """Counter deltas of one event for each scope and bucket it belongs to."""
     if not isinstance(event, Chat.MessageEvent):
-        return Counter()
-    opened_at = getattr(event, "opened_at", None)
+        return []
+    fields = vars(event)
+    opened_at = fields.get("opened_at")
     created = datetime.fromisoformat(opened_at) if opened_at else event.timestamp
-    scopes = (f"user:{vars(event)['user_id']}", f"chat:{event.originator_id}")
+    scopes = (f"user:{fields['user_id']}", f"chat:{event.originator_id}")
     buckets = (ALL_TIME, hour_bucket(created))
-    return Counter(
-        {(scope, bucket, metric, key): value
-         for (metric, key), value in _figures(event).items() if value
-         for scope in scopes for bucket in buckets}
-    )  # fmt: skip
+    return [
+        ((scope, bucket, metric, key), value)
+        for metric, key, value in _figures(event) if value
+        for scope in scopes for bucket in buckets
+    ]  # fmt: skip
 
 
 class Percentiles(BaseModel):

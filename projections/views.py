@@ -9,7 +9,6 @@ still the one the batch started from: an event is applied exactly once, even wit
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -122,4 +121,4 @@ class AuditIndexView(ReadModelView):
         """Entries in event order, after a position (for paging through millions)."""
 
 
-Change = MessageRow | MessageClosed | AuditEntry | Counter[StatKey]
+Change = MessageRow | MessageClosed | AuditEntry | list[tuple[StatKey, int]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from typing import Any
 
@@ -28,11 +27,12 @@ def expected_dumps(pipeline: PersistencePipeline) -> dict[str, list[tuple[Any, .
             rows.setdefault((change.chat_id, change.message_id), change)
         elif isinstance(change, MessageClosed):
             key = (change.chat_id, change.message_id)
-            rows[key] = dataclasses.replace(rows[key], **dataclasses.asdict(change))
-        counters.update(stat_deltas(event))
-        audit.append(dataclasses.astuple(audit_entry(event, position)))
+            rows[key] = rows[key]._replace(**change._asdict())
+        for counter, value in stat_deltas(event):
+            counters[counter] += value
+        audit.append(tuple(audit_entry(event, position)))
     return {
-        "messages": [dataclasses.astuple(rows[key]) for key in sorted(rows)],
+        "messages": [tuple(rows[key]) for key in sorted(rows)],
         "stats": sorted((*key, value) for key, value in counters.items() if value),
         "audit": audit,
     }

@@ -1,0 +1,124 @@
+"""Read-side benchmarks: rebuild rate beside the raw read rate of the event store, peak memory,
+and the stats query latency at a given history length."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+from domain.application import PIPELINE_VERSION
+from domain.chat import Chat
+from domain.pipeline import PersistencePipeline
+from projections.read_side import ReadSide
+
+PAGE = 2000
+
+
+@dataclass(frozen=True)
+class RateFigures:
+    operation: str
+    events: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def per_second(self) -> float:
+        return round(self.events / self.seconds, 1) if self.seconds else 0.0
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def seed_history(
+    pipeline: PersistencePipeline, user_id: str, messages: int, chats: int, texts: list[str]
+) -> int:
+    """Record `messages` messages of one user over `chats` chats, saved many events per
+    transaction (a benchmark fixture: real events and chains, without per-message latency)."""
+    per_chat = max(1, messages // chats)
+    written = 0
+    for number in range(chats):
+        chat = Chat.start(f"bench-{user_id}-{number}", user_id, None, "gpt-4o", PIPELINE_VERSION)
+        for index in range(per_chat):
+            record_message(chat, user_id, index, texts[(number * per_chat + index) % len(texts)])
+            if len(chat.pending_events) >= 1000:
+                written += len(chat.pending_events)
+                pipeline.save(chat)
+        written += len(chat.pending_events)
+        pipeline.save(chat)
+    return written
+
+
+def record_message(chat: Chat, user_id: str, index: int, text: str) -> None:
+    """A user message, a reply or a streamed reply, with the metadata a chat backend sends."""
+    message_id = f"m{index}"
+    tokens = {"count": len(text) // 4, "encoding": "o200k_base", "exact_model": True}
+    context: dict[str, list[str]] = {
+        "document_chunks": [],
+        "insights": [],
+        "jtbds": [],
+        "metrics": [],
+    }
+    common = {"message_id": message_id, "user_id": user_id, "metadata": {}}
+    request = common | {"idempotency_key": None, "context": context,
+                        "pipeline_version": PIPELINE_VERSION}  # fmt: skip
+    reply = {"model": "gpt-4o", "temperature": 0.7, "intent": None}
+    if index % 5 in (0, 2):
+        intent = {"name": "general_question", "confidence": 0.3, "keywords": []}
+        chat.trigger_event(Chat.UserMessageRecorded, **request, content=text, intent=intent,
+                           tokens=tokens, processing_ms=0.4 + index % 7)  # fmt: skip
+    elif index % 5 in (1, 3):
+        usage = {"input_tokens": 100, "output_tokens": 50, "source": "provider"}
+        chat.trigger_event(Chat.AssistantMessageRecorded, **request, **reply, content=text,
+                           tokens=tokens, usage=usage, generation_ms=900.0, processing_ms=0.5,
+                           error_code=None, error_message=None)  # fmt: skip
+    else:
+        chat.trigger_event(Chat.StreamOpened, **request, **reply)
+        opened_at = chat.open_streams[message_id]
+        chat.trigger_event(Chat.StreamCompleted, **common, opened_at=opened_at, content=text,
+                           tokens=tokens, usage=None, first_chunk_ms=80.0 + index % 50,
+                           duration_ms=900.0, chunk_count=12, processing_ms=0.6, error_code=None,
+                           error_message=None)  # fmt: skip
+
+
+def raw_read_rate(pipeline: PersistencePipeline) -> RateFigures:
+    """Every notification read in pages and decoded into its event: the floor under any rebuild."""
+    started, events, position = perf_counter(), 0, 0
+    while True:
+        page = pipeline.recorder.select_notifications(position + 1, PAGE)
+        if not page:
+            break
+        for notification in page:
+            pipeline.mapper.to_domain_event(notification)
+        events += len(page)
+        position = page[-1].id
+    return RateFigures("raw read + decode", events, perf_counter() - started, peak_rss_mb())
+
+
+def rebuild_rates(read_side: ReadSide) -> list[RateFigures]:
+    figures = []
+    for name, runner in read_side.runners.items():
+        head = runner.head()
+        started = perf_counter()
+        runner.rebuild()
+        figures.append(
+            RateFigures(f"rebuild {name}", head, perf_counter() - started, peak_rss_mb())
+        )
+    return figures
+
+
+def stats_latency(
+    read_side: ReadSide, user_id: str, samples: int = 500, **query: Any
+) -> tuple[float, float]:
+    seconds = []
+    for _ in range(samples):
+        started = perf_counter()
+        result = read_side.get_message_persistence_stats(user_id, **query)
+        seconds.append(perf_counter() - started)
+        assert result.success, result.error
+    ordered = sorted(seconds)
+    return (round(statistics.median(ordered) * 1000, 3),
+            round(ordered[int(len(ordered) * 0.99)] * 1000, 3))  # fmt: skip
