@@ -22,7 +22,7 @@ class RateFigures:
     operation: str
     events: int
     seconds: float
-    peak_rss_mb: float
+    memory_mb: float
 
     @property
     def per_second(self) -> float:
@@ -33,15 +33,26 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        resident_pages = int(statm.read().split()[1])
+    return round(resident_pages * resource.getpagesize() / 2**20, 1)
+
+
 def seed_history(
-    pipeline: PersistencePipeline, user_id: str, messages: int, chats: int, texts: list[str]
+    pipeline: PersistencePipeline,
+    user_id: str,
+    messages: int,
+    chats: int,
+    texts: list[str],
+    chat_prefix: str = "bench",
 ) -> int:
     """Record `messages` messages of one user over `chats` chats, saved many events per
     transaction (a benchmark fixture: real events and chains, without per-message latency)."""
     per_chat = max(1, messages // chats)
     written = 0
     for number in range(chats):
-        chat = Chat.start(f"bench-{user_id}-{number}", user_id, None, "gpt-4o", PIPELINE_VERSION)
+        chat = Chat.start(f"{chat_prefix}-{number}", user_id, None, "gpt-4o", PIPELINE_VERSION)
         for index in range(per_chat):
             record_message(chat, user_id, index, texts[(number * per_chat + index) % len(texts)])
             if len(chat.pending_events) >= 1000:
@@ -95,18 +106,25 @@ def raw_read_rate(pipeline: PersistencePipeline) -> RateFigures:
             pipeline.mapper.to_domain_event(notification)
         events += len(page)
         position = page[-1].id
-    return RateFigures("raw read + decode", events, perf_counter() - started, peak_rss_mb())
+    return RateFigures("raw read + decode", events, perf_counter() - started, 0.0)
 
 
 def rebuild_rates(read_side: ReadSide) -> list[RateFigures]:
+    """Each projection rebuilt from the first event; memory is the growth of the resident set
+    while it ran (sampled after every batch), which stays flat as the log grows."""
     figures = []
     for name, runner in read_side.runners.items():
-        head = runner.head()
+        head, before = runner.head(), current_rss_mb()
+        highest = before
+
+        def sample(position: int, head: int) -> None:
+            nonlocal highest
+            highest = max(highest, current_rss_mb())
+
         started = perf_counter()
-        runner.rebuild()
-        figures.append(
-            RateFigures(f"rebuild {name}", head, perf_counter() - started, peak_rss_mb())
-        )
+        runner.rebuild(sample)
+        seconds = perf_counter() - started
+        figures.append(RateFigures(f"rebuild {name}", head, seconds, round(highest - before, 1)))
     return figures
 
 
@@ -122,3 +140,49 @@ def stats_latency(
     ordered = sorted(seconds)
     return (round(statistics.median(ordered) * 1000, 3),
             round(ordered[int(len(ordered) * 0.99)] * 1000, 3))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class QueryFigures:
+    history: int
+    query: str
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass
+class ReadSideBenchmark:
+    """Grows one user's history through the given sizes; at each, times the stats queries and
+    rebuilds every projection beside the raw read rate of the same log."""
+
+    pipeline: PersistencePipeline
+    read_side: ReadSide
+    texts: list[str]
+    user_id: str = "bench-reader"
+    chats: int = 100
+
+    def run(self, sizes: list[int]) -> tuple[list[QueryFigures], dict[int, list[RateFigures]]]:
+        queries: list[QueryFigures] = []
+        rebuilds: dict[int, list[RateFigures]] = {}
+        seeded = 0
+        for size in sorted(sizes):
+            self.grow(seeded, size)
+            seeded = size
+            self.read_side.catch_up()
+            queries += self.time_queries(size)
+            rebuilds[size] = [raw_read_rate(self.pipeline), *rebuild_rates(self.read_side)]
+        return queries, rebuilds
+
+    def grow(self, start: int, end: int) -> None:
+        """Add the messages from `start` to `end`, over new chats of the same user."""
+        chats = min(self.chats, end - start)
+        seed_history(self.pipeline, self.user_id, end - start, chats, self.texts, f"h{start}")
+
+    def time_queries(self, size: int) -> list[QueryFigures]:
+        chat = "h0-0"
+        figures = []
+        for label, query in (("user, all time", {}), ("user, last 24 h", {"time_range_hours": 24}),
+                             ("one chat", {"chat_id": chat})):  # fmt: skip
+            p50, p99 = stats_latency(self.read_side, self.user_id, **query)
+            figures.append(QueryFigures(size, label, p50, p99))
+        return figures

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 import typer
@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infrastructure.benchmark import LatencyFigures, PersistBenchmark, RawApplication
+from infrastructure.benchmark_read import QueryFigures, RateFigures, ReadSideBenchmark
 from infrastructure.bootstrap import bootstrap
 from infrastructure.conversations import (
     Conversation,
@@ -25,6 +26,7 @@ from infrastructure.conversations import (
     generate_conversations,
     read_conversations,
 )
+from infrastructure.read_models import build_read_side
 from infrastructure.settings import Settings, eventsourcing_env
 
 
@@ -84,27 +86,84 @@ def bench(
         str | None,
         typer.Option(help="PostgreSQL for --backend postgres (a throwaway schema is made there)."),
     ] = None,
-    messages: Annotated[int, typer.Option(min=10, help="Messages per operation.")] = 1000,
+    messages: Annotated[int, typer.Option(min=10, help="Messages per persist operation.")] = 1000,
+    history: Annotated[
+        str, typer.Option(help="History sizes (messages of one user) for the read-side figures.")
+    ] = "1000,10000,100000",
+    only: Annotated[Phase | None, typer.Option(help="Run one phase only.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
-    """Measure persist latency (p50, p99, per second) beside a raw eventsourcing save of an event
-    of the same size, measured in the same run on the same database."""
+    """Measure ChatLedger beside the raw layers underneath, in one run on a throwaway database:
+    persist latency beside a raw eventsourcing save of an event of the same size; stats query
+    latency at growing history; projection rebuild rate beside the raw read rate of the log."""
     console = Console(stderr=True)
+    sizes = [int(size) for size in history.split(",") if size.strip()]
     prompts, replies = workload(messages)
+    report: dict[str, Any] = {"backend": backend.value}
     with throwaway_database(backend, database_url) as url:
         settings = Settings(database_url=url, log_level="warning")
         pipeline = bootstrap(settings)
-        raw = raw_application(backend, url)
         try:
-            with console.status(f"measuring {messages} persists per operation on {backend}"):
-                results = PersistBenchmark(pipeline, raw, prompts, replies).run()
+            if only in (None, Phase.persist):
+                raw = raw_application(backend, url)
+                with console.status(f"persist: {messages} messages per operation on {backend}"):
+                    report["persist"] = PersistBenchmark(pipeline, raw, prompts, replies).run()
+                raw.close()
+            if only in (None, Phase.read):
+                read_side = build_read_side(settings, pipeline, catch_up_on_read=False)
+                with console.status(f"read side: histories of {history} messages on {backend}"):
+                    benchmark = ReadSideBenchmark(pipeline, read_side, prompts + replies)
+                    report["queries"], report["rebuilds"] = benchmark.run(sizes)
+                read_side.close()
         finally:
             pipeline.close()
-            raw.close()
     if as_json:
-        print(json.dumps([asdict(r) | {"ratio": r.ratio} for r in results]))
+        print(json.dumps(report, default=_as_dict))
     else:
-        print_figures(backend, results)
+        print_report(report)
+
+
+class Phase(StrEnum):
+    persist = "persist"
+    read = "read"
+
+
+def _as_dict(figures: Any) -> dict[str, Any]:
+    extra = {"ratio": figures.ratio} if isinstance(figures, LatencyFigures) else {}
+    if isinstance(figures, RateFigures):
+        extra = {"per_second": figures.per_second}
+    return asdict(figures) | extra
+
+
+def print_report(report: dict[str, Any]) -> None:
+    backend = report["backend"]
+    if "persist" in report:
+        print_figures(backend, report["persist"])
+    if "queries" in report:
+        print_queries(backend, report["queries"])
+        print_rebuilds(backend, report["rebuilds"])
+
+
+def print_queries(backend: str, queries: list[QueryFigures]) -> None:
+    table = Table(title=f"stats query latency on {backend} (pre-aggregated counters)")
+    for column in ("history (messages)", "query", "p50 ms", "p99 ms"):
+        table.add_column(column, justify="left" if column == "query" else "right")
+    for q in queries:
+        table.add_row(f"{q.history:,}", q.query, f"{q.p50_ms:.3f}", f"{q.p99_ms:.3f}")
+    Console().print(table)
+
+
+def print_rebuilds(backend: str, rebuilds: dict[int, list[RateFigures]]) -> None:
+    table = Table(title=f"projection rebuild on {backend} beside the raw read rate")
+    for column in ("history", "operation", "events", "events/s", "of raw", "memory growth MB"):
+        table.add_column(column, justify="left" if column == "operation" else "right")
+    for size, figures in rebuilds.items():
+        raw = figures[0].per_second
+        for f in figures:
+            share = f"{f.per_second / raw:.0%}" if raw else "-"
+            table.add_row(f"{size:,}", f.operation, f"{f.events:,}", f"{f.per_second:,.0f}", share,
+                          f"{f.memory_mb:.1f}")  # fmt: skip
+    Console().print(table)
 
 
 def print_figures(backend: Backend, results: list[LatencyFigures]) -> None:
