@@ -24,8 +24,9 @@ from infrastructure.cli_common import (
     VerboseOption,
     console,
     opened_pipeline,
+    opened_read_side,
 )
-from infrastructure.cli_read import register_read_commands
+from infrastructure.cli_read import print_stats, register_read_commands
 from infrastructure.conversations import (
     Conversation,
     count_lines,
@@ -36,6 +37,7 @@ from infrastructure.conversations import (
 from infrastructure.ingest import Ingestor, IngestTotals
 from infrastructure.settings import describe_database
 
+DEMO_USER = "demo-user"
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
 
@@ -123,33 +125,35 @@ def demo(
     verbose: VerboseOption = False,
 ) -> None:
     """The main job: ingest conversations through the pipeline on the embedded default (SQLite),
-    assistant replies streamed in chunks, then show what was recorded and check every chain."""
+    assistant replies streamed in chunks, then show what was recorded, check every chain, and
+    show the statistics the read models derived from the events."""
     path = data or default_data_file()
     chosen = _first(path, conversations) if path else generate_conversations(conversations)
-    with opened_pipeline(database_url, verbose) as (pipeline, settings):
-        ingestor = Ingestor(pipeline, user_id="demo-user", stream_replies=True)
-        totals = ingest_with_progress(ingestor, chosen, quiet=as_json)
-        timeline = recorded_timeline(pipeline, [c.conversation_id for c in chosen])
-        broken = [
-            b
-            for b in (
-                find_broken_link(c.conversation_id, pipeline.events.get(c.conversation_id))
-                for c in chosen
-            )
-            if b
-        ]
+    chat_ids = [c.conversation_id for c in chosen]
+    with opened_read_side(database_url, verbose) as (read_side, settings):
+        pipeline = read_side.pipeline
+        totals = ingest_with_progress(
+            Ingestor(pipeline, user_id=DEMO_USER, stream_replies=True), chosen, quiet=as_json
+        )
+        timeline = recorded_timeline(pipeline, chat_ids)
+        links = (find_broken_link(chat_id, pipeline.events.get(chat_id)) for chat_id in chat_ids)
+        broken = [link for link in links if link]
+        stats = read_side.get_message_persistence_stats(DEMO_USER).stats
         where = describe_database(settings)
     if as_json:
         document = totals_document(totals) | {
             "database": where,
             "broken_chains": len(broken),
             "events": timeline,
+            "stats": stats.model_dump() if stats else None,
         }
         print(json.dumps(document, default=str))
     else:
         console.print(f"database: {where}   source: {path or 'generated conversations'}")
         print_timeline(timeline)
         print_totals("recorded", totals)
+        if stats:
+            print_stats(stats.model_dump())
         console.print(f"hash chains: {len(chosen) - len(broken)} of {len(chosen)} intact")
     if broken or totals.failed:
         raise typer.Exit(1)

@@ -110,12 +110,16 @@ def project(
     """Apply the events recorded so far to every projection (exactly once, resumable), and with
     --follow keep applying new ones: the process that keeps read models current for writers
     in other processes."""
+    stop = threading.Event()
+    if follow:  # first of all: a stop request must never kill a batch half-way
+        stop_on_signals(stop)
     with opened_read_side(database_url, verbose, catch_up_on_read=False) as (read_side, _):
-        with progress_bar(as_json or follow) as progress:
-            for runner in read_side.runners.values():
-                run_with_progress(progress, runner, partial(catch_up, runner))
         if follow:
-            follow_until_stopped(read_side, poll_seconds)
+            follow_until_stopped(read_side, poll_seconds, stop)
+        else:
+            with progress_bar(as_json) as progress:
+                for runner in read_side.runners.values():
+                    run_with_progress(progress, runner, partial(catch_up, runner))
         statuses = read_side.status()
     if as_json:
         print(json.dumps(status_document(statuses)))
@@ -123,14 +127,16 @@ def project(
         print_status(statuses)
 
 
-def follow_until_stopped(read_side: ReadSide, poll_seconds: float) -> None:
-    stop = threading.Event()
-
+def stop_on_signals(stop: threading.Event) -> None:
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+
+
+def follow_until_stopped(read_side: ReadSide, poll_seconds: float, stop: threading.Event) -> None:
+    """Each projection in its own thread, catching up and then polling, until `stop` is set."""
     log = structlog.get_logger("chatledger.projections")
     log.warning("following", projections=list(read_side.runners))
     threads = [

@@ -57,6 +57,7 @@ def test_demo_streams_replies_and_checks_chains(tmp_path: Path, database_url: st
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "3 of 3 intact" in result.stdout
+    assert "statistics of user:demo-user" in result.stdout
     again = runner.invoke(app, [*args, "--json"])
     document = json.loads(again.stdout)
     assert (document["recorded"], document["duplicates"], document["broken_chains"]) == (0, 12, 0)
@@ -100,3 +101,32 @@ def test_the_shared_data_set_is_recorded_exactly(
     assert checked == 10240
     code, second = ingest(data, database_url)
     assert (code, second["recorded"], second["duplicates"]) == (0, 0, 10240)
+
+
+def test_read_side_commands_report_status_rebuild_and_stats(
+    tmp_path: Path, database_url: str
+) -> None:
+    file = write_jsonl(tmp_path / "conversations.jsonl", 3)
+    assert ingest(file, database_url)[0] == 0
+    database = ["--database-url", database_url]
+    before = json.loads(runner.invoke(app, ["status", *database, "--json"]).stdout)
+    assert {s["name"]: s["lag"] for s in before} == {"messages": 15, "stats": 15, "audit": 15}
+    projected = runner.invoke(app, ["project", *database, "--json"])
+    assert projected.exit_code == 0
+    assert {s["name"]: s["lag"] for s in json.loads(projected.stdout)} == {
+        "messages": 0,
+        "stats": 0,
+        "audit": 0,
+    }
+    rebuilt = runner.invoke(app, ["rebuild", "stats", *database, "--json"])
+    assert [(s["name"], s["generation"]) for s in json.loads(rebuilt.stdout)] == [("stats", 2)]
+    stats = runner.invoke(app, ["stats", "--user", "ingest", *database, "--json"])
+    assert stats.exit_code == 0
+    assert json.loads(stats.stdout)["stats"]["messages"] == 12
+    refused = runner.invoke(
+        app, ["stats", "--user", "mallory", "--chat", "generated:0:gpt-4o", *database]
+    )
+    assert refused.exit_code == 1
+    assert "UNAUTHORIZED" in refused.stdout
+    unknown = runner.invoke(app, ["rebuild", "nonsense", *database])
+    assert unknown.exit_code == 2

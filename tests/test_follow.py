@@ -26,6 +26,13 @@ def start_follower(database_url: str) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+def wait_until_following(follower: subprocess.Popen[bytes]) -> None:
+    """Its first log line says it follows: from then on SIGTERM stops it cleanly."""
+    assert follower.stderr is not None
+    line = follower.stderr.readline()
+    assert b"following" in line, line
+
+
 def wait_until_caught_up(read_side: ReadSide, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while any(status.lag for status in read_side.status()):
@@ -59,10 +66,11 @@ def test_killed_follow_processes_leave_the_views_exact(
         follower.wait()
     follower = start_follower(database_url)
     try:
+        wait_until_following(follower)
         wait_until_caught_up(observer)
     finally:
         follower.send_signal(signal.SIGTERM)
-        assert follower.wait(timeout=30) == 0, follower.stderr.read() if follower.stderr else ""
+        assert follower.wait(timeout=30) == 0
     assert actual_dumps(observer) == expected_dumps(pipeline)
 
 
