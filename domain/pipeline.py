@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
@@ -19,10 +20,14 @@ from domain.messages import (
     PromptMessage,
     ProviderUsage,
     StartChat,
-    TokenSummary,
     UserMessage,
 )
 from domain.streaming import StreamCommands
+
+
+def chat_model(chat: Chat) -> str | None:
+    """User messages are counted with the encoding of the chat's model."""
+    return chat.model
 
 
 class PersistencePipeline(StreamCommands, ChatApplication):
@@ -72,34 +77,17 @@ class PersistencePipeline(StreamCommands, ChatApplication):
         def action(run: CommandRun) -> CommandResult:
             started = perf_counter()
             message = validate(UserMessage, **fields)
-            run.message_id = message_id_of(message.message_id, run)
             intent = self.intent_detector.detect(message.content)
-            warnings: list[str] = []
 
-            def decide(chat: Chat) -> CommandResult:
-                duplicate = self.find_duplicate(
-                    chat, message, Chat.UserMessageRecorded, message.content
-                )
-                if duplicate:
-                    return duplicate
-                tokens = self.count_tokens(message.content, chat.model, warnings)
-                chat.trigger_event(
-                    Chat.UserMessageRecorded,
-                    message_id=run.message_id,
-                    user_id=message.user_id,
-                    idempotency_key=message.idempotency_key,
-                    content=message.content,
-                    intent={"name": intent.name, "confidence": intent.confidence,
-                            "keywords": list(intent.keywords)},
-                    context=message.context.model_dump(),
-                    tokens=tokens.model_dump(),
-                    processing_ms=elapsed_ms(started),
-                    metadata=message.metadata,
-                    pipeline_version=PIPELINE_VERSION,
-                )  # fmt: skip
-                return recorded(chat, run, tokens, warnings)
+            def details(chat: Chat) -> dict[str, Any]:
+                return {
+                    "intent": {"name": intent.name, "confidence": intent.confidence,
+                               "keywords": list(intent.keywords)},
+                    "context": message.context.model_dump(),
+                    "processing_ms": elapsed_ms(started),
+                }  # fmt: skip
 
-            return self.append(run, message.user_id, decide)
+            return self.record_message(run, message, Chat.UserMessageRecorded, chat_model, details)
 
         return self._command("persist_user_message", fields, action, CommandResult)
 
@@ -127,41 +115,62 @@ class PersistencePipeline(StreamCommands, ChatApplication):
         def action(run: CommandRun) -> CommandResult:
             started = perf_counter()
             message = validate(AssistantMessage, **fields)
-            run.message_id = message_id_of(message.message_id, run)
+
+            def model(chat: Chat) -> str | None:
+                return message.model or chat.model
+
+            def details(chat: Chat) -> dict[str, Any]:
+                return {
+                    "intent": message.intent.model_dump() if message.intent else None,
+                    "context": message.context.model_dump(),
+                    "model": model(chat),
+                    "temperature": message.temperature,
+                    "usage": message.usage.model_dump() if message.usage else None,
+                    "generation_ms": message.generation_ms,
+                    "processing_ms": elapsed_ms(started),
+                    "error_code": message.error_code,
+                    "error_message": message.error_message,
+                }
+
             warnings = ["empty reply recorded"] if not message.content else []
-
-            def decide(chat: Chat) -> CommandResult:
-                duplicate = self.find_duplicate(
-                    chat, message, Chat.AssistantMessageRecorded, message.content
-                )
-                if duplicate:
-                    return duplicate
-                model = message.model or chat.model
-                tokens = self.count_tokens(message.content, model, warnings)
-                chat.trigger_event(
-                    Chat.AssistantMessageRecorded,
-                    message_id=run.message_id,
-                    user_id=message.user_id,
-                    idempotency_key=message.idempotency_key,
-                    content=message.content,
-                    intent=message.intent.model_dump() if message.intent else None,
-                    context=message.context.model_dump(),
-                    model=model,
-                    temperature=message.temperature,
-                    tokens=tokens.model_dump(),
-                    usage=message.usage.model_dump() if message.usage else None,
-                    generation_ms=message.generation_ms,
-                    processing_ms=elapsed_ms(started),
-                    error_code=message.error_code,
-                    error_message=message.error_message,
-                    metadata=message.metadata,
-                    pipeline_version=PIPELINE_VERSION,
-                )
-                return recorded(chat, run, tokens, warnings)
-
-            return self.append(run, message.user_id, decide)
+            event = Chat.AssistantMessageRecorded
+            return self.record_message(run, message, event, model, details, warnings)
 
         return self._command("persist_assistant_message", fields, action, CommandResult)
+
+    def record_message(
+        self,
+        run: CommandRun,
+        message: UserMessage | AssistantMessage,
+        event: type[Chat.MessageEvent],
+        model: Callable[[Chat], str | None],
+        details: Callable[[Chat], dict[str, Any]],
+        warnings: list[str] | None = None,
+    ) -> CommandResult:
+        """Record a message once: a retry returns the original, a new one is counted and linked."""
+        run.message_id = message.message_id or run.message_id or new_message_id()
+        notes = list(warnings or [])
+
+        def decide(chat: Chat) -> CommandResult:
+            duplicate = self.find_duplicate(chat, message, event, message.content)
+            if duplicate:
+                return duplicate
+            tokens = self.count_tokens(message.content, model(chat), notes)
+            chat.trigger_event(
+                event,
+                message_id=run.message_id,
+                user_id=message.user_id,
+                idempotency_key=message.idempotency_key,
+                content=message.content,
+                tokens=tokens.model_dump(),
+                metadata=message.metadata,
+                pipeline_version=PIPELINE_VERSION,
+                **details(chat),
+            )
+            return CommandResult(success=True, chat_id=chat.id, message_id=run.message_id,
+                                 tokens=tokens, warnings=sorted(set(notes)))  # fmt: skip
+
+        return self.append(run, message.user_id, decide)
 
     def count_prompt_tokens(self, messages: list[Any], model: str | None = None) -> CommandResult:
         """Chat-format token accounting as OpenAI publishes it for its chat models: 3 tokens per
@@ -182,22 +191,6 @@ class PersistencePipeline(StreamCommands, ChatApplication):
             return CommandResult(success=True, tokens=tokens, warnings=sorted(set(warnings)))
 
         return self._command("count_prompt_tokens", {}, action, CommandResult, writes=False)
-
-
-def recorded(
-    chat: Chat, run: CommandRun, tokens: TokenSummary, warnings: list[str]
-) -> CommandResult:
-    return CommandResult(
-        success=True,
-        chat_id=chat.id,
-        message_id=run.message_id,
-        tokens=tokens,
-        warnings=sorted(set(warnings)),
-    )
-
-
-def message_id_of(given: str | None, run: CommandRun) -> str:
-    return given or run.message_id or new_message_id()
 
 
 def elapsed_ms(started: float) -> float:
