@@ -126,15 +126,10 @@ class StreamCommands(ChatApplication):
                 tokens = self.count_tokens(end.content or "", stream.model or chat.model, warnings)
                 chat.trigger_event(
                     Chat.StreamCompleted,
-                    message_id=stream.message_id,
-                    user_id=chat.owner_id,
-                    opened_at=chat.open_streams[stream.message_id],
+                    **stream_timings(chat, stream),
                     content=end.content or "",
                     tokens=tokens.model_dump(),
                     usage=end.usage.model_dump() if end.usage else None,
-                    first_chunk_ms=_rounded(stream.first_chunk_ms),
-                    duration_ms=_rounded(stream.elapsed_ms()),
-                    chunk_count=stream.chunk_count,
                     processing_ms=_rounded((perf_counter() - started) * 1000.0),
                     error_code=end.error_code,
                     error_message=end.error_message,
@@ -176,13 +171,8 @@ class StreamCommands(ChatApplication):
                     return closed
                 chat.trigger_event(
                     Chat.StreamFailed,
-                    message_id=stream.message_id,
-                    user_id=chat.owner_id,
-                    opened_at=chat.open_streams[stream.message_id],
+                    **stream_timings(chat, stream),
                     content=failure.content,
-                    first_chunk_ms=_rounded(stream.first_chunk_ms),
-                    duration_ms=_rounded(stream.elapsed_ms()),
-                    chunk_count=stream.chunk_count,
                     error_code=failure.error_code,
                     error_message=failure.error_message,
                     metadata=failure.metadata,
@@ -277,6 +267,18 @@ class StreamCommands(ChatApplication):
         run.chat_id = chat_id
         self.append(run, chat.owner_id, decide)
         return bool(reaped)
+
+
+def stream_timings(chat: Chat, stream: StreamContext) -> dict[str, Any]:
+    """What closing a stream records about it, however it closes: who, since when, how it ran."""
+    return {
+        "message_id": stream.message_id,
+        "user_id": chat.owner_id,
+        "opened_at": chat.open_streams[stream.message_id],
+        "first_chunk_ms": _rounded(stream.first_chunk_ms),
+        "duration_ms": _rounded(stream.elapsed_ms()),
+        "chunk_count": stream.chunk_count,
+    }
 
 
 def _rounded(value: float | None) -> float | None:
