@@ -31,7 +31,7 @@ class ChatApplication(Application[str]):
 
     env: ClassVar[dict[str, str]] = {
         "ORIGINATOR_ID_TYPE": "text",
-        "AGGREGATE_CACHE_MAXSIZE": "10000",
+        "AGGREGATE_CACHE_MAXSIZE": "1000",
         "IS_SNAPSHOTTING_ENABLED": "y",
         # The cache holds each chat as this process last saved it, without a read per command
         # to look for newer events. A chat that another process changed meanwhile is stale, and

@@ -19,7 +19,8 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    aggregate_cache_size: int = Field(default=10_000, ge=0)
+    # Chats kept in memory: a long chat holds its message ids, so this bounds memory too.
+    aggregate_cache_size: int = Field(default=1_000, ge=1)
     postgres_pool_size: int = Field(default=10, ge=1)
     postgres_connect_timeout_s: int = Field(default=5, ge=1)
     # How long a write waits for the table lock before failing with PERSISTENCE_ERROR.
