@@ -76,10 +76,11 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
 
     def write_staged(self, cursor: Cursor, table: str) -> None:
         # Rows first: a stream that opens and closes in the same batch is inserted, then closed.
+        # A plain INSERT: the position's compare-and-set already makes each event apply once,
+        # so a duplicate key here would be a bug to surface, not a retry to absorb.
         names = self.spec.column_names
         cursor.executemany(
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
-            "ON CONFLICT (chat_id, message_id) DO NOTHING",
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
             self.new_rows,
         )
         cursor.executemany(
