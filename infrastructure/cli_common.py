@@ -19,7 +19,8 @@ from infrastructure.read_models import build_read_side
 from infrastructure.settings import Settings, SettingsError
 from projections.read_side import ReadSide
 
-console = Console()
+console = Console()  # results, for people
+errors = Console(stderr=True)  # what went wrong, so that stdout stays parseable
 DatabaseOption = Annotated[
     str | None,
     typer.Option("--database-url", help="Overrides CHATLEDGER_DATABASE_URL "
@@ -43,10 +44,10 @@ def opened_pipeline(
         settings = Settings(**overrides)
         pipeline = bootstrap(settings)
     except (SettingsError, OSError, ValueError) as error:
-        console.print(f"[red]cannot open the database:[/red] {error}", highlight=False)
+        errors.print(f"[red]cannot open the database:[/red] {error}", highlight=False)
         raise typer.Exit(3) from None
     except Exception as error:  # driver errors of every kind: the database is not usable
-        console.print(f"[red]cannot open the database:[/red] {type(error).__name__}")
+        errors.print(f"[red]cannot open the database:[/red] {type(error).__name__}")
         raise typer.Exit(3) from None
     try:
         yield pipeline, settings
@@ -62,7 +63,7 @@ def opened_read_side(
         try:
             read_side = build_read_side(settings, pipeline, **options)
         except Exception as error:  # the read models' tables cannot be reached or created
-            console.print(f"[red]cannot open the read models:[/red] {type(error).__name__}")
+            errors.print(f"[red]cannot open the read models:[/red] {type(error).__name__}")
             raise typer.Exit(3) from None
         try:
             yield read_side, settings

@@ -29,6 +29,7 @@ from infrastructure.cli_common import (
     JsonOption,
     VerboseOption,
     console,
+    errors,
     opened_read_side,
 )
 from projections.projections import PROJECTIONS
@@ -204,7 +205,7 @@ def stats(
     if result.error is not None:
         if not as_json:
             error = result.error
-            console.print(f"[red]{error.code}[/red]: {error.message}. {error.recovery_hint}")
+            errors.print(f"[red]{error.code}[/red]: {error.message}. {error.recovery_hint}")
         raise typer.Exit(1)
 
 

@@ -127,6 +127,6 @@ def test_read_side_commands_report_status_rebuild_and_stats(
         app, ["stats", "--user", "mallory", "--chat", "generated:0:gpt-4o", *database]
     )
     assert refused.exit_code == 1
-    assert "UNAUTHORIZED" in refused.stdout
+    assert "UNAUTHORIZED" in refused.stderr
     unknown = runner.invoke(app, ["rebuild", "nonsense", *database])
     assert unknown.exit_code == 2
