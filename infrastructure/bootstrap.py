@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from domain.pipeline import PersistencePipeline
 from domain.ports import TokenCounter
+from infrastructure.append_only import protect_event_log
+from infrastructure.read_models import read_model_database
 from infrastructure.settings import Settings, eventsourcing_env
 from infrastructure.structured_logging import StructlogCommandObserver, configure_logging
 from infrastructure.tokens import TiktokenCounter
@@ -20,8 +22,14 @@ def bootstrap(
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings.log_format, settings.log_level)
-    return PersistencePipeline(
+    pipeline = PersistencePipeline(
         eventsourcing_env(settings),
         token_counter=token_counter or TiktokenCounter(),
         observer=StructlogCommandObserver(),
     )
+    database = read_model_database(settings)
+    try:
+        protect_event_log(database)
+    finally:
+        database.close()
+    return pipeline

@@ -35,9 +35,10 @@ class SqlDatabase(Protocol):
 
 
 def _translated(error: Exception) -> PersistenceError:
+    message = f"{type(error).__name__}: {error}"
     if isinstance(error, sqlite3.IntegrityError | psycopg.errors.IntegrityError):
-        return IntegrityError(type(error).__name__)
-    return OperationalError(f"{type(error).__name__}: {error}")
+        return IntegrityError(message)
+    return OperationalError(message)
 
 
 class SQLiteDatabase:
@@ -108,7 +109,8 @@ class _QmarkCursor:
         return self.cursor.rowcount
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.cursor.execute(sql.replace("?", "%s"), params)
+        # No parameters, no placeholder parsing: DDL may hold a literal %.
+        return self.cursor.execute(sql.replace("?", "%s"), params or None)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
         return self.cursor.executemany(sql.replace("?", "%s"), rows)
