@@ -47,24 +47,42 @@ class BrokenLink:
 
     chat_id: str
     version: int
-    problem: str  # hash_mismatch | prev_hash_mismatch | version_gap
+    problem: str  # hash_mismatch | prev_hash_mismatch | version_gap | undecodable
     expected: str
     found: str
 
 
-def find_broken_link(chat_id: str, events: Iterable[Any]) -> BrokenLink | None:
-    """Walk a chat's events in order and report the first link that does not hold."""
-    prev_hash, expected_version = GENESIS_HASH, 1
-    for event in events:
+class ChainFollower:
+    """Follows one chat's events in order and names the first link that does not hold."""
+
+    def __init__(self, chat_id: str) -> None:
+        self.chat_id = chat_id
+        self.prev_hash = GENESIS_HASH
+        self.expected_version = 1
+
+    def check(self, event: Any) -> BrokenLink | None:
         version = event.originator_version
-        if version != expected_version:
+        if version != self.expected_version:
             return BrokenLink(
-                chat_id, expected_version, "version_gap", str(expected_version), str(version)
+                self.chat_id, self.expected_version, "version_gap",
+                str(self.expected_version), str(version),
+            )  # fmt: skip
+        if event.prev_hash != self.prev_hash:
+            return BrokenLink(
+                self.chat_id, version, "prev_hash_mismatch", self.prev_hash, event.prev_hash
             )
-        if event.prev_hash != prev_hash:
-            return BrokenLink(chat_id, version, "prev_hash_mismatch", prev_hash, event.prev_hash)
         recomputed = recompute_hash(event)
         if recomputed != event.hash:
-            return BrokenLink(chat_id, version, "hash_mismatch", recomputed, event.hash)
-        prev_hash, expected_version = event.hash, version + 1
+            return BrokenLink(self.chat_id, version, "hash_mismatch", recomputed, event.hash)
+        self.prev_hash, self.expected_version = event.hash, version + 1
+        return None
+
+
+def find_broken_link(chat_id: str, events: Iterable[Any]) -> BrokenLink | None:
+    """Walk a chat's events in order and report the first link that does not hold."""
+    follower = ChainFollower(chat_id)
+    for event in events:
+        broken = follower.check(event)
+        if broken:
+            return broken
     return None

@@ -1,0 +1,141 @@
+"""Verify names what was done to the stored events and where; an intact log verifies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from domain.pipeline import PersistencePipeline
+from infrastructure.cli import app
+from infrastructure.sql_database import Cursor
+from infrastructure.sql_read_model import SqlReadModel
+from projections.read_side import ReadSide
+from projections.verification import ChainVerifier
+
+EVENT_TABLE = {"sqlite": "stored_events", "postgres": "chatledger_events"}
+
+
+def chats(pipeline: PersistencePipeline) -> None:
+    for chat in ("c1", "c2"):
+        pipeline.start_chat(chat, "alice")
+        for index in range(5):
+            pipeline.persist_user_message(chat, "alice", f"hello {index}", message_id=f"m{index}")
+
+
+Tamper = Callable[[Callable[[Cursor, str], None]], None]
+
+
+@pytest.fixture
+def tamper(read_side: ReadSide, backend: str) -> Tamper:
+    """Run raw SQL on the event table with its append-only triggers out of the way, as an
+    attacker with the database owner's rights could."""
+    view = read_side.messages
+    assert isinstance(view, SqlReadModel)
+    table = EVENT_TABLE[backend]
+
+    def run(change: Callable[[Cursor, str], None]) -> None:
+        with view.database.transaction() as cursor:
+            if backend == "sqlite":
+                cursor.execute("DROP TRIGGER stored_events_refuse_update")
+                cursor.execute("DROP TRIGGER stored_events_refuse_delete")
+            else:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            change(cursor, table)
+
+    return run
+
+
+def state_of(cursor: Cursor, table: str, chat: str, version: int) -> bytes:
+    cursor.execute(
+        f"SELECT state FROM {table} WHERE originator_id = ? AND originator_version = ?",
+        (chat, version),
+    )
+    return bytes(cursor.fetchone()[0])
+
+
+def set_state(cursor: Cursor, table: str, chat: str, version: int, state: bytes) -> None:
+    where = "originator_id = ? AND originator_version = ?"
+    cursor.execute(f"UPDATE {table} SET state = ? WHERE {where}", (state, chat, version))
+
+
+def test_an_intact_log_verifies(pipeline: PersistencePipeline) -> None:
+    chats(pipeline)
+    report = ChainVerifier(pipeline).verify()
+    assert report.intact
+    assert (report.events, report.chats) == (12, 2)
+    assert ChainVerifier(pipeline).verify("c2").intact
+
+
+def test_changed_bytes_are_named_with_chat_and_version(
+    pipeline: PersistencePipeline, tamper: Tamper
+) -> None:
+    chats(pipeline)
+
+    def change_content(cursor: Cursor, table: str) -> None:
+        set_state(
+            cursor, table, "c1", 3, state_of(cursor, table, "c1", 3).replace(b"hello 1", b"HELLO 1")
+        )
+
+    tamper(change_content)
+    report = ChainVerifier(pipeline).verify()
+    assert [(b.chat_id, b.version, b.problem) for b in report.broken] == [
+        ("c1", 3, "hash_mismatch")
+    ]
+    assert report.broken[0].expected != report.broken[0].found
+
+
+def test_a_deleted_event_in_the_middle_is_a_gap(
+    pipeline: PersistencePipeline, tamper: Tamper
+) -> None:
+    chats(pipeline)
+    tamper(lambda cursor, table: cursor.execute(
+        f"DELETE FROM {table} WHERE originator_id = 'c2' AND originator_version = 4"))  # fmt: skip
+    report = ChainVerifier(pipeline).verify()
+    assert [(b.chat_id, b.version, b.problem, b.found) for b in report.broken] == [
+        ("c2", 4, "version_gap", "5")
+    ]
+
+
+def test_swapped_events_break_the_chain_where_they_were_swapped(
+    pipeline: PersistencePipeline, tamper: Tamper
+) -> None:
+    chats(pipeline)
+
+    def swap(cursor: Cursor, table: str) -> None:
+        third, fourth = state_of(cursor, table, "c1", 3), state_of(cursor, table, "c1", 4)
+        set_state(cursor, table, "c1", 3, fourth)
+        set_state(cursor, table, "c1", 4, third)
+
+    tamper(swap)
+    report = ChainVerifier(pipeline).verify()
+    assert [(b.chat_id, b.version) for b in report.broken] == [("c1", 3)]
+    assert report.broken[0].problem in ("prev_hash_mismatch", "hash_mismatch")
+
+
+def test_garbage_bytes_are_undecodable_not_a_crash(
+    pipeline: PersistencePipeline, tamper: Tamper
+) -> None:
+    chats(pipeline)
+    tamper(lambda cursor, table: set_state(cursor, table, "c2", 2, b"\xff not json"))
+    report = ChainVerifier(pipeline).verify()
+    assert [(b.chat_id, b.version, b.problem) for b in report.broken] == [("c2", 2, "undecodable")]
+
+
+def test_the_command_exits_1_and_names_the_break(
+    pipeline: PersistencePipeline, tamper: Tamper, database_url: str, tmp_path: Path
+) -> None:
+    chats(pipeline)
+    runner = CliRunner()
+    intact = runner.invoke(app, ["verify", "--database-url", database_url, "--json"])
+    assert intact.exit_code == 0
+    assert json.loads(intact.stdout)["intact"] is True
+    tamper(lambda cursor, table: cursor.execute(
+        f"DELETE FROM {table} WHERE originator_id = 'c1' AND originator_version = 2"))  # fmt: skip
+    broken = runner.invoke(app, ["verify", "--database-url", database_url])
+    assert broken.exit_code == 1
+    assert "version_gap" in broken.stdout
+    assert "c1" in broken.stdout
