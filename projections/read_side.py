@@ -6,12 +6,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from domain.boundary import CommandRun, loggable_id, run_command, validate
+from domain.chat import ChatEvent
+from domain.errors import ChatLedgerError, ErrorCode
 from domain.messages import CommandResult, Identifier, StrictInput
 from domain.pipeline import PersistencePipeline
 from projections.projections import PROJECTIONS
+from projections.replay import ChatAsOf, replay_events
 from projections.runner import Progress, ProjectionRunner, ProjectionStatus
 from projections.stats import PersistenceStats, since_hour, summarise
 from projections.views import AuditIndexView, MessageTableView, ReadModelView, StatsView
@@ -27,6 +30,18 @@ class StatsQuery(StrictInput):
 
 class StatsResult(CommandResult):
     stats: PersistenceStats | None = None
+
+
+class ReplayQuery(StrictInput):
+    chat_id: Identifier
+    user_id: Identifier
+    to_version: Annotated[int, Field(ge=1)] | None = None
+    # ISO text is accepted here (a CLI and HTTP clients send text), always with its timezone.
+    at: Annotated[AwareDatetime, Field(strict=False)] | None = None
+
+
+class ReplayResult(CommandResult):
+    chat: ChatAsOf | None = None
 
 
 class ReadSide:
@@ -113,6 +128,35 @@ class ReadSide:
             writes=False,
         )
         return run_command(self.pipeline.observer, run, action, StatsResult)
+
+    def replay_chat(
+        self,
+        chat_id: str,
+        user_id: str,
+        to_version: int | None = None,
+        at: datetime | str | None = None,
+        with_timeline: bool = True,
+    ) -> ReplayResult:
+        """The chat as it was at a version and/or a time (ISO text or aware datetime), from its
+        events alone; only its owner may replay it."""
+        fields: dict[str, Any] = {"chat_id": chat_id, "user_id": user_id,
+                                  "to_version": to_version, "at": at}  # fmt: skip
+
+        def action(run: CommandRun) -> ReplayResult:
+            query = validate(ReplayQuery, **fields)
+            self.pipeline.load_owned_chat(query.chat_id, query.user_id)
+            events = [e for e in self.pipeline.events.get(query.chat_id, lte=query.to_version)
+                      if isinstance(e, ChatEvent)]  # fmt: skip
+            chat = replay_events(events, query.to_version, query.at)
+            if chat is None:
+                raise ChatLedgerError(ErrorCode.VALIDATION_ERROR, "the chat did not exist yet then",
+                                      {"chat_id": query.chat_id})  # fmt: skip
+            if not with_timeline:
+                chat.timeline = []
+            return ReplayResult(success=True, chat_id=chat.chat_id, version=chat.version, chat=chat)
+
+        run = CommandRun("replay_chat", loggable_id(chat_id), loggable_id(user_id), writes=False)
+        return run_command(self.pipeline.observer, run, action, ReplayResult)
 
     def close(self) -> None:
         for runner in self.runners.values():

@@ -1,0 +1,96 @@
+"""Replay: a chat as it was at a version or a time, rebuilt from its events alone, with the
+timeline of what each event changed. For debugging and for answering "what did we know then"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from domain.chain import find_broken_link
+from domain.chat import Chat, ChatEvent
+from projections.changes import MessageClosed, MessageRow, message_change
+
+
+class TimelineEntry(BaseModel):
+    version: int
+    recorded_at: str
+    event_type: str
+    message_id: str | None
+    changed: str  # what the event did, in words
+
+
+class ChatAsOf(BaseModel):
+    chat_id: str
+    owner_id: str
+    title: str | None
+    model: str | None
+    version: int
+    as_of: str  # the time of the last event replayed
+    messages: list[dict[str, Any]]
+    open_streams: list[str]
+    chain_intact: bool
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+def replay_events(
+    events: list[ChatEvent], to_version: int | None, at: datetime | None
+) -> ChatAsOf | None:
+    """Fold the events up to a version and/or a time; None when no event is that early."""
+    chosen = [e for e in events if (to_version is None or e.originator_version <= to_version)
+              and (at is None or e.timestamp <= at)]  # fmt: skip
+    if not chosen or not isinstance(chosen[0], Chat.Started):
+        return None
+    started = chosen[0]
+    rows: dict[str, MessageRow] = {}
+    timeline = [entry(started, "chat started")]
+    for event in chosen[1:]:
+        change = message_change(event, 0)
+        if isinstance(change, MessageRow):
+            rows[change.message_id] = change
+        elif isinstance(change, MessageClosed):
+            rows[change.message_id] = rows[change.message_id]._replace(**change._asdict())
+        timeline.append(entry(event, describe(change)))
+    last = chosen[-1]
+    return ChatAsOf(
+        chat_id=started.originator_id,
+        owner_id=started.owner_id,
+        title=started.title,
+        model=started.model,
+        version=last.originator_version,
+        as_of=last.timestamp.isoformat(),
+        messages=[_without_position(row) for row in rows.values()],
+        open_streams=[m for m, row in rows.items() if row.status == "streaming"],
+        chain_intact=find_broken_link(started.originator_id, chosen) is None,
+        timeline=timeline,
+    )
+
+
+def _without_position(row: MessageRow) -> dict[str, Any]:
+    # Positions in the whole log are not the chat's business; versions and hashes are.
+    return {k: v for k, v in row._asdict().items() if k != "position"}
+
+
+def entry(event: ChatEvent, changed: str) -> TimelineEntry:
+    return TimelineEntry(
+        version=event.originator_version,
+        recorded_at=event.timestamp.isoformat(),
+        event_type=type(event).__name__,
+        message_id=getattr(event, "message_id", None),
+        changed=changed,
+    )
+
+
+def describe(change: MessageRow | MessageClosed | None) -> str:
+    if isinstance(change, MessageRow):
+        if change.kind == "stream":
+            return f"assistant stream {change.message_id} opened (model {change.model})"
+        tokens = f"{change.token_count} tokens, {change.token_encoding}"
+        error = f", error {change.error_code}" if change.error_code else ""
+        return f"{change.role} message {change.message_id} recorded ({tokens}{error})"
+    if isinstance(change, MessageClosed):
+        chunks = f"{change.chunk_count} chunks"
+        error = f", error {change.error_code}" if change.error_code else ""
+        return f"stream {change.message_id} {change.status} ({chunks}{error})"
+    return "no message changed"
