@@ -24,10 +24,22 @@ POSTGRES_TRIGGERS = [
 ]
 
 
+INSTALLED = {
+    "sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
+    "AND name LIKE 'stored_events_refuse_%'",
+    "postgres": "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal "
+    "AND tgrelid = 'chatledger_events'::regclass AND tgname LIKE 'chatledger_events_refuse_%'",
+}
+
+
 def protect_event_log(database: SqlDatabase) -> None:
-    """Install the triggers (idempotent); the event table must exist."""
+    """Install the triggers once; the event table must exist. An application role without the
+    right to create them (least privilege) finds them installed by the owner and leaves them."""
     statements = SQLITE_TRIGGERS if database.dialect == "sqlite" else POSTGRES_TRIGGERS
     with database.transaction() as cursor:
+        cursor.execute(INSTALLED[database.dialect])
+        if cursor.fetchone()[0] == 2:  # both triggers there
+            return
         database.lock_schema(cursor)
         for statement in statements:
             cursor.execute(statement)

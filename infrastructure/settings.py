@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     aggregate_cache_size: int = Field(default=1_000, ge=1)
     postgres_pool_size: int = Field(default=10, ge=1)
     postgres_connect_timeout_s: int = Field(default=5, ge=1)
+    # False for an application role with INSERT and SELECT only: the owner created the schema.
+    create_schema: bool = True
     # How long a write waits for the table lock before failing with PERSISTENCE_ERROR.
     lock_timeout_s: int = Field(default=5, ge=1)
 
@@ -34,7 +36,10 @@ class SettingsError(ValueError):
 def eventsourcing_env(settings: Settings) -> dict[str, str]:
     url = settings.database_url.get_secret_value()
     parts = urlsplit(url)
-    common = {"AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size)}
+    common = {
+        "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
+        "CREATE_TABLE": "y" if settings.create_schema else "n",
+    }
     if parts.scheme == "sqlite":
         return (
             common | sqlite_env(parts.path) | {"SQLITE_LOCK_TIMEOUT": str(settings.lock_timeout_s)}
