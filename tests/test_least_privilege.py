@@ -15,6 +15,12 @@ from infrastructure.settings import Settings
 from infrastructure.tokens import TiktokenCounter
 from tests.conftest import postgres_base_url
 
+REWRITES = (
+    "UPDATE chatledger_events SET state = state",
+    "DELETE FROM chatledger_events",
+    "TRUNCATE chatledger_events",
+    "ALTER TABLE chatledger_events DISABLE TRIGGER USER",
+)
 GRANTS = [
     "GRANT USAGE, CREATE ON SCHEMA {schema} TO {role}",
     "GRANT SELECT, INSERT, UPDATE ON {schema}.chatledger_events TO {role}",
@@ -58,9 +64,7 @@ def test_the_application_role_records_but_cannot_rewrite(
     schema = application_url.split("schema=")[1]
     connection = application_url.split("?")[0]
     with psycopg.connect(connection, options=f"-c search_path={schema}") as app:
-        for rewrite in ("UPDATE chatledger_events SET state = state", "DELETE FROM chatledger_events",
-                        "TRUNCATE chatledger_events",
-                        "ALTER TABLE chatledger_events DISABLE TRIGGER USER"):  # fmt: skip
+        for rewrite in REWRITES:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 app.execute(rewrite)
             app.rollback()
