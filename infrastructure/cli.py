@@ -17,6 +17,7 @@ from rich.table import Table
 
 from domain.chain import find_broken_link
 from domain.pipeline import PersistencePipeline
+from infrastructure.cli_audit import audit
 from infrastructure.cli_bench import bench
 from infrastructure.cli_common import (
     DatabaseOption,
@@ -209,6 +210,7 @@ def print_timeline(rows: list[dict[str, Any]], chats: int = 2) -> None:
 
 
 app.command()(bench)
+app.command()(audit)
 register_read_commands(app)
 
 

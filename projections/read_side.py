@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -13,11 +13,18 @@ from domain.chat import ChatEvent
 from domain.errors import ChatLedgerError, ErrorCode
 from domain.messages import CommandResult, Identifier, StrictInput
 from domain.pipeline import PersistencePipeline
+from projections.audit_export import audit_records
 from projections.projections import PROJECTIONS
 from projections.replay import ChatAsOf, replay_events
 from projections.runner import Progress, ProjectionRunner, ProjectionStatus
 from projections.stats import PersistenceStats, since_hour, summarise
-from projections.views import AuditIndexView, MessageTableView, ReadModelView, StatsView
+from projections.views import (
+    AuditFilter,
+    AuditIndexView,
+    MessageTableView,
+    ReadModelView,
+    StatsView,
+)
 
 MAX_RANGE_HOURS = 24 * 366
 
@@ -157,6 +164,14 @@ class ReadSide:
 
         run = CommandRun("replay_chat", loggable_id(chat_id), loggable_id(user_id), writes=False)
         return run_command(self.pipeline.observer, run, action, ReplayResult)
+
+    def audit_records(
+        self, where: AuditFilter, *, with_content: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Audit records in event order (an operator's export: no owner check here; the HTTP
+        API scopes them to the caller). The audit index is caught up first."""
+        self.runners["audit"].catch_up()
+        return audit_records(self.pipeline, self.audit, where, with_content=with_content)
 
     def close(self) -> None:
         for runner in self.runners.values():

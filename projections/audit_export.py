@@ -1,0 +1,77 @@
+"""Audit records: the audit index's entries in event order, each with the fields its event
+recorded, fetched page by page so that exports of any size run in constant memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from eventsourcing.application import Application
+
+from projections.changes import AuditEntry
+from projections.views import AuditFilter, AuditIndexView
+
+PAGE = 1000
+# Fields every record has at its top level already, or that only link the chain.
+TOP_LEVEL = {"originator_id", "originator_version", "timestamp", "hash", "originator_topic"}
+# OpenTelemetry GenAI semantic-convention names, beside ChatLedger's own.
+GEN_AI_NAMES = {
+    "model": "gen_ai.request.model",
+    "temperature": "gen_ai.request.temperature",
+}
+
+
+def recorded_fields(event: Any, with_content: bool) -> dict[str, Any]:
+    fields = {k: v for k, v in vars(event).items() if k not in TOP_LEVEL}
+    if not with_content:
+        fields.pop("content", None)
+    for name, gen_ai in GEN_AI_NAMES.items():
+        if fields.get(name) is not None:
+            fields[gen_ai] = fields[name]
+    usage = fields.get("usage") or {}
+    for key in ("input_tokens", "output_tokens"):
+        if usage.get(key) is not None:
+            fields[f"gen_ai.usage.{key}"] = usage[key]
+    return fields
+
+
+def audit_records(
+    application: Application[Any],
+    index: AuditIndexView,
+    where: AuditFilter,
+    *,
+    with_content: bool = False,
+) -> Iterator[dict[str, Any]]:
+    after = 0
+    while entries := index.entries(where, after_position=after, limit=PAGE):
+        events = events_of(application, entries)
+        for entry in entries:
+            event = events[(entry.chat_id, entry.version)]
+            yield {
+                "position": entry.position,
+                "recorded_at": entry.recorded_at,
+                "chat_id": entry.chat_id,
+                "user_id": entry.user_id,
+                "event_type": entry.event_type,
+                "message_id": entry.message_id,
+                "version": entry.version,
+                "hash": entry.event_hash,
+                "fields": recorded_fields(event, with_content),
+            }
+        after = entries[-1].position
+
+
+def events_of(
+    application: Application[Any], entries: list[AuditEntry]
+) -> dict[tuple[str, int], Any]:
+    """The page's events, read per chat as one range of versions."""
+    versions: dict[str, list[int]] = {}
+    for entry in entries:
+        versions.setdefault(entry.chat_id, []).append(entry.version)
+    events = {}
+    for chat_id, chat_versions in versions.items():
+        for event in application.events.get(
+            chat_id, gt=min(chat_versions) - 1, lte=max(chat_versions)
+        ):
+            events[(chat_id, event.originator_version)] = event
+    return events
