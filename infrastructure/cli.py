@@ -27,6 +27,7 @@ from infrastructure.cli_common import (
     opened_pipeline,
     opened_read_side,
 )
+from infrastructure.cli_integrity import register_integrity_commands
 from infrastructure.cli_read import print_stats, register_read_commands
 from infrastructure.conversations import (
     Conversation,
@@ -212,6 +213,7 @@ def print_timeline(rows: list[dict[str, Any]], chats: int = 2) -> None:
 app.command()(bench)
 app.command()(audit)
 register_read_commands(app)
+register_integrity_commands(app)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Read-side commands: project (catch up or follow), status, rebuild, stats, verify, replay."""
+"""Read-side commands: project (catch up or follow), status, rebuild, stats, replay."""
 
 from __future__ import annotations
 
@@ -30,13 +30,11 @@ from infrastructure.cli_common import (
     VerboseOption,
     console,
     errors,
-    opened_pipeline,
     opened_read_side,
 )
 from projections.projections import PROJECTIONS
 from projections.read_side import ReadSide
 from projections.runner import ProjectionRunner, ProjectionStatus
-from projections.verification import ChainVerifier, VerifyReport
 
 
 def progress_bar(quiet: bool) -> Progress:
@@ -234,46 +232,8 @@ def _flatten(figures: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]
 
 
 def register_read_commands(app: typer.Typer) -> None:
-    for command in (project, status, rebuild, stats, verify, replay):
+    for command in (project, status, rebuild, stats, replay):
         app.command()(command)
-
-
-def verify(
-    chat_id: Annotated[str | None, typer.Option("--chat", help="Only this chat.")] = None,
-    database_url: DatabaseOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Recompute every chat's hash chain from the stored events and report the first broken
-    link of each chat (chat, version, expected and found). Exit 0 when intact, 1 when not."""
-    with opened_pipeline(database_url) as (pipeline, _):
-        verifier = ChainVerifier(pipeline)
-        with progress_bar(as_json or chat_id is not None) as progress:
-            task = progress.add_task("verify", total=None, rate="-")
-
-            def report(position: int, head: int) -> None:
-                elapsed = progress.tasks[task].elapsed or 0.0
-                rate = f"{position / elapsed:,.0f}" if elapsed > 0 else "-"
-                progress.update(task, completed=position, total=head, rate=rate)
-
-            result = verifier.verify(chat_id, report)
-    if as_json:
-        print(json.dumps(asdict(result) | {"intact": result.intact}))
-    else:
-        print_verification(result)
-    if not result.intact:
-        raise typer.Exit(1)
-
-
-def print_verification(result: VerifyReport) -> None:
-    verdict = "[green]intact[/green]" if result.intact else "[red]BROKEN[/red]"
-    console.print(f"{result.events:,} events in {result.chats:,} chats: {verdict}")
-    if result.broken:
-        table = Table(title="first broken link of each chat")
-        for column in ("chat", "version", "problem", "expected", "found"):
-            table.add_column(column, overflow="fold")
-        for link in result.broken:
-            table.add_row(link.chat_id, str(link.version), link.problem, link.expected, link.found)
-        console.print(table)
 
 
 def replay(

@@ -19,6 +19,7 @@ from infrastructure.read_models import build_read_side
 from infrastructure.settings import Settings
 from infrastructure.tokens import TiktokenCounter
 from projections.read_side import ReadSide
+from tests.tampering import Tamper, tamperer
 
 BACKENDS = ["sqlite", "postgres"]
 PipelineFactory = Callable[..., PersistencePipeline]
@@ -114,3 +115,8 @@ def open_read_side(
 @pytest.fixture
 def read_side(open_read_side: Callable[..., ReadSide], pipeline: PersistencePipeline) -> ReadSide:
     return open_read_side(pipeline)
+
+
+@pytest.fixture
+def tamper(read_side: ReadSide, backend: str) -> Tamper:
+    return tamperer(read_side, backend)

@@ -3,63 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from domain.pipeline import PersistencePipeline
 from infrastructure.cli import app
 from infrastructure.sql_database import Cursor
-from infrastructure.sql_read_model import SqlReadModel
-from projections.read_side import ReadSide
 from projections.verification import ChainVerifier
-
-EVENT_TABLE = {"sqlite": "stored_events", "postgres": "chatledger_events"}
-
-
-def chats(pipeline: PersistencePipeline) -> None:
-    for chat in ("c1", "c2"):
-        pipeline.start_chat(chat, "alice")
-        for index in range(5):
-            pipeline.persist_user_message(chat, "alice", f"hello {index}", message_id=f"m{index}")
-
-
-Tamper = Callable[[Callable[[Cursor, str], None]], None]
-
-
-@pytest.fixture
-def tamper(read_side: ReadSide, backend: str) -> Tamper:
-    """Run raw SQL on the event table with its append-only triggers out of the way, as an
-    attacker with the database owner's rights could."""
-    view = read_side.messages
-    assert isinstance(view, SqlReadModel)
-    table = EVENT_TABLE[backend]
-
-    def run(change: Callable[[Cursor, str], None]) -> None:
-        with view.database.transaction() as cursor:
-            if backend == "sqlite":
-                cursor.execute("DROP TRIGGER stored_events_refuse_update")
-                cursor.execute("DROP TRIGGER stored_events_refuse_delete")
-            else:
-                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-            change(cursor, table)
-
-    return run
-
-
-def state_of(cursor: Cursor, table: str, chat: str, version: int) -> bytes:
-    cursor.execute(
-        f"SELECT state FROM {table} WHERE originator_id = ? AND originator_version = ?",
-        (chat, version),
-    )
-    return bytes(cursor.fetchone()[0])
-
-
-def set_state(cursor: Cursor, table: str, chat: str, version: int, state: bytes) -> None:
-    where = "originator_id = ? AND originator_version = ?"
-    cursor.execute(f"UPDATE {table} SET state = ? WHERE {where}", (state, chat, version))
+from tests.tampering import Tamper, chats, set_state, state_of
 
 
 def test_an_intact_log_verifies(pipeline: PersistencePipeline) -> None:

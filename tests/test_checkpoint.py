@@ -1,0 +1,82 @@
+"""Signed checkpoints prove that nothing before them was modified, removed, reordered or
+truncated since; verify without one cannot see a chat's last events removed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from domain.pipeline import PersistencePipeline
+from infrastructure.checkpoints import check_checkpoint, public_key_path, write_checkpoint
+from infrastructure.sql_database import Cursor
+from projections.verification import ChainVerifier
+from tests.tampering import Tamper, chats, set_state, state_of
+
+
+def checkpointed(pipeline: PersistencePipeline, tmp_path: Path) -> tuple[Path, Path]:
+    chats(pipeline)
+    key, document = tmp_path / "signing.key", tmp_path / "checkpoint.json"
+    write_checkpoint(pipeline, key, document)
+    return document, public_key_path(key)
+
+
+def test_an_untouched_log_proves_against_its_checkpoint(
+    pipeline: PersistencePipeline, tmp_path: Path
+) -> None:
+    document, public = checkpointed(pipeline, tmp_path)
+    body = json.loads(document.read_text())
+    assert (body["log_position"], body["events"], body["chats"]) == (12, 12, 2)
+    assert (tmp_path / "signing.key").stat().st_mode & 0o777 == 0o600
+    pipeline.persist_user_message("c1", "alice", "after the checkpoint", message_id="later")
+    assert check_checkpoint(pipeline, document, public) == []
+
+
+def test_removed_last_events_are_caught_only_with_a_checkpoint(
+    pipeline: PersistencePipeline, tamper: Tamper, tmp_path: Path
+) -> None:
+    document, public = checkpointed(pipeline, tmp_path)
+    tamper(lambda cursor, table: cursor.execute(
+        f"DELETE FROM {table} WHERE originator_id = 'c2' AND originator_version > 4"))  # fmt: skip
+    assert ChainVerifier(pipeline).verify().intact  # the chain just ends earlier
+    findings = check_checkpoint(pipeline, document, public)
+    assert "chat c2: truncated, ends at version 4 instead of 6" in findings
+    assert any("events were removed or inserted" in finding for finding in findings)
+
+
+def test_a_modified_event_and_a_removed_chat_are_named(
+    pipeline: PersistencePipeline, tamper: Tamper, tmp_path: Path
+) -> None:
+    document, public = checkpointed(pipeline, tmp_path)
+
+    def rewrite(cursor: Cursor, table: str) -> None:
+        changed = state_of(cursor, table, "c1", 6).replace(b"hello 4", b"HELLO 4")
+        set_state(cursor, table, "c1", 6, changed)
+        cursor.execute(f"DELETE FROM {table} WHERE originator_id = 'c2'")
+
+    tamper(rewrite)
+    findings = check_checkpoint(pipeline, document, public)
+    assert "chat c1: its event at version 6 differs from the checkpoint" in findings
+    assert "chat c2: all its events up to version 6 are gone" in findings
+
+
+def test_an_altered_checkpoint_or_a_foreign_key_does_not_verify(
+    pipeline: PersistencePipeline, tmp_path: Path
+) -> None:
+    document, public = checkpointed(pipeline, tmp_path)
+    forged = json.loads(document.read_text())
+    forged["events"] = 11
+    document.write_text(json.dumps(forged))
+    assert check_checkpoint(pipeline, document, public) == [
+        "the checkpoint's signature does not verify with this public key"
+    ]
+    other, _ = checkpointed_elsewhere(pipeline, tmp_path / "other")
+    assert check_checkpoint(pipeline, other, public) == [
+        "the checkpoint's signature does not verify with this public key"
+    ]
+
+
+def checkpointed_elsewhere(pipeline: PersistencePipeline, folder: Path) -> tuple[Path, Path]:
+    folder.mkdir()
+    key, document = folder / "k.key", folder / "c.json"
+    write_checkpoint(pipeline, key, document)
+    return document, public_key_path(key)
