@@ -3,6 +3,7 @@ and the stats query latency at a given history length."""
 
 from __future__ import annotations
 
+import json
 import resource
 import statistics
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from domain.application import PIPELINE_VERSION
 from domain.chat import Chat
 from domain.pipeline import PersistencePipeline
 from projections.read_side import ReadSide
+from projections.verification import ChainVerifier
+from projections.views import AuditFilter
 
 PAGE = 2000
 
@@ -128,6 +131,22 @@ def rebuild_rates(read_side: ReadSide) -> list[RateFigures]:
     return figures
 
 
+def verify_rate(pipeline: PersistencePipeline) -> RateFigures:
+    started = perf_counter()
+    report = ChainVerifier(pipeline).verify()
+    assert report.intact, report.broken[:3]
+    return RateFigures("verify (all chains)", report.events, perf_counter() - started, 0.0)
+
+
+def export_rate(read_side: ReadSide) -> RateFigures:
+    """The whole audit trail as JSONL, written to nowhere: the export's own cost."""
+    started, events = perf_counter(), 0
+    for record in read_side.audit_records(AuditFilter(), with_content=True):
+        json.dumps(record, ensure_ascii=False, default=str)
+        events += 1
+    return RateFigures("audit export (JSONL)", events, perf_counter() - started, 0.0)
+
+
 def stats_latency(
     read_side: ReadSide, user_id: str, samples: int = 500, **query: Any
 ) -> tuple[float, float]:
@@ -170,7 +189,12 @@ class ReadSideBenchmark:
             seeded = size
             self.read_side.catch_up()
             queries += self.time_queries(size)
-            rebuilds[size] = [raw_read_rate(self.pipeline), *rebuild_rates(self.read_side)]
+            rebuilds[size] = [
+                raw_read_rate(self.pipeline),
+                *rebuild_rates(self.read_side),
+                verify_rate(self.pipeline),
+                export_rate(self.read_side),
+            ]
         return queries, rebuilds
 
     def grow(self, start: int, end: int) -> None:

@@ -154,7 +154,7 @@ def print_queries(backend: str, queries: list[QueryFigures]) -> None:
 
 
 def print_rebuilds(backend: str, rebuilds: dict[int, list[RateFigures]]) -> None:
-    table = Table(title=f"projection rebuild on {backend} beside the raw read rate")
+    table = Table(title=f"rebuild, verify and export on {backend} beside the raw read rate")
     for column in ("history", "operation", "events", "events/s", "of raw", "memory growth MB"):
         table.add_column(column, justify="left" if column == "operation" else "right")
     for size, figures in rebuilds.items():
