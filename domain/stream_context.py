@@ -26,6 +26,9 @@ class StreamContext:
         self._chunks: list[str] = []
         self.first_chunk_ms: float | None = None
 
+    def ids(self) -> dict[str, str]:
+        return {"chat_id": self.chat_id, "user_id": self.user_id, "message_id": self.message_id}
+
     def add_chunk(self, text: str) -> None:
         if self.first_chunk_ms is None:
             self.first_chunk_ms = self.elapsed_ms()

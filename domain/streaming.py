@@ -102,11 +102,7 @@ class StreamCommands(ChatApplication):
         metadata: dict[str, Any] | None = None,
     ) -> CommandResult:
         """Record the reply with its timings; `content` defaults to the chunks fed to `stream`."""
-        fields = {
-            "chat_id": stream.chat_id,
-            "user_id": stream.user_id,
-            "message_id": stream.message_id,
-        }
+        fields = stream.ids()
 
         def action(run: CommandRun) -> CommandResult:
             started = perf_counter()
@@ -153,11 +149,7 @@ class StreamCommands(ChatApplication):
         metadata: dict[str, Any] | None = None,
     ) -> CommandResult:
         """Record that a stream ended in an error, keeping the partial reply the user saw."""
-        fields = {
-            "chat_id": stream.chat_id,
-            "user_id": stream.user_id,
-            "message_id": stream.message_id,
-        }
+        fields = stream.ids()
 
         def action(run: CommandRun) -> CommandResult:
             failure = validate(
