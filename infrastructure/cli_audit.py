@@ -15,7 +15,14 @@ from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from infrastructure.cli_common import DatabaseOption, console, opened_read_side
@@ -53,14 +60,16 @@ def write_csv(records: Iterable[dict[str, Any]], out: TextIO) -> None:
         writer.writerow([row[column] for column in CSV_COLUMNS])
 
 
-def counted(records: Iterable[dict[str, Any]], progress: Progress) -> Iterator[dict[str, Any]]:
-    task = progress.add_task("exporting", total=None, count=0)
+def counted(
+    records: Iterable[dict[str, Any]], progress: Progress, total: int
+) -> Iterator[dict[str, Any]]:
+    task = progress.add_task("exporting", total=total)
     count = 0
     for count, record in enumerate(records, start=1):
         if count % 500 == 0:
-            progress.update(task, count=count)
+            progress.update(task, completed=count)
         yield record
-    progress.update(task, count=count)
+    progress.update(task, completed=count)
 
 
 def audit(
@@ -100,14 +109,15 @@ def audit(
         if output_format is Format.table:
             print_table(list(islice(records, limit)), limit)
             return
-        columns = (SpinnerColumn(), TextColumn("{task.description} {task.fields[count]:,} events"),
-                   TimeElapsedColumn())  # fmt: skip
+        total = read_side.audit.count(where)  # the index was caught up by audit_records
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
         with (
             Progress(*columns, console=Console(stderr=True)) as progress,
             destination(output) as out,
         ):
             write = write_jsonl if output_format is Format.jsonl else write_csv
-            write(counted(records, progress), out)
+            write(counted(records, progress, total), out)
 
 
 def print_table(records: list[dict[str, Any]], limit: int) -> None:

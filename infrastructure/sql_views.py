@@ -154,6 +154,23 @@ class SqlAuditIndex(SqlReadModel, AuditIndexView):
     def entries(
         self, where: AuditFilter, after_position: int = 0, limit: int = 1000
     ) -> list[AuditEntry]:
+        conditions, params = self.conditions(where, after_position)
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(
+                f"SELECT * FROM {self.spec.name} WHERE {conditions} ORDER BY position LIMIT ?",
+                (*params, limit),
+            )
+            return [AuditEntry(*row) for row in cursor.fetchall()]
+
+    def count(self, where: AuditFilter) -> int:
+        conditions, params = self.conditions(where, 0)
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(f"SELECT count(*) FROM {self.spec.name} WHERE {conditions}", params)
+            return int(cursor.fetchone()[0])
+
+    @staticmethod
+    def conditions(where: AuditFilter, after_position: int) -> tuple[str, list[Any]]:
+        """The WHERE clause of a filter: values always as parameters."""
         conditions: list[str] = ["position > ?"]
         params: list[Any] = [after_position]
         for column, value in (("user_id", where.user_id), ("chat_id", where.chat_id),
@@ -170,10 +187,4 @@ class SqlAuditIndex(SqlReadModel, AuditIndexView):
         if where.until is not None:
             conditions.append("recorded_at < ?")
             params.append(where.until)
-        with self.database.transaction(write=False) as cursor:
-            cursor.execute(
-                f"SELECT * FROM {self.spec.name} WHERE {' AND '.join(conditions)} "
-                "ORDER BY position LIMIT ?",
-                (*params, limit),
-            )
-            return [AuditEntry(*row) for row in cursor.fetchall()]
+        return " AND ".join(conditions), params

@@ -120,5 +120,9 @@ class AuditIndexView(ReadModelView):
     ) -> list[AuditEntry]:
         """Entries in event order, after a position (for paging through millions)."""
 
+    @abstractmethod
+    def count(self, where: AuditFilter) -> int:
+        """How many entries match (for a progress bar's total)."""
+
 
 Change = MessageRow | MessageClosed | AuditEntry | list[tuple[StatKey, int]]
