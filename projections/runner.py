@@ -48,7 +48,11 @@ class ProjectionRunner:
         return self.source.recorder.max_notification_id() or 0
 
     def catch_up(self, generation: int | None = None, progress: Progress | None = None) -> int:
-        """Apply every event recorded so far; returns how many were applied by this call."""
+        """Apply every event recorded before the call; returns how many this call applied.
+
+        Bounded by the head seen at the start, so that a query catching up for read-your-writes
+        never chases a busy writer; events recorded meanwhile wait for the next call.
+        """
         with self.lock:
             applied, head = 0, self.head()
             while True:
@@ -58,7 +62,11 @@ class ProjectionRunner:
                     if generation is not None:
                         raise PositionMovedError(f"generation {generation} no longer exists")
                     continue
-                batch = self.source.recorder.select_notifications(position + 1, self.batch_size)
+                if position >= head:
+                    return applied
+                batch = self.source.recorder.select_notifications(
+                    position + 1, self.batch_size, stop=head
+                )
                 if not batch:
                     return applied
                 self.view.discard()
@@ -73,7 +81,7 @@ class ProjectionRunner:
                     continue  # another runner applied it: read the position again
                 applied += len(batch)
                 if progress:
-                    progress(batch[-1].id, max(head, batch[-1].id))
+                    progress(batch[-1].id, head)
 
     def follow(self, stop: threading.Event, poll_seconds: float = 0.2) -> None:
         """Keep the view current until `stop` is set."""
