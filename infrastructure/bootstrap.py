@@ -7,6 +7,7 @@ from domain.ports import TokenCounter
 from infrastructure.append_only import protect_event_log
 from infrastructure.read_models import read_model_database
 from infrastructure.settings import Settings, eventsourcing_env
+from infrastructure.sqlite_store import ensure_wal_mode
 from infrastructure.structured_logging import StructlogCommandObserver, configure_logging
 from infrastructure.tokens import TiktokenCounter
 
@@ -22,8 +23,11 @@ def bootstrap(
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings.log_format, settings.log_level)
+    env = eventsourcing_env(settings)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        ensure_wal_mode(env["SQLITE_DBNAME"], settings.lock_timeout_s)
     pipeline = PersistencePipeline(
-        eventsourcing_env(settings),
+        env,
         token_counter=token_counter or TiktokenCounter(),
         observer=StructlogCommandObserver(),
     )

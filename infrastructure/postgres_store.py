@@ -22,13 +22,18 @@ SCHEMA_LOCK_KEY = 0x43484C44  # "CHLD"
 
 
 class SerialSchemaRecorder(PostgresRecorder):
-    """Processes that start together would run CREATE ... IF NOT EXISTS together, and
-    PostgreSQL's catalog answers one of them 'tuple concurrently updated'. An advisory lock held
-    for the creating transaction makes them take turns."""
+    """Processes that start together would create the schema together, and PostgreSQL answers
+    one of them 'tuple concurrently updated' or a duplicate type. A session advisory lock, held on
+    a connection of its own while eventsourcing creates types and tables on others, makes them
+    take turns."""
 
-    def _create_table(self, curs: Any) -> None:
-        curs.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,), prepare=False)
-        super()._create_table(curs)
+    def create_table(self) -> None:
+        with self.datastore.get_connection() as connection:
+            connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+            try:
+                super().create_table()
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
 
 
 class FailFastAggregateRecorder(SerialSchemaRecorder, PostgresAggregateRecorder):

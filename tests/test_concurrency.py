@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from domain.chain import find_broken_link
@@ -104,7 +105,8 @@ def test_a_chat_changed_by_another_process_is_reloaded_not_overwritten(
     assert_all_recorded_once(open_pipeline(), "shared", {"m1", "m2", "m3"})
 
 
-def start_and_close(database_url: str) -> bool:
+def start_and_close(database_url: str, start_at: float) -> bool:
+    time.sleep(max(0.0, start_at - time.time()))  # all at the same moment, not as they spawn
     bootstrap(Settings(database_url=database_url), configure_logs=False).close()
     return True
 
@@ -112,5 +114,6 @@ def start_and_close(database_url: str) -> bool:
 def test_many_processes_can_start_on_a_new_database_at_once(database_url: str) -> None:
     """Each creates the schema if missing; none may fail because another is creating it."""
     context = multiprocessing.get_context("spawn")
+    start_at = time.time() + 3.0
     with context.Pool(8) as pool:
-        assert pool.map(start_and_close, [database_url] * 8) == [True] * 8
+        assert pool.starmap(start_and_close, [(database_url, start_at)] * 8) == [True] * 8
