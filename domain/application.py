@@ -92,18 +92,19 @@ class ChatApplication(Application[str]):
         return chat
 
     def append(
-        self, run: CommandRun, user_id: str, decide: Callable[[Chat], CommandResult]
+        self, run: CommandRun, ids: MessageIds, decide: Callable[[Chat], CommandResult]
     ) -> CommandResult:
         """Load the chat, decide, save; on a concurrent append to the same chat, reload and retry.
 
-        `decide` triggers the new events on the chat, or returns without any (a duplicate).
+        `ids` are validated; `decide` triggers the new events on the chat, or returns without
+        any (a duplicate).
         """
-        assert run.chat_id is not None
+        run.chat_id, run.user_id = ids.chat_id, ids.user_id
         # Threads of this process take turns per chat, so only other processes can conflict.
-        with self.chat_locks[hash(run.chat_id) % len(self.chat_locks)]:
+        with self.chat_locks[hash(ids.chat_id) % len(self.chat_locks)]:
             for attempt in range(1, self.max_attempts + 1):
                 run.attempts = attempt
-                chat = self.load_owned_chat(run.chat_id, user_id)
+                chat = self.load_owned_chat(ids.chat_id, ids.user_id)
                 result = decide(chat)
                 if not chat.pending_events:
                     return result
@@ -119,7 +120,7 @@ class ChatApplication(Application[str]):
         raise ChatLedgerError(
             ErrorCode.CONFLICT,
             f"chat stayed contended for {self.max_attempts} attempts",
-            {"chat_id": run.chat_id},
+            {"chat_id": ids.chat_id},
         )
 
     def catch_up_cached(self, chat_id: str) -> None:

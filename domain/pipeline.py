@@ -170,7 +170,7 @@ class PersistencePipeline(StreamCommands, ChatApplication):
             return CommandResult(success=True, chat_id=chat.id, message_id=run.message_id,
                                  tokens=tokens, warnings=sorted(set(notes)))  # fmt: skip
 
-        return self.append(run, message.user_id, decide)
+        return self.append(run, message, decide)
 
     def count_prompt_tokens(self, messages: list[Any], model: str | None = None) -> CommandResult:
         """Chat-format token accounting as OpenAI publishes it for its chat models: 3 tokens per

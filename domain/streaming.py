@@ -18,6 +18,7 @@ from domain.messages import (
     ContextItems,
     Generation,
     Intent,
+    MessageIds,
     StreamEnd,
     StreamFailure,
 )
@@ -80,7 +81,7 @@ class StreamCommands(ChatApplication):
                 )
                 return CommandResult(success=True, chat_id=chat.id, message_id=run.message_id)
 
-            result = self.append(run, generation.user_id, decide)
+            result = self.append(run, generation, decide)
             if result.duplicate and not self.is_stream_open(generation.chat_id, run.message_id):
                 warning = "the stream was already closed; no context is returned"
                 return OpenedStream(**dict(result, warnings=[*result.warnings, warning]))
@@ -136,7 +137,7 @@ class StreamCommands(ChatApplication):
                     warnings=warnings,
                 )  # fmt: skip
 
-            return self.append(run, stream.user_id, decide)
+            return self.append(run, validate(MessageIds, **stream.ids()), decide)
 
         return self._command("complete_stream", fields, action, CommandResult)
 
@@ -171,7 +172,7 @@ class StreamCommands(ChatApplication):
                 )
                 return CommandResult(success=True, chat_id=chat.id, message_id=stream.message_id)
 
-            return self.append(run, stream.user_id, decide)
+            return self.append(run, validate(MessageIds, **stream.ids()), decide)
 
         return self._command("fail_stream", fields, action, CommandResult)
 
@@ -256,8 +257,7 @@ class StreamCommands(ChatApplication):
                 )
             return CommandResult(success=True)
 
-        run.chat_id = chat_id
-        self.append(run, chat.owner_id, decide)
+        self.append(run, MessageIds(chat_id=chat_id, user_id=chat.owner_id), decide)
         return bool(reaped)
 
 

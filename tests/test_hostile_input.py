@@ -1,0 +1,104 @@
+"""Hostile input on every command: only coded results come back, nothing raises, and a rejected
+command writes nothing (both backends)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from domain.messages import CommandResult
+from domain.pipeline import PersistencePipeline
+from domain.stream_context import StreamContext
+
+SQL_METACHARACTERS = ["'; DROP TABLE stored_events; --", '" OR 1=1 --', "chat\x00id", "../../etc"]
+nasty_text = st.one_of(
+    st.text(max_size=50),
+    st.sampled_from(SQL_METACHARACTERS),
+    st.just("\ud800 lone"),
+    st.just("x" * (10 * 1024 * 1024)),
+    st.just("\x00" * 100),
+    st.just("🧾" * 1000),
+)
+json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), nasty_text)
+metadata = st.recursive(
+    json_leaf,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=30,
+)
+anything = st.one_of(
+    nasty_text, st.integers(), st.floats(), st.none(), st.lists(json_leaf, max_size=3), metadata,
+    st.binary(max_size=10),
+)  # fmt: skip
+SLOW_IS_FINE = settings(
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large,
+    ],
+)  # fmt: skip
+
+USER_FIELDS = [
+    "chat_id",
+    "user_id",
+    "content",
+    "context",
+    "metadata",
+    "message_id",
+    "idempotency_key",
+]
+REPLY_FIELDS = [*USER_FIELDS, "intent", "model", "temperature", "generation_ms", "usage",
+                "error_code", "error_message"]  # fmt: skip
+
+
+def assert_coded(result: CommandResult) -> None:
+    assert isinstance(result, CommandResult)
+    if not result.success:
+        assert result.error is not None
+        assert result.error.code.value != "INTERNAL_ERROR", result.error
+
+
+def event_count(pipeline: PersistencePipeline) -> int:
+    return len(pipeline.recorder.select_notifications(1, 1_000_000))
+
+
+@settings(SLOW_IS_FINE, max_examples=60)
+@given(field=st.sampled_from(REPLY_FIELDS), value=anything, assistant=st.booleans())
+def test_any_field_of_a_message_command_gets_a_coded_answer(
+    pipeline: PersistencePipeline, field: str, value: Any, assistant: bool
+) -> None:
+    pipeline.start_chat("hostile", "alice")
+    fields: dict[str, Any] = {"chat_id": "hostile", "user_id": "alice", "content": "hello"}
+    if assistant or field in USER_FIELDS:
+        fields[field] = value
+    before = event_count(pipeline)
+    persist = pipeline.persist_assistant_message if assistant else pipeline.persist_user_message
+    result = persist(**fields)
+    assert_coded(result)
+    assert event_count(pipeline) == before + (1 if result.success and not result.duplicate else 0)
+
+
+@settings(SLOW_IS_FINE, max_examples=30)
+@given(chat_id=anything, user_id=anything, title=anything, model=anything)
+def test_starting_a_chat_with_anything_gets_a_coded_answer(
+    pipeline: PersistencePipeline, chat_id: Any, user_id: Any, title: Any, model: Any
+) -> None:
+    assert_coded(pipeline.start_chat(chat_id, user_id, title=title, model=model))
+
+
+@settings(SLOW_IS_FINE, max_examples=30)
+@given(chunk=nasty_text, error_code=anything, usage=anything, prompt=anything)
+def test_streams_and_prompt_counting_get_coded_answers(
+    pipeline: PersistencePipeline, chunk: str, error_code: Any, usage: Any, prompt: Any
+) -> None:
+    pipeline.start_chat("hostile", "alice")
+    opened = pipeline.open_stream("hostile", "alice")
+    assert opened.stream is not None
+    opened.stream.add_chunk(chunk)
+    assert_coded(pipeline.complete_stream(opened.stream, usage=usage))
+    assert_coded(pipeline.fail_stream(opened.stream, error_code))
+    forged = StreamContext(chunk if isinstance(chunk, str) else "x", "alice", "m", None)
+    assert_coded(pipeline.complete_stream(forged))
+    assert_coded(pipeline.count_prompt_tokens(prompt if isinstance(prompt, list) else [prompt]))
