@@ -9,6 +9,7 @@ store, export or client can represent them.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -53,9 +54,30 @@ def json_depth(value: Any, depth: int = 0) -> int:
     return depth
 
 
+def json_object_problem(value: Any) -> str | None:
+    """What would not survive the event store unchanged: keys that are not text (JSON turns them
+    into text, so the stored message would differ from the one sent), and objects shaped like
+    the store's own encoding of non-JSON values ({"_type_": ..., "_data_": ...}), which would be
+    decoded as such a value, or not at all, making the whole chat unreadable."""
+    if isinstance(value, dict):
+        if any(not isinstance(key, str) for key in value):
+            return "metadata keys must be text"
+        if set(value) == {"_type_", "_data_"}:
+            return 'metadata may not hold objects with exactly the keys "_type_" and "_data_"'
+        children: Iterable[Any] = value.values()
+    elif isinstance(value, list | tuple):
+        children = value
+    else:
+        return None
+    return next((p for p in map(json_object_problem, children) if p), None)
+
+
 def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     if json_depth(metadata) > MAX_METADATA_DEPTH:
         raise ValueError(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
+    problem = json_object_problem(metadata)
+    if problem:
+        raise ValueError(problem)
     try:
         encoded = json.dumps(metadata, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError, UnicodeEncodeError) as error:

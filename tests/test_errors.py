@@ -67,6 +67,11 @@ INVALID_USER_MESSAGES: dict[str, dict[str, Any]] = {
     "metadata too deep": {"metadata": {"a": [[[[[[[[[["deep"]]]]]]]]]]}},
     "metadata surrogate": {"metadata": {"note": "\udfff"}},
     "metadata too big": {"metadata": {"blob": "y" * 70_000}},
+    "metadata like the store's encoding": {
+        "metadata": {"when": {"_type_": "datetime_iso", "_data_": "2020-01-01"}}
+    },
+    "metadata that would not decode": {"metadata": {"_type_": "nope", "_data_": 1}},
+    "metadata with a number as a key": {"metadata": {"a": {1: "one", "b": 2}}},
     "context not ids": {"context": {"insights": ["ok", "not ok!"]}},
     "unknown context kind": {"context": {"secrets": ["s1"]}},
 }
