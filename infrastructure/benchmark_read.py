@@ -32,10 +32,6 @@ class RateFigures:
         return round(self.events / self.seconds, 1) if self.seconds else 0.0
 
 
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
 def current_rss_mb() -> float:
     with open("/proc/self/statm") as statm:
         resident_pages = int(statm.read().split()[1])

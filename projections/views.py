@@ -15,8 +15,7 @@ from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
-from projections.changes import AuditEntry, MessageClosed, MessageRow
-from projections.stats import StatKey
+from projections.changes import AuditEntry
 
 
 class PositionMovedError(Exception):
@@ -123,6 +122,3 @@ class AuditIndexView(ReadModelView):
     @abstractmethod
     def count(self, where: AuditFilter) -> int:
         """How many entries match (for a progress bar's total)."""
-
-
-Change = MessageRow | MessageClosed | AuditEntry | list[tuple[StatKey, int]]
