@@ -16,6 +16,9 @@ from eventsourcing.postgres import (
     PostgresFactory,
     PostgresRecorder,
 )
+from psycopg.sql import SQL
+
+from infrastructure.append_only import postgres_triggers
 
 # Any constant: the advisory lock that serialises schema creation across processes.
 SCHEMA_LOCK_KEY = 0x43484C44  # "CHLD"
@@ -47,7 +50,12 @@ class FailFastAggregateRecorder(SerialSchemaRecorder, PostgresAggregateRecorder)
 
 
 class FailFastApplicationRecorder(SerialSchemaRecorder, PostgresApplicationRecorder):
-    """Events: read once, write once."""
+    """Events: read once, write once; the table is created append-only."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        triggers = postgres_triggers(self.datastore.schema, self.events_table_name)
+        self.sql_create_statements.extend(SQL(statement).format() for statement in triggers)
 
     def insert_events(self, *args: Any, **kwargs: Any) -> Any:
         return PostgresApplicationRecorder.insert_events.__wrapped__(self, *args, **kwargs)

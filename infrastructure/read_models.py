@@ -14,7 +14,7 @@ from projections.read_side import ReadSide
 def read_model_database(settings: Settings) -> SqlDatabase:
     """The read models live beside the events: the same SQLite file, or the same schema."""
     env = eventsourcing_env(settings)
-    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+    if "SQLITE_DBNAME" in env:
         return SQLiteDatabase(env["SQLITE_DBNAME"], lock_timeout_s=settings.lock_timeout_s)
     parts = urlsplit(settings.database_url.get_secret_value())
     conninfo = {

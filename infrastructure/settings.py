@@ -59,7 +59,10 @@ def sqlite_env(url_path: str) -> dict[str, str]:
     path = Path(relative)
     if not path.parent.exists():
         raise SettingsError(f"the folder of the SQLite database does not exist: {path.parent}")
-    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+    return {
+        "PERSISTENCE_MODULE": "infrastructure.sqlite_store:AppendOnlySQLiteFactory",
+        "SQLITE_DBNAME": str(path),
+    }
 
 
 def postgres_env(url: str, settings: Settings) -> dict[str, str]:

@@ -1,9 +1,14 @@
-"""The SQLite file, prepared before eventsourcing opens it."""
+"""The SQLite event store: the file prepared before eventsourcing opens it, and an event table
+created append-only."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
+
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
+
+from infrastructure.append_only import sqlite_triggers
 
 WAL_ATTEMPTS = 100
 
@@ -25,3 +30,12 @@ def ensure_wal_mode(path: str, lock_timeout_s: float) -> None:
             time.sleep(0.02 * (1 + attempt % 5))
     finally:
         connection.close()
+
+
+class AppendOnlyApplicationRecorder(SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return super().construct_create_table_statements() + sqlite_triggers(self.events_table_name)
+
+
+class AppendOnlySQLiteFactory(SQLiteFactory):
+    application_recorder_class = AppendOnlyApplicationRecorder

@@ -15,7 +15,7 @@ def env_for(url: str) -> dict[str, str]:
 
 def test_default_is_a_sqlite_file_in_the_working_directory() -> None:
     env = eventsourcing_env(Settings(_env_file=None))
-    assert env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    assert env["PERSISTENCE_MODULE"].endswith("AppendOnlySQLiteFactory")
     assert env["SQLITE_DBNAME"] == "chatledger.sqlite"
 
 
