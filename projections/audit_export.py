@@ -43,22 +43,37 @@ def audit_records(
     with_content: bool = False,
 ) -> Iterator[dict[str, Any]]:
     after = 0
-    while entries := index.entries(where, after_position=after, limit=PAGE):
-        events = events_of(application, entries)
-        for entry in entries:
-            event = events[(entry.chat_id, entry.version)]
-            yield {
-                "position": entry.position,
-                "recorded_at": entry.recorded_at,
-                "chat_id": entry.chat_id,
-                "user_id": entry.user_id,
-                "event_type": entry.event_type,
-                "message_id": entry.message_id,
-                "version": entry.version,
-                "hash": entry.event_hash,
-                "fields": recorded_fields(event, with_content),
-            }
-        after = entries[-1].position
+    while page := audit_page(application, index, where, after, PAGE, with_content=with_content):
+        yield from page
+        after = page[-1]["position"]
+
+
+def audit_page(
+    application: Application[Any],
+    index: AuditIndexView,
+    where: AuditFilter,
+    after_position: int,
+    limit: int,
+    *,
+    with_content: bool = False,
+) -> list[dict[str, Any]]:
+    """Up to `limit` records after a position, in event order."""
+    entries = index.entries(where, after_position=after_position, limit=limit)
+    events = events_of(application, entries)
+    return [
+        {
+            "position": entry.position,
+            "recorded_at": entry.recorded_at,
+            "chat_id": entry.chat_id,
+            "user_id": entry.user_id,
+            "event_type": entry.event_type,
+            "message_id": entry.message_id,
+            "version": entry.version,
+            "hash": entry.event_hash,
+            "fields": recorded_fields(events[(entry.chat_id, entry.version)], with_content),
+        }
+        for entry in entries
+    ]
 
 
 def events_of(

@@ -6,14 +6,14 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from domain.boundary import CommandRun, loggable_id, run_command, validate
 from domain.chat import ChatEvent
 from domain.errors import ChatLedgerError, ErrorCode
 from domain.messages import CommandResult, Identifier, StrictInput
 from domain.pipeline import PersistencePipeline
-from projections.audit_export import audit_records
+from projections.audit_export import audit_page, audit_records
 from projections.projections import PROJECTIONS
 from projections.replay import ChatAsOf, replay_events
 from projections.runner import Progress, ProjectionRunner, ProjectionStatus
@@ -27,6 +27,7 @@ from projections.views import (
 )
 
 MAX_RANGE_HOURS = 24 * 366
+EventTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{1,64}$")]
 
 
 class StatsQuery(StrictInput):
@@ -49,6 +50,23 @@ class ReplayQuery(StrictInput):
 
 class ReplayResult(CommandResult):
     chat: ChatAsOf | None = None
+
+
+class AuditQuery(StrictInput):
+    user_id: Identifier
+    chat_id: Identifier | None = None
+    message_id: Identifier | None = None
+    event_types: Annotated[list[EventTypeName], Field(max_length=16)] = Field(default_factory=list)
+    since: Annotated[AwareDatetime, Field(strict=False)] | None = None
+    until: Annotated[AwareDatetime, Field(strict=False)] | None = None
+    after_position: Annotated[int, Field(ge=0)] = 0
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    with_content: bool = False
+
+
+class AuditTrailResult(CommandResult):
+    records: list[dict[str, Any]] = Field(default_factory=list)
+    next_position: int | None = None  # pass as after_position for the next page; None at the end
 
 
 class ReadSide:
@@ -165,14 +183,49 @@ class ReadSide:
         run = CommandRun("replay_chat", loggable_id(chat_id), loggable_id(user_id), writes=False)
         return run_command(self.pipeline.observer, run, action, ReplayResult)
 
+    def audit_trail(self, user_id: str, **filters: Any) -> AuditTrailResult:
+        """One page of the caller's own audit trail, in event order: the events of the chats
+        `user_id` owns, or of one of them (`chat_id`), filtered by `message_id`, `event_types`,
+        `since` and `until`; paged with `after_position` and `limit`; content only with
+        `with_content`. Another user's chat is UNAUTHORIZED, an unknown one CHAT_NOT_FOUND."""
+        fields = {"user_id": user_id, **filters}
+
+        def action(run: CommandRun) -> AuditTrailResult:
+            query = validate(AuditQuery, **fields)
+            if query.chat_id is not None:
+                self.pipeline.load_owned_chat(query.chat_id, query.user_id)
+            self.runners["audit"].catch_up()
+            where = AuditFilter(
+                user_id=query.user_id, chat_id=query.chat_id, message_id=query.message_id,
+                event_types=tuple(query.event_types), since=_utc_text(query.since),
+                until=_utc_text(query.until),
+            )  # fmt: skip
+            records = audit_page(self.pipeline, self.audit, where, query.after_position,
+                                 query.limit, with_content=query.with_content)  # fmt: skip
+            after = records[-1]["position"] if len(records) == query.limit else None
+            return AuditTrailResult(
+                success=True, chat_id=query.chat_id, records=records, next_position=after
+            )
+
+        run = CommandRun("audit_trail", loggable_id(filters.get("chat_id")), loggable_id(user_id),
+                         writes=False)  # fmt: skip
+        return run_command(self.pipeline.observer, run, action, AuditTrailResult)
+
     def audit_records(
         self, where: AuditFilter, *, with_content: bool = False
     ) -> Iterator[dict[str, Any]]:
-        """Audit records in event order (an operator's export: no owner check here; the HTTP
-        API scopes them to the caller). The audit index is caught up first."""
+        """Every audit record that matches, in event order: the operator's export, with no
+        owner check (the operator holds the database anyway); applications that answer users
+        use audit_trail(), which only shows the caller's own chats. The index is caught up
+        first."""
         self.runners["audit"].catch_up()
         return audit_records(self.pipeline, self.audit, where, with_content=with_content)
 
     def close(self) -> None:
         for runner in self.runners.values():
             runner.view.close()
+
+
+def _utc_text(moment: datetime | None) -> str | None:
+    """The audit index's own time format (ISO text in UTC), so that text order is time order."""
+    return None if moment is None else moment.astimezone(UTC).isoformat()
