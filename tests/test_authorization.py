@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from domain.chat import Chat
 from domain.errors import ErrorCode
 from domain.messages import CommandResult
 from domain.pipeline import PersistencePipeline
@@ -79,7 +80,7 @@ def test_another_user_cannot_write_to_a_chat(
     taken = pipeline.start_chat("private", "mallory", title="mine now")
     assert taken.error is not None and taken.error.code == ErrorCode.CONFLICT
     assert event_count(pipeline) == before
-    chat = pipeline.repository.get("private")
+    chat: Chat = pipeline.repository.get("private")
     assert (chat.owner_id, chat.title) == ("alice", "Private title")
     assert alices_chat.message_id in chat.open_streams  # mallory could not close it
 
