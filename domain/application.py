@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +17,7 @@ from eventsourcing.utils import EnvType
 from domain.boundary import CommandRun, loggable_id, run_command
 from domain.chat import Chat, ChatEvent
 from domain.errors import ChatLedgerError, ErrorCode
+from domain.group_commit import ChatLocks, GroupCommit
 from domain.intent import KeywordIntentDetector
 from domain.messages import CommandResult, MessageIds, TokenSummary
 from domain.ports import CommandObserver, IntentDetector, NullObserver, TokenCounter
@@ -51,7 +51,8 @@ class ChatApplication(Application[str]):
         observer: CommandObserver | None = None,
     ) -> None:
         super().__init__(env)
-        self.chat_locks = [threading.Lock() for _ in range(256)]
+        self.chat_locks = ChatLocks()
+        self.group_commit = GroupCommit(self.events.put)
         self.token_counter = token_counter
         self.intent_detector = intent_detector or KeywordIntentDetector()
         self.observer = observer or NullObserver()
@@ -101,7 +102,7 @@ class ChatApplication(Application[str]):
         """
         run.chat_id, run.user_id = ids.chat_id, ids.user_id
         # Threads of this process take turns per chat, so only other processes can conflict.
-        with self.chat_locks[hash(ids.chat_id) % len(self.chat_locks)]:
+        with self.chat_locks.holding(ids.chat_id):
             for attempt in range(1, self.max_attempts + 1):
                 run.attempts = attempt
                 chat = self.load_owned_chat(ids.chat_id, ids.user_id)
@@ -109,7 +110,7 @@ class ChatApplication(Application[str]):
                 if not chat.pending_events:
                     return result
                 try:
-                    self.save(chat)
+                    self.commit(chat)
                 except IntegrityError:
                     # Another process appended first: back off with jitter, catch up, decide again.
                     time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
@@ -170,10 +171,16 @@ class ChatApplication(Application[str]):
             count=counted.count, encoding=counted.encoding, exact_model=counted.exact_model
         )
 
+    def commit(self, chat: Chat) -> None:
+        """Record the chat's new events, in a transaction shared with concurrent callers."""
+        self.group_commit.commit(chat.collect_events())
+        if self.repository.cache is not None:
+            self.repository.cache.put(chat.id, chat)
+
     def save_new(self, chat: Chat) -> bool:
         """Save a newly started chat; False when another writer started it first."""
         try:
-            self.save(chat)
+            self.commit(chat)
         except IntegrityError:
             return False
         return True

@@ -1,0 +1,116 @@
+"""Group commit: concurrent persists share transactions, and each caller keeps its own outcome."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from domain.messages import CommandResult
+from domain.pipeline import PersistencePipeline
+from tests.conftest import PipelineFactory
+from tests.test_concurrency import assert_all_recorded_once
+
+
+class RoundRecorder:
+    """Wraps the real recording function: notes each transaction's size, and can hold the first
+    round open until other callers have queued behind it."""
+
+    def __init__(self, pipeline: PersistencePipeline) -> None:
+        self.record = pipeline.group_commit.record
+        self.rounds: list[int] = []
+        self.first_round_started = threading.Event()
+        self.release_first_round = threading.Event()
+        pipeline.group_commit.record = self
+
+    def __call__(self, events: Sequence[Any]) -> object:
+        self.rounds.append(len(events))
+        if len(self.rounds) == 1:
+            self.first_round_started.set()
+            assert self.release_first_round.wait(10)
+        return self.record(events)
+
+
+def persist(pipeline: PersistencePipeline, chat_id: str, message_id: str) -> CommandResult:
+    return pipeline.persist_user_message(chat_id, "alice", "hello", message_id=message_id)
+
+
+def test_callers_who_queue_behind_a_commit_share_the_next_transaction(
+    open_pipeline: PipelineFactory,
+) -> None:
+    pipeline = open_pipeline()
+    chats = [f"chat-{n}" for n in range(9)]
+    for chat_id in chats:
+        assert pipeline.start_chat(chat_id, "alice").success
+    rounds = RoundRecorder(pipeline)
+
+    with ThreadPoolExecutor(max_workers=9) as pool:
+        first = pool.submit(persist, pipeline, chats[0], "m-0")
+        assert rounds.first_round_started.wait(10)
+        queued = [pool.submit(persist, pipeline, c, f"m-{n}") for n, c in enumerate(chats[1:], 1)]
+        wait_until(lambda: len(pipeline.group_commit.waiting) == 8)
+        rounds.release_first_round.set()
+        results = [first.result(), *(f.result() for f in queued)]
+
+    assert all(r.success for r in results), [r.error for r in results]
+    assert rounds.rounds == [1, 8]  # eight messages, one transaction
+    for n, chat_id in enumerate(chats):
+        assert_all_recorded_once(pipeline, chat_id, {f"m-{n}"})
+
+
+def test_a_conflict_in_a_shared_transaction_fails_nobody_else(
+    open_pipeline: PipelineFactory,
+) -> None:
+    pipeline, other_process = open_pipeline(), open_pipeline()
+    chats = [f"chat-{n}" for n in range(5)]
+    for chat_id in chats:
+        assert pipeline.start_chat(chat_id, "alice").success
+    # Another process appends to chat-4 behind this one's cache: its next append will conflict.
+    assert persist(other_process, "chat-4", "elsewhere").success
+    rounds = RoundRecorder(pipeline)
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        first = pool.submit(persist, pipeline, chats[0], "m-0")
+        assert rounds.first_round_started.wait(10)
+        queued = [pool.submit(persist, pipeline, c, f"m-{n}") for n, c in enumerate(chats[1:], 1)]
+        wait_until(lambda: len(pipeline.group_commit.waiting) == 4)
+        rounds.release_first_round.set()
+        results = [first.result(), *(f.result() for f in queued)]
+
+    assert all(r.success for r in results), [r.error for r in results]
+    # The shared round of four failed on chat-4 as a whole; each was recorded again alone, and
+    # chat-4's caller caught up with the other process and appended after its message.
+    assert rounds.rounds[:6] == [1, 4, 1, 1, 1, 1]
+    assert rounds.rounds[6:] == [1]
+    for n, chat_id in enumerate(chats[:4]):
+        assert_all_recorded_once(pipeline, chat_id, {f"m-{n}"})
+    assert_all_recorded_once(pipeline, "chat-4", {"elsewhere", "m-4"})
+    assert results[4].version == 3
+
+
+def test_many_threads_on_many_chats_lose_and_double_nothing(
+    open_pipeline: PipelineFactory,
+) -> None:
+    pipeline = open_pipeline()
+    chats = [f"chat-{n}" for n in range(16)]
+    for chat_id in chats:
+        assert pipeline.start_chat(chat_id, "alice").success
+
+    def write(chat_id: str) -> list[bool]:
+        return [persist(pipeline, chat_id, f"{chat_id}-{i}").success for i in range(20)]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outcomes = [ok for batch in pool.map(write, chats) for ok in batch]
+    assert all(outcomes)
+    for chat_id in chats:
+        assert_all_recorded_once(pipeline, chat_id, {f"{chat_id}-{i}" for i in range(20)})
+
+
+def wait_until(condition: Any, timeout_s: float = 10.0) -> None:
+    done = threading.Event()
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        done.wait(0.01)
+    raise AssertionError("condition not reached")
