@@ -1,0 +1,232 @@
+"""kill -9 of an ingest process at random moments, then a restart that resumes with the same ids
+(both backends): every acknowledged message exists exactly once, nothing is half-written, every
+chain verifies, the read models equal the events, and no log line holds content or secrets."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from domain.chain import find_broken_link
+from domain.chat import Chat, ChatEvent
+from domain.errors import ErrorCode
+from domain.pipeline import PersistencePipeline
+from domain.stream_context import StreamContext
+from projections.read_side import ReadSide
+from tests import crash_worker
+from tests.conftest import PipelineFactory
+from tests.read_model_oracle import actual_dumps, all_events, expected_dumps
+from tests.reliability_figures import record_figures
+
+ROOT = Path(__file__).resolve().parent.parent
+KILLS = 20  # trials run until this many kills landed before the worker finished
+MESSAGES = 120
+SECRETS = (crash_worker.PLANTED_CONTENT, crash_worker.PLANTED_KEY)
+
+
+@dataclass
+class WorkerRun:
+    acknowledged: list[tuple[str, str]] = field(default_factory=list)
+    ready: bool = False
+    returncode: int | None = None
+    log: str = ""
+
+
+@dataclass(frozen=True)
+class Kill:
+    """SIGKILL after `seconds` from the start, or `jitter` seconds after the `acks`-th ack."""
+
+    seconds: float | None = None
+    acks: int | None = None
+    jitter: float = 0.0
+
+
+def run_worker(database_url: str, log_file: Path, kill: Kill | None) -> WorkerRun:
+    run = WorkerRun()
+    with log_file.open("w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "tests.crash_worker", database_url, "--messages", str(MESSAGES)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
+        )  # fmt: skip
+        reader = threading.Thread(target=read_acks, args=(worker, run, kill))
+        reader.start()
+        if kill is not None and kill.seconds is not None:
+            time.sleep(kill.seconds)
+            worker.send_signal(signal.SIGKILL)
+        run.returncode = worker.wait(timeout=120)
+        reader.join()
+    run.log = log_file.read_text()
+    return run
+
+
+def read_acks(worker: subprocess.Popen[str], run: WorkerRun, kill: Kill | None) -> None:
+    assert worker.stdout is not None
+    for line in worker.stdout:
+        kind, ident = line.split()
+        run.acknowledged.append((kind, ident))
+        run.ready = run.ready or kind == "ready"
+        if kill is not None and len(run.acknowledged) == kill.acks:
+            time.sleep(kill.jitter)  # the worker keeps writing meanwhile
+            worker.send_signal(signal.SIGKILL)
+
+
+def message_events(pipeline: PersistencePipeline) -> Counter[tuple[str, str]]:
+    """(event type, message id) -> how many times it was recorded; checks every chain too."""
+    events = [event for _, event in all_events(pipeline)]
+    by_chat: dict[str, list[ChatEvent]] = {}
+    for event in events:
+        by_chat.setdefault(event.originator_id, []).append(event)
+    for chat_id, chat_events in by_chat.items():
+        assert find_broken_link(chat_id, chat_events) is None, chat_id
+    return Counter(
+        (type(e).__name__, e.message_id) for e in events if isinstance(e, Chat.MessageEvent)
+    )
+
+
+def assert_acknowledged_exactly_once(
+    recorded: Counter[tuple[str, str]], acknowledged: set[tuple[str, str]]
+) -> None:
+    assert all(count == 1 for count in recorded.values()), recorded.most_common(3)
+    for kind, ident in acknowledged:
+        if kind == "recorded" and ident.startswith("u"):
+            assert recorded[("UserMessageRecorded", ident)] == 1, ident
+        elif kind == "recorded":
+            assert recorded[("StreamCompleted", ident)] == 1, ident
+        if ident.startswith("s") and kind in ("recorded", "opened"):
+            assert recorded[("StreamOpened", ident)] == 1, ident
+    # Nothing half-written: a stream is closed only after it was opened, in the same chat.
+    for event_type, ident in recorded:
+        if event_type == "StreamCompleted":
+            assert ("StreamOpened", ident) in recorded
+
+
+def test_kill_9_at_random_moments_loses_and_doubles_nothing(
+    open_pipeline: PipelineFactory,
+    open_read_side: Callable[..., ReadSide],
+    database_url: str,
+    tmp_path: Path,
+    backend: str,
+) -> None:
+    rng = random.Random()
+    acknowledged: set[tuple[str, str]] = set()
+    logs: list[str] = []
+    trial, killed, killed_before_ready = 0, 0, 0
+    checker: PersistencePipeline | None = None
+    while killed < KILLS:
+        trial += 1
+        assert trial <= 2 * KILLS, "too many trials finished before their kill"
+        # One trial in four kills at any moment from the start, bootstrap and schema creation
+        # included; the others while it records and projects, after a random number of acks.
+        if trial % 4 == 0:
+            kill = Kill(seconds=rng.uniform(0, 1.5))
+        else:
+            kill = Kill(acks=rng.randint(1, MESSAGES + MESSAGES // 3), jitter=rng.uniform(0, 0.02))
+        run = run_worker(database_url, tmp_path / f"{trial}.log", kill)
+        assert run.returncode in (-signal.SIGKILL, 0), run.log[-2000:]
+        killed += run.returncode == -signal.SIGKILL
+        killed_before_ready += not run.ready
+        acknowledged |= {a for a in run.acknowledged if a[0] in ("recorded", "opened")}
+        logs.append(run.log)
+        if run.ready:  # the store exists (the worker made it): check it after every kill
+            # One checker for every trial: each pipeline keeps a pool of PostgreSQL connections.
+            checker = checker or open_pipeline()
+            assert_acknowledged_exactly_once(message_events(checker), acknowledged)
+
+    finished = run_worker(database_url, tmp_path / "resume.log", kill=None)
+    assert finished.returncode == 0, finished.log[-2000:]
+    assert finished.acknowledged[-1] == ("done", "-")
+    logs.append(finished.log)
+    pipeline = open_pipeline()  # a fresh process's view: no cache
+    recorded = message_events(pipeline)
+    everything = {("recorded", crash_worker.message_id(i)) for i in range(MESSAGES)}
+    assert_acknowledged_exactly_once(recorded, acknowledged | everything)
+    streams = MESSAGES // 3
+    assert sum(recorded.values()) == MESSAGES - streams + 2 * streams
+
+    # The views the killed processes built incrementally equal the events, and a rebuild.
+    read_side = open_read_side(pipeline, catch_up_on_read=False)
+    read_side.catch_up()
+    expected = expected_dumps(pipeline)
+    assert actual_dumps(read_side) == expected
+    for name in read_side.runners:
+        read_side.rebuild(name)
+    assert actual_dumps(read_side) == expected
+    stats = read_side.get_message_persistence_stats(crash_worker.OWNER).stats
+    assert stats is not None and stats.messages == MESSAGES
+    assert stats.messages_by_status == {"completed": streams, "recorded": MESSAGES - streams}
+
+    joined = "\n".join(logs)
+    assert "persist_user_message" in joined  # the logs were captured
+    for secret in (*SECRETS, password_of(database_url)):
+        assert secret not in joined
+    record_figures(
+        f"crash-{backend}",
+        trials=trial,
+        kills=killed,
+        killed_before_ready=killed_before_ready,
+        restarts=trial + 1,
+        acknowledged=len(acknowledged),
+        messages_checked=sum(recorded.values()),
+        events_checked=len(all_events(pipeline)),
+        log_lines_checked=joined.count("\n"),
+        lost=0,
+        doubled=0,
+    )
+
+
+def test_a_stream_cut_off_by_a_dying_process_is_visible_then_reaped(
+    open_pipeline: PipelineFactory,
+    open_read_side: Callable[..., ReadSide],
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    log_file = tmp_path / "hang.log"
+    with log_file.open("w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "tests.crash_worker", database_url, "--hang-mid-stream"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
+        )  # fmt: skip
+        assert worker.stdout is not None
+        assert worker.stdout.readline().split() == ["opened", "s-cut"]
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(timeout=30) == -signal.SIGKILL
+    pipeline = open_pipeline()
+    read_side = open_read_side(pipeline, catch_up_on_read=False)
+
+    def shown() -> tuple[str, dict[str, int], list[str]]:
+        read_side.catch_up()
+        (row,) = read_side.messages.messages("cut-off")
+        stats = read_side.get_message_persistence_stats(crash_worker.OWNER, chat_id="cut-off")
+        assert stats.stats is not None
+        trail = read_side.audit_trail(crash_worker.OWNER, chat_id="cut-off").records
+        return row["status"], stats.stats.messages_by_status, [r["event_type"] for r in trail]
+
+    # The opened stream is visible at once, in the log and in every read model.
+    assert shown() == ("streaming", {"streaming": 1}, ["Started", "StreamOpened"])
+    reaped = pipeline.reap_abandoned_streams(older_than=timedelta(0))
+    assert reaped.reaped == [{"chat_id": "cut-off", "message_id": "s-cut"}]
+    assert shown() == ("abandoned", {"abandoned": 1}, ["Started", "StreamOpened", "StreamFailed"])
+    stats = read_side.get_message_persistence_stats(crash_worker.OWNER).stats
+    assert stats is not None and stats.streaming.abandoned == 1
+    assert stats.errors_by_code == {"STREAM_ABANDONED": 1}
+    late = pipeline.complete_stream(StreamContext("cut-off", crash_worker.OWNER, "s-cut", None))
+    assert late.error is not None and late.error.code == ErrorCode.STREAM_NOT_OPEN
+    assert pipeline.reap_abandoned_streams(older_than=timedelta(0)).reaped == []
+    assert actual_dumps(read_side) == expected_dumps(pipeline)
+    assert crash_worker.PLANTED_CONTENT not in log_file.read_text()
+
+
+def password_of(database_url: str) -> str:
+    """The URL's password, or a string no log holds (SQLite has none)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(database_url).password or "\x00no password\x00"
