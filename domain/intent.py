@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from domain.ports import DetectedIntent
 
 # Intent -> keywords. Ordered: on a tie, the intent listed first wins, so results are stable.
@@ -47,10 +45,32 @@ KEYWORD_RULES: dict[str, tuple[str, ...]] = {
 FALLBACK_INTENT = "general_question"
 
 
-def _whole_phrases(keywords: tuple[str, ...]) -> re.Pattern[str]:
-    """One pattern per intent; keywords match as whole words or phrases, never inside words."""
-    alternatives = "|".join(re.escape(k) for k in keywords)
-    return re.compile(rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])")
+def _is_word_character(character: str) -> bool:
+    return character.isascii() and character.isalnum()
+
+
+def whole_phrase_matches(text: str, keywords: tuple[str, ...]) -> tuple[str, ...]:
+    """The keywords found as whole words or phrases, never inside words, left to right without
+    overlaps, the earlier keyword first where two start together: what one regular expression
+    `(?<![a-z0-9])(?:k1|k2|...)(?![a-z0-9])` finds, at a fraction of its cost (plain substring
+    search in C, and word-boundary checks only where a keyword occurs)."""
+    found: list[tuple[int, int, str]] = []
+    for rank, keyword in enumerate(keywords):
+        start = text.find(keyword)
+        while start != -1:
+            end = start + len(keyword)
+            before = text[start - 1] if start else " "
+            after = text[end] if end < len(text) else " "
+            if not (_is_word_character(before) or _is_word_character(after)):
+                found.append((start, rank, keyword))
+            start = text.find(keyword, start + 1)
+    matches: list[str] = []
+    free_from = 0
+    for start, _, keyword in sorted(found):
+        if start >= free_from:
+            matches.append(keyword)
+            free_from = start + len(keyword)
+    return tuple(dict.fromkeys(matches))
 
 
 class KeywordIntentDetector:
@@ -62,13 +82,15 @@ class KeywordIntentDetector:
 
     def __init__(self, rules: dict[str, tuple[str, ...]] | None = None) -> None:
         rules = rules if rules is not None else KEYWORD_RULES
-        self.patterns = {intent: _whole_phrases(keywords) for intent, keywords in rules.items()}
+        self.rules = {
+            intent: tuple(k.lower() for k in keywords) for intent, keywords in rules.items()
+        }
 
     def detect(self, text: str) -> DetectedIntent:
         lowered = text.lower()[:20_000]  # the opening of a message carries its intent
         matches = {
-            intent: tuple(dict.fromkeys(pattern.findall(lowered)))
-            for intent, pattern in self.patterns.items()
+            intent: whole_phrase_matches(lowered, keywords)
+            for intent, keywords in self.rules.items()
         }
         ranked = sorted(matches.items(), key=lambda item: -len(item[1]))
         best_name, best_keywords = ranked[0]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from domain.intent import FALLBACK_INTENT, KeywordIntentDetector
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.intent import FALLBACK_INTENT, KeywordIntentDetector, whole_phrase_matches
 from domain.pipeline import PersistencePipeline
 from domain.ports import DetectedIntent
 from infrastructure.tokens import TiktokenCounter
@@ -46,3 +51,27 @@ def test_the_pipeline_takes_another_detector(
     pipeline.persist_user_message("c", "u", "hello", message_id="m")
     event = list(pipeline.events.get("c"))[1]
     assert event.intent == {"name": "billing", "confidence": 0.99, "keywords": ["invoice"]}  # type: ignore[attr-defined]
+
+
+def reference_matches(text: str, keywords: tuple[str, ...]) -> tuple[str, ...]:
+    """The definition: one regular expression of whole-word alternatives, found left to right."""
+    alternatives = "|".join(re.escape(k) for k in keywords)
+    pattern = re.compile(rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])")
+    return tuple(dict.fromkeys(pattern.findall(text)))
+
+
+PIECES = ["what", "what is", "is", "hi", "this", "sum", "summary", "a", "1", " ", "-", "é", "\n",
+          "thank you", "you", "good morning", "morning", "x", "hihi"]  # fmt: skip
+pieces = st.sampled_from(PIECES)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(pieces, max_size=30),
+    keywords=st.lists(pieces.filter(str.strip), min_size=1, max_size=6, unique=True),
+)
+def test_keyword_search_finds_what_the_regular_expression_finds(
+    words: list[str], keywords: list[str]
+) -> None:
+    text = "".join(words)
+    assert whole_phrase_matches(text, tuple(keywords)) == reference_matches(text, tuple(keywords))
