@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
-from types import FrameType
 from typing import Annotated, Any
 
-import structlog
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -32,6 +29,7 @@ from infrastructure.cli_common import (
     errors,
     opened_read_side,
 )
+from infrastructure.cli_follow import follow_until_stopped, stop_on_signals
 from projections.projections import PROJECTIONS
 from projections.read_side import ReadSide
 from projections.runner import ProjectionRunner, ProjectionStatus
@@ -116,40 +114,17 @@ def project(
         stop_on_signals(stop)
     with opened_read_side(database_url, verbose, catch_up_on_read=False) as (read_side, _):
         if follow:
-            follow_until_stopped(read_side, poll_seconds, stop)
+            if not follow_until_stopped(read_side, poll_seconds, stop):
+                raise typer.Exit(1)
         else:
             with progress_bar(as_json) as progress:
                 for runner in read_side.runners.values():
                     run_with_progress(progress, runner, partial(catch_up, runner))
-        statuses = read_side.status()
+        statuses = [] if follow and not as_json else read_side.status()
     if as_json:
         print(json.dumps(status_document(statuses)))
     elif not follow:
         print_status(statuses)
-
-
-def stop_on_signals(stop: threading.Event) -> None:
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-
-
-def follow_until_stopped(read_side: ReadSide, poll_seconds: float, stop: threading.Event) -> None:
-    """Each projection in its own thread, catching up and then polling, until `stop` is set."""
-    log = structlog.get_logger("chatledger.projections")
-    log.warning("following", projections=list(read_side.runners))
-    threads = [
-        threading.Thread(target=runner.follow, args=(stop, poll_seconds), name=f"follow-{name}")
-        for name, runner in read_side.runners.items()
-    ]
-    for thread in threads:
-        thread.start()
-    stop.wait()
-    for thread in threads:
-        thread.join()
-    log.warning("stopped following", positions={s.name: s.position for s in read_side.status()})
 
 
 def rebuild(

@@ -1,0 +1,77 @@
+"""`chatledger project --follow`: keep every read model current until stopped, through a store
+that goes away and comes back."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import structlog
+from eventsourcing.persistence import PersistenceError
+
+from projections.read_side import ReadSide
+from projections.runner import ProjectionRunner
+
+MAX_PAUSE_S = 5.0  # the longest a followed projection waits between attempts at a failing store
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+
+def follow_until_stopped(read_side: ReadSide, poll_seconds: float, stop: threading.Event) -> bool:
+    """Each projection in its own thread, catching up and then polling, until `stop` is set.
+    False when a projection failed with a bug (the process then stops rather than idle on)."""
+    log = structlog.get_logger("chatledger.projections")
+    log.warning("following", projections=list(read_side.runners))
+    failed = threading.Event()
+    threads = [
+        threading.Thread(
+            target=keep_following, args=(runner, stop, poll_seconds, failed), name=f"follow-{name}"
+        )
+        for name, runner in read_side.runners.items()
+    ]
+    for thread in threads:
+        thread.start()
+    stop.wait()
+    for thread in threads:
+        thread.join()
+    try:
+        positions: dict[str, int] | None = {s.name: s.position for s in read_side.status()}
+    except PersistenceError:
+        positions = None  # the store is away; the positions are safe in it all the same
+    log.warning("stopped following", positions=positions)
+    return not failed.is_set()
+
+
+def keep_following(
+    runner: ProjectionRunner, stop: threading.Event, poll_seconds: float, failed: threading.Event
+) -> None:
+    """Keep one view current. A store that fails (its server went away, a timeout) pauses the
+    projection, which tries again, backing off, until the store answers: nothing to restart.
+    Logs name the error's type only: a driver's message may quote the values of a row."""
+    log = structlog.get_logger("chatledger.projections").bind(projection=runner.view.name)
+    pause: float | None = None
+    while not stop.is_set():
+        try:
+            applied = runner.catch_up()
+        except PersistenceError as error:
+            pause = min(MAX_PAUSE_S, 2 * (pause or poll_seconds))
+            log.error("projection paused", error=type(error).__name__, retry_in_s=pause)
+            stop.wait(pause)
+            continue
+        except Exception as error:
+            log.error("projection failed", error=type(error).__name__)
+            failed.set()
+            stop.set()
+            return
+        if pause is not None:
+            log.warning("projection resumed")
+            pause = None
+        if applied == 0:
+            stop.wait(poll_seconds)
