@@ -17,6 +17,7 @@ from eventsourcing.postgres import (
     PostgresRecorder,
 )
 from psycopg.sql import SQL
+from psycopg_pool import ConnectionPool
 
 from infrastructure.append_only import postgres_triggers
 
@@ -73,3 +74,15 @@ class FailFastApplicationRecorder(SerialSchemaRecorder, PostgresApplicationRecor
 class FailFastPostgresFactory(PostgresFactory):
     aggregate_recorder_class = FailFastAggregateRecorder
     application_recorder_class = FailFastApplicationRecorder
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        quick_reconnection(self.datastore.pool)
+
+
+def quick_reconnection(pool: ConnectionPool[Any]) -> None:
+    """psycopg_pool retries a failed connection with doubling pauses (1, 2, 4, ... s) for five
+    minutes, so after an outage of a minute the pool would try the server again only half a
+    minute after it came back, and every command would fail meanwhile. Giving an attempt up
+    after the connect timeout instead lets the next command start a fresh one at once."""
+    pool.reconnect_timeout = pool.timeout

@@ -138,6 +138,9 @@ class PostgresDatabase:
             min_size=1,
             max_size=pool_size,
             timeout=float(conninfo.get("connect_timeout", 5)),
+            # A failed connection is given up after the connect timeout, not retried with
+            # growing pauses for minutes: the next query then tries the server again at once.
+            reconnect_timeout=float(conninfo.get("connect_timeout", 5)),
             check=ConnectionPool.check_connection,
             open=True,
         )
