@@ -13,21 +13,21 @@ from typing import Any
 GENESIS_HASH = "0" * 64
 
 
-def _canonical_value(value: Any) -> Any:
+def _as_text(value: Any) -> str:
+    """Datetimes, at any depth, as ISO text; anything else JSON cannot hold is a bug."""
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _canonical_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_canonical_value(v) for v in value]
-    return value
+    raise TypeError(f"{type(value).__name__} has no canonical encoding")
 
 
 def canonical_bytes(event_type: str, fields: dict[str, Any]) -> bytes:
     """Sorted keys, no whitespace, ASCII only: the same event gives the same bytes in any process
-    and after a round trip through the event store (tuples become lists, datetimes ISO text)."""
-    document = {"event_type": event_type, **_canonical_value(fields)}
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    and after a round trip through the event store (tuples become lists, datetimes ISO text).
+    Keys are text: the commands reject anything else before an event exists."""
+    document = {"event_type": event_type, **fields}
+    text = json.dumps(
+        document, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_as_text
+    )
     return text.encode("ascii")
 
 
