@@ -106,6 +106,7 @@ class ChatApplication(Application[str]):
             for attempt in range(1, self.max_attempts + 1):
                 run.attempts = attempt
                 chat = self.load_owned_chat(ids.chat_id, ids.user_id)
+                loaded_version = chat.version
                 result = decide(chat)
                 if not chat.pending_events:
                     return result
@@ -116,7 +117,7 @@ class ChatApplication(Application[str]):
                     time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
                     self.catch_up_cached(chat.id)
                     continue
-                self.snapshot_if_due(chat)
+                self.snapshot_if_due(chat, loaded_version)
                 return result.model_copy(update={"version": chat.version})
         raise ChatLedgerError(
             ErrorCode.CONFLICT,
@@ -144,16 +145,21 @@ class ChatApplication(Application[str]):
             with contextlib.suppress(KeyError):
                 self.repository.cache.get(chat_id, evict=True)
 
-    def snapshot_if_due(self, chat: Chat) -> None:
+    def snapshot_if_due(self, chat: Chat, saved_from: int) -> None:
         # Taken here rather than by eventsourcing's automatic snapshotting, so that a failed
         # snapshot (an optimisation) cannot turn an already recorded message into an error.
-        if self.snapshots is None or chat.version % self.snapshot_interval != 0:
-            return
+        interval = self.snapshot_interval
+        if self.snapshots is None or chat.version // interval == saved_from // interval:
+            return  # no multiple of the interval passed in this save
         # From the chat in hand, which is exactly the saved version: no replay of its events.
         with contextlib.suppress(Exception):
             self.snapshots.put([Chat.Snapshot.take(chat)])
 
     def recorded_event(self, chat: Chat, version: int) -> ChatEvent:
+        for pending in chat.pending_events:  # decided earlier in this command, not yet saved
+            if pending.originator_version == version:
+                assert isinstance(pending, ChatEvent)
+                return pending
         (event,) = self.events.get(chat.id, gt=version - 1, lte=version)
         assert isinstance(event, ChatEvent)
         return event
@@ -174,6 +180,10 @@ class ChatApplication(Application[str]):
     def commit(self, chat: Chat) -> None:
         """Record the chat's new events, in a transaction shared with concurrent callers."""
         self.group_commit.commit(chat.collect_events())
+        self.remember_saved(chat)
+
+    def remember_saved(self, chat: Chat) -> None:
+        """Keep a just-saved chat in the cache: the next command needs no read of the store."""
         if self.repository.cache is not None:
             self.repository.cache.put(chat.id, chat)
 

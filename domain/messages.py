@@ -137,7 +137,7 @@ class MessageIds(StrictInput):
 
 class UserMessage(MessageIds):
     content: Annotated[Content, StringConstraints(min_length=1)]
-    context: ContextItems = ContextItems()
+    context: ContextItems = Field(default_factory=ContextItems)
     metadata: Metadata = {}
 
 
@@ -145,7 +145,7 @@ class Generation(MessageIds):
     """What an assistant reply and a stream opening share."""
 
     intent: Intent | None = None
-    context: ContextItems = ContextItems()
+    context: ContextItems = Field(default_factory=ContextItems)
     model: ModelName | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)] | None = None
     metadata: Metadata = {}

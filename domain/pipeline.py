@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from time import perf_counter
 from typing import Any
 
 from pydantic import BaseModel
 
-from domain.application import PIPELINE_VERSION, ChatApplication, new_message_id
+from domain.application import PIPELINE_VERSION
 from domain.boundary import CommandRun, validate
 from domain.chat import Chat
+from domain.chat_import import ImportCommands
 from domain.errors import ChatLedgerError, ErrorCode
 from domain.messages import (
-    AssistantMessage,
     CommandResult,
     ContextItems,
     Intent,
     PromptMessage,
     ProviderUsage,
     StartChat,
-    UserMessage,
 )
 from domain.streaming import StreamCommands
 
 
-def chat_model(chat: Chat) -> str | None:
-    """User messages are counted with the encoding of the chat's model."""
-    return chat.model
-
-
-class PersistencePipeline(StreamCommands, ChatApplication):
+class PersistencePipeline(ImportCommands, StreamCommands):
     """Every command validates, checks the chat and its owner, records, and returns a result."""
 
     name = "chatledger"  # names the PostgreSQL tables (chatledger_events) and tracking records
@@ -75,19 +67,7 @@ class PersistencePipeline(StreamCommands, ChatApplication):
         fields = _given(locals())
 
         def action(run: CommandRun) -> CommandResult:
-            started = perf_counter()
-            message = validate(UserMessage, **fields)
-            intent = self.intent_detector.detect(message.content)
-
-            def details(chat: Chat) -> dict[str, Any]:
-                return {
-                    "intent": {"name": intent.name, "confidence": intent.confidence,
-                               "keywords": list(intent.keywords)},
-                    "context": message.context.model_dump(),
-                    "processing_ms": elapsed_ms(started),
-                }  # fmt: skip
-
-            return self.record_message(run, message, Chat.UserMessageRecorded, chat_model, details)
+            return self.record_message(run, self.plan_user_message(fields))
 
         return self._command("persist_user_message", fields, action, CommandResult)
 
@@ -113,64 +93,9 @@ class PersistencePipeline(StreamCommands, ChatApplication):
         fields = _given(locals())
 
         def action(run: CommandRun) -> CommandResult:
-            started = perf_counter()
-            message = validate(AssistantMessage, **fields)
-
-            def model(chat: Chat) -> str | None:
-                return message.model or chat.model
-
-            def details(chat: Chat) -> dict[str, Any]:
-                return {
-                    "intent": message.intent.model_dump() if message.intent else None,
-                    "context": message.context.model_dump(),
-                    "model": model(chat),
-                    "temperature": message.temperature,
-                    "usage": message.usage.model_dump() if message.usage else None,
-                    "generation_ms": message.generation_ms,
-                    "processing_ms": elapsed_ms(started),
-                    "error_code": message.error_code,
-                    "error_message": message.error_message,
-                }
-
-            warnings = ["empty reply recorded"] if not message.content else []
-            event = Chat.AssistantMessageRecorded
-            return self.record_message(run, message, event, model, details, warnings)
+            return self.record_message(run, self.plan_assistant_message(fields))
 
         return self._command("persist_assistant_message", fields, action, CommandResult)
-
-    def record_message(
-        self,
-        run: CommandRun,
-        message: UserMessage | AssistantMessage,
-        event: type[Chat.MessageEvent],
-        model: Callable[[Chat], str | None],
-        details: Callable[[Chat], dict[str, Any]],
-        warnings: list[str] | None = None,
-    ) -> CommandResult:
-        """Record a message once: a retry returns the original, a new one is counted and linked."""
-        run.message_id = message.message_id or run.message_id or new_message_id()
-        notes = list(warnings or [])
-
-        def decide(chat: Chat) -> CommandResult:
-            duplicate = self.find_duplicate(chat, message, event, message.content)
-            if duplicate:
-                return duplicate
-            tokens = self.count_tokens(message.content, model(chat), notes)
-            chat.trigger_event(
-                event,
-                message_id=run.message_id,
-                user_id=message.user_id,
-                idempotency_key=message.idempotency_key,
-                content=message.content,
-                tokens=tokens.model_dump(),
-                metadata=message.metadata,
-                pipeline_version=PIPELINE_VERSION,
-                **details(chat),
-            )
-            return CommandResult(success=True, chat_id=chat.id, message_id=run.message_id,
-                                 tokens=tokens, warnings=sorted(set(notes)))  # fmt: skip
-
-        return self.append(run, message, decide)
 
     def count_prompt_tokens(self, messages: list[Any], model: str | None = None) -> CommandResult:
         """Chat-format token accounting as OpenAI publishes it for its chat models: 3 tokens per
@@ -191,10 +116,6 @@ class PersistencePipeline(StreamCommands, ChatApplication):
             return CommandResult(success=True, tokens=tokens, warnings=sorted(set(warnings)))
 
         return self._command("count_prompt_tokens", {}, action, CommandResult, writes=False)
-
-
-def elapsed_ms(started: float) -> float:
-    return round((perf_counter() - started) * 1000.0, 3)
 
 
 def _given(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -53,11 +53,9 @@ def ingest_with_progress(
                TextColumn("{task.fields[rate]} msg/s"), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=Console(stderr=True), disable=quiet) as progress:
         task = progress.add_task("ingesting", total=total, rate="-")
-        for item in source:
-            ingestor.ingest([item], totals)
+        for _ in ingestor.ingest(source, totals):
             elapsed = progress.tasks[task].elapsed or 0.0
-            messages = totals.recorded + totals.duplicates + totals.failed
-            rate = f"{messages / elapsed:,.0f}" if elapsed > 0 else "-"
+            rate = f"{totals.messages / elapsed:,.0f}" if elapsed > 0 else "-"
             progress.update(task, advance=1, rate=rate)
     return totals
 
@@ -91,13 +89,19 @@ def ingest(
     ],
     user_id: Annotated[str, typer.Option(help="Owner of the ingested chats.")] = "ingest",
     stream: Annotated[bool, typer.Option(help="Record assistant replies as streams.")] = False,
+    clients: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Conversations recorded at once; their transactions share commits."
+        ),
+    ] = 4,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Ingest conversations (the ../shared/data format); running it again records nothing new."""
     with opened_pipeline(database_url, verbose) as (pipeline, _):
-        ingestor = Ingestor(pipeline, user_id=user_id, stream_replies=stream)
+        ingestor = Ingestor(pipeline, user_id=user_id, stream_replies=stream, clients=clients)
         totals = ingest_with_progress(ingestor, file, quiet=as_json)
     report(totals, as_json, f"ingested {file.name}")
 

@@ -1,12 +1,16 @@
 """Ingest conversations through the pipeline: idempotent (message ids derive from the
-conversation id and turn), user turns persisted, assistant turns persisted or streamed."""
+conversation id and turn), each conversation's messages in one transaction, several
+conversations at once so that their transactions share commits."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
+from domain.batch import MAX_BATCH_MESSAGES
 from domain.messages import CommandResult
 from domain.pipeline import PersistencePipeline
 from infrastructure.conversations import Conversation, UnreadableLine
@@ -21,6 +25,10 @@ class IngestTotals:
     unreadable_lines: list[int] = field(default_factory=list)
     error_codes: Counter[str] = field(default_factory=Counter)
     tokens: int = 0
+
+    @property
+    def messages(self) -> int:
+        return self.recorded + self.duplicates + self.failed
 
     def count(self, result: CommandResult) -> None:
         if not result.success:
@@ -39,52 +47,117 @@ class Ingestor:
     user_id: str
     stream_replies: bool = False
     chunk_chars: int = 24
+    clients: int = 4
+    window_messages: int = 500
 
     def ingest(
         self, items: Iterable[Conversation | UnreadableLine], totals: IngestTotals
-    ) -> IngestTotals:
+    ) -> Iterator[IngestTotals]:
+        """Record each conversation; yields the running totals after each line of the file."""
+        with ThreadPoolExecutor(max_workers=self.clients) as pool:
+            in_flight: deque[Future[list[list[CommandResult]]]] = deque()
+            for window in self.windows(items, totals):
+                if not window:  # an unreadable line
+                    yield totals
+                    continue
+                in_flight.append(pool.submit(self.record_window, window))
+                if len(in_flight) > 2 * self.clients:  # read ahead, never the whole file
+                    yield from self.counted(in_flight.popleft().result(), totals)
+            while in_flight:
+                yield from self.counted(in_flight.popleft().result(), totals)
+
+    def windows(
+        self, items: Iterable[Conversation | UnreadableLine], totals: IngestTotals
+    ) -> Iterator[list[Conversation]]:
+        """Runs of conversations of up to `window_messages` messages, each one transaction."""
+        window: list[Conversation] = []
+        size = 0
         for item in items:
             if isinstance(item, UnreadableLine):
                 totals.unreadable_lines.append(item.line_number)
-            else:
-                self.ingest_conversation(item, totals)
-        return totals
+                yield []
+                continue
+            if window and size + len(item.messages) > self.window_messages:
+                yield window
+                window, size = [], 0
+            window.append(item)
+            size += len(item.messages)
+        if window:
+            yield window
 
-    def ingest_conversation(self, conversation: Conversation, totals: IngestTotals) -> None:
-        totals.conversations += 1
+    @staticmethod
+    def counted(
+        conversations: list[list[CommandResult]], totals: IngestTotals
+    ) -> Iterator[IngestTotals]:
+        for results in conversations:
+            totals.conversations += 1
+            for result in results:
+                totals.count(result)
+            yield totals
+
+    def record_window(self, window: list[Conversation]) -> list[list[CommandResult]]:
+        """One transaction for the window; where that fails, one conversation at a time, so
+        that each failure is told about the conversation it belongs to."""
+        if self.stream_replies or len(window) == 1:
+            return [self.record(conversation) for conversation in window]
+        imported = self.pipeline.import_chats(self.user_id, [self.chat_spec(c) for c in window])
+        if not imported.success:
+            return [self.record(conversation) for conversation in window]
+        return [chat.results for chat in imported.chats]
+
+    def chat_spec(self, conversation: Conversation) -> dict[str, Any]:
+        chat_id = conversation.conversation_id
+        messages = [self.batch_item(conversation, i) for i in range(len(conversation.messages))]
+        return {"chat_id": chat_id, "title": chat_id, "model": conversation.model,
+                "messages": messages}  # fmt: skip
+
+    def record(self, conversation: Conversation) -> list[CommandResult]:
         chat_id = conversation.conversation_id
         started = self.pipeline.start_chat(
             chat_id, self.user_id, title=chat_id, model=conversation.model
         )
         if not started.success:
-            totals.count(started)
-            return
-        for index, turn in enumerate(conversation.messages):
-            message_id = f"{chat_id}:{index}"
-            if turn.role == "user":
-                result = self.pipeline.persist_user_message(
-                    chat_id, self.user_id, turn.content, message_id=message_id,
-                    metadata={"source": conversation.source or "ingest"},
-                )  # fmt: skip
-            elif self.stream_replies:
-                result = self.stream_reply(chat_id, message_id, turn.content, conversation.model)
-            else:
-                result = self.pipeline.persist_assistant_message(
-                    chat_id, self.user_id, turn.content, message_id=message_id,
-                    model=conversation.model, metadata={"generation_source": "ingest"},
-                )  # fmt: skip
-            totals.count(result)
+            return [started]
+        if self.stream_replies:
+            return [
+                self.record_turn(conversation, index) for index in range(len(conversation.messages))
+            ]
+        items = [
+            self.batch_item(conversation, index) for index in range(len(conversation.messages))
+        ]
+        results: list[CommandResult] = []
+        for start in range(0, len(items), MAX_BATCH_MESSAGES):
+            part = items[start : start + MAX_BATCH_MESSAGES]
+            batch = self.pipeline.persist_messages(chat_id, self.user_id, part)
+            results.extend(batch.results if batch.success else [batch] * len(part))
+        return results
 
-    def stream_reply(
-        self, chat_id: str, message_id: str, content: str, model: str | None
-    ) -> CommandResult:
-        """Replay a recorded reply as a stream of chunks, as a live chat backend would send it."""
+    def batch_item(self, conversation: Conversation, index: int) -> dict[str, Any]:
+        turn = conversation.messages[index]
+        message_id = f"{conversation.conversation_id}:{index}"
+        role = "user" if turn.role == "user" else "assistant"
+        item: dict[str, Any] = {"role": role, "content": turn.content, "message_id": message_id}
+        if role == "user":
+            item["metadata"] = {"source": conversation.source or "ingest"}
+        else:
+            item.update(model=conversation.model, metadata={"generation_source": "ingest"})
+        return item
+
+    def record_turn(self, conversation: Conversation, index: int) -> CommandResult:
+        """One message at a time, replies streamed in chunks, as a live chat backend sends them."""
+        chat_id, turn = conversation.conversation_id, conversation.messages[index]
+        message_id = f"{chat_id}:{index}"
+        if turn.role == "user":
+            return self.pipeline.persist_user_message(
+                chat_id, self.user_id, turn.content, message_id=message_id,
+                metadata={"source": conversation.source or "ingest"},
+            )  # fmt: skip
         opened = self.pipeline.open_stream(
-            chat_id, self.user_id, message_id=message_id, model=model,
+            chat_id, self.user_id, message_id=message_id, model=conversation.model,
             metadata={"generation_source": "demo-stream"},
         )  # fmt: skip
         if opened.stream is None:
             return opened
-        for start in range(0, len(content), self.chunk_chars):
-            opened.stream.add_chunk(content[start : start + self.chunk_chars])
+        for start in range(0, len(turn.content), self.chunk_chars):
+            opened.stream.add_chunk(turn.content[start : start + self.chunk_chars])
         return self.pipeline.complete_stream(opened.stream)

@@ -1,0 +1,109 @@
+"""Bulk import: whole conversations of many chats recorded in one transaction, all or none."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError
+from pydantic import Field
+
+from domain.application import PIPELINE_VERSION, new_message_id
+from domain.batch import BatchCommands, BatchResult, item_error
+from domain.boundary import CommandRun, validate
+from domain.chat import Chat
+from domain.errors import ChatLedgerError, ErrorCode
+from domain.message_recording import MessagePlan
+from domain.messages import CommandResult, MessageIds, StartChat
+
+MAX_IMPORT_MESSAGES = 5000
+
+
+class ImportResult(CommandResult):
+    """One result per chat, each with one result per message, in the order given."""
+
+    chats: list[BatchResult] = Field(default_factory=list)
+
+
+class ChatImport:
+    """A chat of an import: how to start it if it is new, and its messages."""
+
+    def __init__(self, start: StartChat, plans: list[MessagePlan]) -> None:
+        self.start, self.plans = start, plans
+
+
+class ImportCommands(BatchCommands):
+    def import_chats(self, user_id: str, chats: list[Any]) -> ImportResult:
+        """Record the conversations of many chats owned by `user_id` in one transaction.
+
+        Each chat is `{"chat_id", "title"?, "model"?, "messages": [...]}` with messages as for
+        `persist_messages`. New chats are started; messages recorded before (a resumed import)
+        come back as duplicates. For bulk loads: a live chat backend records as it goes.
+        """
+
+        def action(run: CommandRun) -> ImportResult:
+            owner = validate(MessageIds, chat_id="import", user_id=user_id).user_id
+            imports = self.plan_import(owner, chats)
+            with ExitStack() as locks:
+                for chat_id in sorted(i.start.chat_id for i in imports):
+                    locks.enter_context(self.chat_locks.holding(chat_id))
+                run.attempts = 1
+                return self.record_import(imports)
+
+        return self._command("import_chats", {"user_id": user_id}, action, ImportResult)
+
+    def plan_import(self, owner: str, chats: Any) -> list[ChatImport]:
+        if not isinstance(chats, list) or not chats:
+            raise ChatLedgerError(ErrorCode.VALIDATION_ERROR, "chats must be a non-empty list")
+        imports = [self.plan_chat(index, spec, owner) for index, spec in enumerate(chats)]
+        if sum(len(i.plans) for i in imports) > MAX_IMPORT_MESSAGES:
+            raise ChatLedgerError(ErrorCode.VALIDATION_ERROR,
+                                  f"an import holds at most {MAX_IMPORT_MESSAGES} messages",
+                                  {"limit": MAX_IMPORT_MESSAGES})  # fmt: skip
+        if len({i.start.chat_id for i in imports}) < len(imports):
+            raise ChatLedgerError(ErrorCode.VALIDATION_ERROR, "a chat appears twice in the import")
+        return imports
+
+    def plan_chat(self, index: int, spec: Any, owner: str) -> ChatImport:
+        if not isinstance(spec, dict) or not isinstance(spec.get("messages"), list):
+            raise item_error(index, "each chat must be an object with a list of messages")
+        fields = {k: spec.get(k) for k in ("chat_id", "title", "model") if spec.get(k) is not None}
+        try:
+            start = validate(StartChat, user_id=owner, **fields)
+            ids = MessageIds(chat_id=start.chat_id, user_id=owner)
+            plans = [self.plan_item(n, item, ids) for n, item in enumerate(spec["messages"])]
+        except ChatLedgerError as error:
+            raise ChatLedgerError(error.code, f"chat {index}: {error.message}",
+                                  {"chat_index": index, **error.details}) from None  # fmt: skip
+        for plan in plans:
+            plan.message_id = plan.message.message_id or new_message_id()
+        return ChatImport(start, plans)
+
+    def record_import(self, imports: list[ChatImport]) -> ImportResult:
+        chats = [self.chat_to_import(i.start) for i in imports]
+        loaded_versions = [chat.version - len(chat.pending_events) for chat in chats]
+        results = [
+            BatchResult(success=True, chat_id=chat.id, version=0,
+                        results=[self.decide_message(chat, plan) for plan in i.plans])
+            for chat, i in zip(chats, imports, strict=True)
+        ]  # fmt: skip
+        events = [e for chat in chats for e in chat.collect_events()]
+        try:
+            if events:
+                self.group_commit.commit(events)
+        except IntegrityError:
+            for chat in chats:
+                self.forget(chat.id)
+            raise ChatLedgerError(ErrorCode.CONFLICT,
+                                  "another writer changed one of these chats meanwhile",
+                                  {"chats": len(chats)}) from None  # fmt: skip
+        for chat, result, loaded in zip(chats, results, loaded_versions, strict=True):
+            self.remember_saved(chat)
+            self.snapshot_if_due(chat, loaded)
+            result.version = chat.version
+        return ImportResult(success=True, chats=results)
+
+    def chat_to_import(self, start: StartChat) -> Chat:
+        if start.chat_id in self.repository:
+            return self.load_owned_chat(start.chat_id, start.user_id)
+        return Chat.start(start.chat_id, start.user_id, start.title, start.model, PIPELINE_VERSION)
