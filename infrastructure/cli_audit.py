@@ -25,7 +25,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from domain.boundary import validate
+from domain.errors import ChatLedgerError
 from infrastructure.cli_common import DatabaseOption, console, opened_read_side
+from projections.read_side import AuditFilterInput
 from projections.views import AuditFilter
 
 CSV_COLUMNS = ("position", "recorded_at", "chat_id", "user_id", "event_type", "message_id",
@@ -103,7 +106,10 @@ def audit(
 ) -> None:
     """Compliance queries over the audit index, in event order: position, time, chat, user,
     event type, the recorded fields and the event hash; content only with --with-content."""
-    where = AuditFilter(user_id, chat_id, message_id, tuple(event_types or ()), since, until)
+    where = audit_filter(
+        user_id=user_id, chat_id=chat_id, message_id=message_id,
+        event_types=list(event_types or ()), since=since, until=until,
+    )  # fmt: skip
     with opened_read_side(database_url) as (read_side, _):
         records = read_side.audit_records(where, with_content=with_content)
         if output_format is Format.table:
@@ -118,6 +124,16 @@ def audit(
         ):
             write = write_jsonl if output_format is Format.jsonl else write_csv
             write(counted(records, progress, total), out)
+
+
+def audit_filter(**fields: Any) -> AuditFilter:
+    """The filter, validated: ids, event types and times only (exit 2 for anything else)."""
+    given = {name: value for name, value in fields.items() if value not in (None, [])}
+    try:
+        return validate(AuditFilterInput, **given).to_filter()
+    except ChatLedgerError as error:
+        names = ", ".join(problem["field"] for problem in error.details["errors"])
+        raise typer.BadParameter(f"not an id, event type or ISO time: {names}") from None
 
 
 def print_table(records: list[dict[str, Any]], limit: int) -> None:

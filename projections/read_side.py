@@ -52,11 +52,26 @@ class ReplayResult(CommandResult):
     chat: ChatAsOf | None = None
 
 
-class AuditQuery(StrictInput):
-    user_id: Identifier
+class AuditFilterInput(StrictInput):
+    """What the audit index can be filtered by: anything that is not an id, an event type or a
+    time is refused before any SQL. Times without a timezone are taken as UTC."""
+
+    user_id: Identifier | None = None
     chat_id: Identifier | None = None
     message_id: Identifier | None = None
     event_types: Annotated[list[EventTypeName], Field(max_length=16)] = Field(default_factory=list)
+    since: Annotated[datetime, Field(strict=False)] | None = None
+    until: Annotated[datetime, Field(strict=False)] | None = None
+
+    def to_filter(self) -> AuditFilter:
+        return AuditFilter(
+            self.user_id, self.chat_id, self.message_id, tuple(self.event_types),
+            _utc_text(self.since), _utc_text(self.until),
+        )  # fmt: skip
+
+
+class AuditQuery(AuditFilterInput):
+    user_id: Identifier
     since: Annotated[AwareDatetime, Field(strict=False)] | None = None
     until: Annotated[AwareDatetime, Field(strict=False)] | None = None
     after_position: Annotated[int, Field(ge=0)] = 0
@@ -195,11 +210,7 @@ class ReadSide:
             if query.chat_id is not None:
                 self.pipeline.load_owned_chat(query.chat_id, query.user_id)
             self.runners["audit"].catch_up()
-            where = AuditFilter(
-                user_id=query.user_id, chat_id=query.chat_id, message_id=query.message_id,
-                event_types=tuple(query.event_types), since=_utc_text(query.since),
-                until=_utc_text(query.until),
-            )  # fmt: skip
+            where = query.to_filter()
             records = audit_page(self.pipeline, self.audit, where, query.after_position,
                                  query.limit, with_content=query.with_content)  # fmt: skip
             after = records[-1]["position"] if len(records) == query.limit else None
@@ -228,4 +239,8 @@ class ReadSide:
 
 def _utc_text(moment: datetime | None) -> str | None:
     """The audit index's own time format (ISO text in UTC), so that text order is time order."""
-    return None if moment is None else moment.astimezone(UTC).isoformat()
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC).isoformat()
+    return moment.astimezone(UTC).isoformat()
