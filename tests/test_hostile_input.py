@@ -3,14 +3,21 @@ command writes nothing (both backends)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
+from uuid import uuid4
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.chain import find_broken_link
 from domain.messages import CommandResult
 from domain.pipeline import PersistencePipeline
 from domain.stream_context import StreamContext
+from projections.read_side import ReadSide
 
 SQL_METACHARACTERS = ["'; DROP TABLE stored_events; --", '" OR 1=1 --', "chat\x00id", "../../etc"]
 nasty_text = st.one_of(
@@ -102,3 +109,41 @@ def test_streams_and_prompt_counting_get_coded_answers(
     forged = StreamContext(chunk if isinstance(chunk, str) else "x", "alice", "m", None)
     assert_coded(pipeline.complete_stream(forged))
     assert_coded(pipeline.count_prompt_tokens(prompt if isinstance(prompt, list) else [prompt]))
+
+
+def nested(levels: int, kind: type[dict[str, Any]] | type[list[Any]]) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = {"k": value} if kind is dict else [value]
+    return value
+
+
+NOT_JSON: list[Any] = [
+    nested(100_000, dict), nested(100_000, list), {"s": {1, 2}}, {"b": b"x"},
+    {"d": datetime.now(UTC)}, {"dec": Decimal("1.1")}, {"o": object()}, {"n": float("nan")},
+    {"i": float("-inf")}, {(1, 2): 1}, {"u": uuid4()}, {"t": (1, 2)}, {"big": 10**400},
+    {"neg": -(2**70)}, {"_type_": "x", "_data_": 1}, "not a dict", ["a", "list"], 42,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("field", ["metadata", "context", "intent", "usage"])
+def test_deep_or_non_json_structures_are_refused_or_stay_readable(
+    pipeline: PersistencePipeline,
+    open_pipeline: Callable[..., PersistencePipeline],
+    open_read_side: Callable[..., ReadSide],
+    field: str,
+) -> None:
+    """Whatever a structured field is given, the answer is coded; what is accepted can be read
+    back by a new process, keeps the chain intact and projects into every read model."""
+    pipeline.start_chat("hostile", "alice")
+    for value in NOT_JSON:
+        before = event_count(pipeline)
+        result = pipeline.persist_assistant_message("hostile", "alice", "hi", **{field: value})
+        assert_coded(result)
+        assert event_count(pipeline) == before + (1 if result.success else 0)
+    fresh = open_pipeline()
+    events = list(fresh.events.get("hostile"))
+    assert find_broken_link("hostile", events) is None
+    read_side = open_read_side(fresh, catch_up_on_read=False)
+    read_side.catch_up()
+    assert not any(status.lag for status in read_side.status())
