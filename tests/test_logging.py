@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
+from datetime import timedelta
 
 import structlog
 from structlog.testing import capture_logs
@@ -11,6 +13,9 @@ from structlog.testing import capture_logs
 from domain.pipeline import PersistencePipeline
 from infrastructure.settings import Settings, describe_database
 from infrastructure.structured_logging import configure_logging, drop_sensitive_fields
+from projections.read_side import ReadSide
+from tests.conftest import PipelineFactory
+from tests.test_store_failures import table_locked_by_another_writer
 
 SECRET_CONTENT = "my password is hunter2 and my key is sk-live-PLANTED0123456789"
 
@@ -67,3 +72,54 @@ def test_database_description_hides_the_password() -> None:
 def test_redaction_processor_is_a_plain_callable() -> None:
     event = drop_sensitive_fields(None, "info", {"event": "x", "Authorization": "Bearer abc"})
     assert event["Authorization"] == "[redacted]"
+
+
+# Not ids (spaces): ids are logged by design; free text never is.
+PLANTED = ("PLANTED CONTENT 9f3e", "sk-live-PLANTED-KEY-77aa", "PLANTED TITLE c4d1")
+
+
+def test_no_command_logs_content_keys_or_titles_on_any_path(
+    open_pipeline: PipelineFactory, open_read_side: Callable[..., ReadSide], database_url: str
+) -> None:
+    """Every command, on its success, rejection and failure paths, with secrets planted in
+    every free-text field: the log lines carry ids and codes, never the planted text."""
+    pipeline = open_pipeline(lock_timeout_s=1)
+    read_side = open_read_side(pipeline)
+    content, key, title = PLANTED
+    secret_meta = {"api_key": key, "note": content}
+    with capture_logs() as logs:
+        pipeline.start_chat("c-log", "alice", title=title, model="gpt-4o")
+        pipeline.start_chat("c-log", "mallory", title=title)  # CONFLICT
+        pipeline.persist_user_message("c-log", "alice", content, metadata=secret_meta)
+        pipeline.persist_user_message("c-log", "alice", content, message_id=content)  # invalid id
+        pipeline.persist_user_message("c-log", "mallory", content)  # UNAUTHORIZED
+        pipeline.persist_user_message("nowhere", "alice", content)  # CHAT_NOT_FOUND
+        pipeline.persist_user_message("c-log", "alice", {"x": content})  # type: ignore[arg-type]
+        pipeline.persist_assistant_message(
+            "c-log", "alice", content, error_code="E", error_message=content,
+            metadata=secret_meta, usage={"input_tokens": 1, "api_key": key},
+        )  # fmt: skip
+        opened = pipeline.open_stream("c-log", "alice", metadata=secret_meta)
+        assert opened.stream is not None
+        opened.stream.add_chunk(content)
+        pipeline.complete_stream(opened.stream, metadata=secret_meta)
+        pipeline.complete_stream(opened.stream, content + "changed")  # CONFLICT
+        failing = pipeline.open_stream("c-log", "alice").stream
+        assert failing is not None
+        pipeline.fail_stream(failing, "E", content, metadata=secret_meta)
+        pipeline.count_prompt_tokens([{"role": "user", "content": content}])
+        pipeline.count_prompt_tokens([{"role": content, "content": content}])
+        with table_locked_by_another_writer(database_url):
+            pipeline.persist_user_message("c-log", "alice", content)  # PERSISTENCE_ERROR
+        read_side.catch_up()
+        read_side.get_message_persistence_stats("alice", "c-log")
+        read_side.audit_trail("alice", with_content=True)
+        read_side.audit_trail(content)
+        read_side.replay_chat("c-log", "alice")
+        pipeline.reap_abandoned_streams(older_than=timedelta(0))
+    outcomes = {entry.get("error_code") for entry in logs}
+    assert {"CONFLICT", "UNAUTHORIZED", "CHAT_NOT_FOUND", "VALIDATION_ERROR",
+            "PERSISTENCE_ERROR"} <= outcomes  # fmt: skip
+    everything = json.dumps(logs, default=str)
+    for planted in PLANTED:
+        assert planted not in everything, [e for e in logs if planted in json.dumps(e, default=str)]
