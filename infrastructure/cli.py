@@ -40,7 +40,10 @@ from infrastructure.ingest import Ingestor, IngestTotals
 from infrastructure.settings import describe_database
 
 DEMO_USER = "demo-user"
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+# No local variables in tracebacks: they would print database URLs with passwords, and content.
+app = typer.Typer(
+    help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False
+)
 
 
 def ingest_with_progress(

@@ -11,6 +11,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from domain.pipeline import PersistencePipeline
+from infrastructure.cli import app
 from infrastructure.settings import Settings, describe_database
 from infrastructure.structured_logging import configure_logging, drop_sensitive_fields
 from projections.read_side import ReadSide
@@ -123,3 +124,9 @@ def test_no_command_logs_content_keys_or_titles_on_any_path(
     everything = json.dumps(logs, default=str)
     for planted in PLANTED:
         assert planted not in everything, [e for e in logs if planted in json.dumps(e, default=str)]
+
+
+def test_cli_tracebacks_show_no_local_variables() -> None:
+    """typer printed locals in tracebacks by default before 0.16 (pyproject allows 0.12): a
+    crash would have shown database URLs with their passwords, and message content."""
+    assert app.pretty_exceptions_show_locals is False
