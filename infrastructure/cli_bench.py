@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +17,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from domain.pipeline import PersistencePipeline
 from infrastructure.benchmark import LatencyFigures, PersistBenchmark, RawApplication
+from infrastructure.benchmark_bulk import (
+    IngestBenchmark,
+    IngestFigures,
+    ReplayBenchmark,
+    ReplayFigures,
+    peak_rss_mb,
+)
+from infrastructure.benchmark_clients import ClientFigures, ClientsBenchmark
 from infrastructure.benchmark_read import QueryFigures, RateFigures, ReadSideBenchmark
 from infrastructure.bootstrap import bootstrap
 from infrastructure.conversations import (
@@ -94,8 +103,10 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Measure ChatLedger beside the raw layers underneath, in one run on a throwaway database:
-    persist latency beside a raw eventsourcing save of an event of the same size; stats query
-    latency at growing history; projection rebuild rate beside the raw read rate of the log."""
+    persist latency beside a raw eventsourcing save of an event of the same size; throughput of
+    1, 4 and 16 concurrent clients beside raw saves; bulk ingest beside raw bulk saves; replay
+    of a 10,000-event chat; stats query latency at growing history; projection rebuild rate
+    beside the raw read rate of the log; peak memory after each phase."""
     console = Console(stderr=True)
     sizes = [int(size) for size in history.split(",") if size.strip()]
     prompts, replies = workload(messages)
@@ -104,17 +115,13 @@ def bench(
         settings = Settings(database_url=url, log_level="warning")
         pipeline = bootstrap(settings)
         try:
-            if only in (None, Phase.persist):
-                raw = raw_application(backend, url)
-                with console.status(f"persist: {messages} messages per operation on {backend}"):
-                    report["persist"] = PersistBenchmark(pipeline, raw, prompts, replies).run()
-                raw.close()
-            if only in (None, Phase.read):
-                read_side = build_read_side(settings, pipeline, catch_up_on_read=False)
-                with console.status(f"read side: histories of {history} messages on {backend}"):
-                    benchmark = ReadSideBenchmark(pipeline, read_side, prompts + replies)
-                    report["queries"], report["rebuilds"] = benchmark.run(sizes)
-                read_side.close()
+            for phase in Phase:
+                if only in (None, phase):
+                    with console.status(f"{phase.value} on {backend}"):
+                        report[phase.value] = PHASES[phase](
+                            Run(backend, url, settings, pipeline, prompts, replies, sizes)
+                        )
+                    report.setdefault("peak_rss_mb", {})[phase.value] = peak_rss_mb()
         finally:
             pipeline.close()
     if as_json:
@@ -123,13 +130,70 @@ def bench(
         print_report(report)
 
 
+@dataclass(frozen=True)
+class Run:
+    """What every phase of one benchmark run shares."""
+
+    backend: Backend
+    url: str
+    settings: Settings
+    pipeline: PersistencePipeline
+    prompts: list[str]
+    replies: list[str]
+    history: list[int]
+
+
+def persist_phase(run: Run) -> list[LatencyFigures]:
+    with raw_application(run.backend, run.url) as raw:
+        return PersistBenchmark(run.pipeline, raw, run.prompts, run.replies).run()
+
+
+def clients_phase(run: Run) -> list[ClientFigures]:
+    with raw_application(run.backend, run.url) as raw:
+        return ClientsBenchmark(run.pipeline, raw, run.prompts).run([1, 4, 16], 4000)
+
+
+def ingest_phase(run: Run) -> IngestFigures:
+    path = default_data_file()
+    items = read_conversations(path) if path else iter(generate_conversations(2560))
+    conversations = [c for c in items if isinstance(c, Conversation)]
+    with raw_application(run.backend, run.url) as raw:
+        return IngestBenchmark(run.pipeline, raw, conversations).run()
+
+
+def replay_phase(run: Run) -> list[ReplayFigures]:
+    with closing(build_read_side(run.settings, run.pipeline, catch_up_on_read=False)) as side:
+        return ReplayBenchmark(run.pipeline, side, run.prompts).run()
+
+
+def read_phase(run: Run) -> dict[str, Any]:
+    with closing(build_read_side(run.settings, run.pipeline, catch_up_on_read=False)) as side:
+        queries, rebuilds = ReadSideBenchmark(run.pipeline, side, run.prompts + run.replies).run(
+            run.history
+        )
+    return {"queries": queries, "rebuilds": rebuilds}
+
+
 class Phase(StrEnum):
     persist = "persist"
+    clients = "clients"
+    ingest = "ingest"
+    replay = "replay"
     read = "read"
 
 
+PHASES: dict[Phase, Callable[[Run], Any]] = {
+    Phase.persist: persist_phase,
+    Phase.clients: clients_phase,
+    Phase.ingest: ingest_phase,
+    Phase.replay: replay_phase,
+    Phase.read: read_phase,
+}
+
+
 def _as_dict(figures: Any) -> dict[str, Any]:
-    extra = {"ratio": figures.ratio} if isinstance(figures, LatencyFigures) else {}
+    has_ratio = isinstance(figures, LatencyFigures | ClientFigures | IngestFigures)
+    extra = {"ratio": figures.ratio} if has_ratio else {}
     if isinstance(figures, RateFigures):
         extra = {"per_second": figures.per_second}
     return asdict(figures) | extra
@@ -139,9 +203,52 @@ def print_report(report: dict[str, Any]) -> None:
     backend = report["backend"]
     if "persist" in report:
         print_figures(backend, report["persist"])
-    if "queries" in report:
-        print_queries(backend, report["queries"])
-        print_rebuilds(backend, report["rebuilds"])
+    if "clients" in report:
+        print_clients(backend, report["clients"])
+    if "ingest" in report:
+        print_ingest(backend, report["ingest"])
+    if "replay" in report:
+        print_replays(backend, report["replay"])
+    if "read" in report:
+        print_queries(backend, report["read"]["queries"])
+        print_rebuilds(backend, report["read"]["rebuilds"])
+    table = Table(title="peak resident memory of the process after each phase")
+    table.add_column("phase")
+    table.add_column("peak RSS", justify="right")
+    for phase, megabytes in report["peak_rss_mb"].items():
+        table.add_row(phase, f"{megabytes:,.1f} MB")
+    Console().print(table)
+
+
+def print_clients(backend: str, clients: list[ClientFigures]) -> None:
+    table = Table(title=f"concurrent clients on {backend} (threads, one chat each; group commit)")
+    for column in ("clients", "messages", "msg/s", "p50 ms", "p99 ms", "raw saves/s", "ratio"):
+        table.add_column(column, justify="right")
+    for c in clients:
+        table.add_row(str(c.clients), f"{c.messages:,}", f"{c.per_second:,.0f}", f"{c.p50_ms:.3f}",
+                      f"{c.p99_ms:.3f}", f"{c.raw_per_second:,.0f}", f"{c.ratio}x")  # fmt: skip
+    Console().print(table)
+
+
+def print_ingest(backend: str, ingest: IngestFigures) -> None:
+    table = Table(title=f"bulk ingest on {backend} ({ingest.clients} clients, windows of 500)")
+    for column in ("conversations", "messages", "msg/s", "raw bulk saves events/s", "raw / ours"):
+        table.add_column(column, justify="right")
+    table.add_row(f"{ingest.conversations:,}", f"{ingest.messages:,}",
+                  f"{ingest.per_second:,.0f}", f"{ingest.raw_per_second:,.0f}",
+                  f"{ingest.ratio}x")  # fmt: skip
+    Console().print(table)
+
+
+def print_replays(backend: str, replays: list[ReplayFigures]) -> None:
+    table = Table(title=f"replay of one long chat on {backend} (from its events alone)")
+    for column in ("operation", "events", "p50 ms", "events/s"):
+        table.add_column(column, justify="left" if column == "operation" else "right")
+    for r in replays:
+        table.add_row(
+            r.operation, f"{r.events:,}", f"{r.p50_ms:,.1f}", f"{r.events_per_second:,.0f}"
+        )
+    Console().print(table)
 
 
 def print_queries(backend: str, queries: list[QueryFigures]) -> None:
