@@ -95,7 +95,15 @@ def bench(
         str | None,
         typer.Option(help="PostgreSQL for --backend postgres (a throwaway schema is made there)."),
     ] = None,
-    messages: Annotated[int, typer.Option(min=10, help="Messages per persist operation.")] = 1000,
+    messages: Annotated[
+        int, typer.Option(min=10, help="Messages per persist operation and per client count.")
+    ] = 1000,
+    ingest_messages: Annotated[
+        int, typer.Option(min=10, help="Messages to ingest (whole conversations).")
+    ] = 10_240,
+    replay_events: Annotated[
+        int, typer.Option(min=10, help="Events of the chat that is replayed.")
+    ] = 10_000,
     history: Annotated[
         str, typer.Option(help="History sizes (messages of one user) for the read-side figures.")
     ] = "1000,10000,100000",
@@ -114,13 +122,13 @@ def bench(
     with throwaway_database(backend, database_url) as url:
         settings = Settings(database_url=url, log_level="warning")
         pipeline = bootstrap(settings)
+        run = Run(backend, url, settings, pipeline, prompts, replies, sizes,
+                  messages, ingest_messages, replay_events)  # fmt: skip
         try:
             for phase in Phase:
                 if only in (None, phase):
                     with console.status(f"{phase.value} on {backend}"):
-                        report[phase.value] = PHASES[phase](
-                            Run(backend, url, settings, pipeline, prompts, replies, sizes)
-                        )
+                        report[phase.value] = PHASES[phase](run)
                     report.setdefault("peak_rss_mb", {})[phase.value] = peak_rss_mb()
         finally:
             pipeline.close()
@@ -141,6 +149,9 @@ class Run:
     prompts: list[str]
     replies: list[str]
     history: list[int]
+    messages: int
+    ingest_messages: int
+    replay_events: int
 
 
 def persist_phase(run: Run) -> list[LatencyFigures]:
@@ -150,20 +161,25 @@ def persist_phase(run: Run) -> list[LatencyFigures]:
 
 def clients_phase(run: Run) -> list[ClientFigures]:
     with raw_application(run.backend, run.url) as raw:
-        return ClientsBenchmark(run.pipeline, raw, run.prompts).run([1, 4, 16], 4000)
+        return ClientsBenchmark(run.pipeline, raw, run.prompts).run([1, 4, 16], run.messages)
 
 
 def ingest_phase(run: Run) -> IngestFigures:
     path = default_data_file()
-    items = read_conversations(path) if path else iter(generate_conversations(2560))
-    conversations = [c for c in items if isinstance(c, Conversation)]
+    items = read_conversations(path) if path else iter(generate_conversations(run.ingest_messages))
+    conversations: list[Conversation] = []
+    for item in items:
+        if isinstance(item, Conversation):
+            conversations.append(item)
+            if sum(len(c.messages) for c in conversations) >= run.ingest_messages:
+                break
     with raw_application(run.backend, run.url) as raw:
         return IngestBenchmark(run.pipeline, raw, conversations).run()
 
 
 def replay_phase(run: Run) -> list[ReplayFigures]:
     with closing(build_read_side(run.settings, run.pipeline, catch_up_on_read=False)) as side:
-        return ReplayBenchmark(run.pipeline, side, run.prompts).run()
+        return ReplayBenchmark(run.pipeline, side, run.prompts, run.replay_events).run()
 
 
 def read_phase(run: Run) -> dict[str, Any]:

@@ -1,0 +1,30 @@
+"""chatledger bench runs every phase on both backends and prints figures for machines."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from infrastructure.cli import app
+from tests.conftest import postgres_base_url
+
+
+def test_every_phase_prints_its_figures(backend: str) -> None:
+    database = ["--database-url", postgres_base_url()] if backend == "postgres" else []
+    args = ["bench", "--backend", backend, *database, "--messages", "32", "--history", "100",
+            "--ingest-messages", "120", "--replay-events", "150", "--json"]  # fmt: skip
+
+    result = CliRunner().invoke(app, args)
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [f["operation"] for f in report["persist"]] == [
+        "persist user message", "persist assistant message", "open + complete stream"]  # fmt: skip
+    assert all(f["p50_ms"] > 0 and f["ratio"] > 0 for f in report["persist"])
+    assert [c["clients"] for c in report["clients"]] == [1, 4, 16]
+    assert all(c["per_second"] > 0 and c["raw_per_second"] > 0 for c in report["clients"])
+    assert report["ingest"]["messages"] >= 120 and report["ingest"]["per_second"] > 0
+    assert [r["events"] for r in report["replay"]] == [150, 75]
+    assert {q["history"] for q in report["read"]["queries"]} == {100}
+    assert set(report["peak_rss_mb"]) == {"persist", "clients", "ingest", "replay", "read"}
