@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -17,21 +17,25 @@ class Submission:
     done: bool = False
     error: Exception | None = None
     batch_size: int = 0
+    # Set when the submission is settled, or when its caller is to lead the next round.
+    wakeup: threading.Event = field(default_factory=threading.Event)
 
 
 class GroupCommit:
     """One transaction per round for every caller waiting, without a timer or a thread.
 
     The first caller to find no commit in flight leads: it records everybody waiting as one
-    transaction while newcomers queue for the next round. A single caller pays nothing extra;
-    sixteen share one commit (and one fsync) instead of queueing for sixteen. When a shared
-    transaction fails, nothing of it was written, and each submission is recorded again alone,
-    so that one caller's conflict or bad event never fails another caller's message.
+    transaction while newcomers queue for the next round, then hands the lead to the first of
+    them. A single caller pays nothing extra; sixteen share one commit (and one fsync) instead
+    of queueing for sixteen. Each waiter sleeps on its own event, so a round wakes only the
+    callers it settled. When a shared transaction fails, nothing of it was written, and each
+    submission is recorded again alone, so that one caller's conflict or bad event never fails
+    another caller's message.
     """
 
     def __init__(self, record: Callable[[Sequence[Any]], object]) -> None:
         self.record = record
-        self.condition = threading.Condition()
+        self.lock = threading.Lock()
         self.waiting: list[Submission] = []
         self.committing = False
 
@@ -41,26 +45,35 @@ class GroupCommit:
         Raises what recording them alone would raise.
         """
         mine = Submission(events)
-        with self.condition:
-            self.waiting.append(mine)
-            while self.committing and not mine.done:
-                self.condition.wait()
-            if not mine.done:
+        with self.lock:
+            leading = not self.committing
+            if leading:
                 self.committing = True
-                batch, self.waiting = self.waiting, []
-        if not mine.done:
-            try:
-                self.record_round(batch)
-            finally:
-                # Interrupted mid-round (KeyboardInterrupt): nobody may take silence for success.
-                unsettled = [s for s in batch if not s.done]
-                self.settle(unsettled, RuntimeError("the shared commit was interrupted"))
-                with self.condition:
-                    self.committing = False
-                    self.condition.notify_all()
+            else:
+                self.waiting.append(mine)
+        if not leading:
+            mine.wakeup.wait()
+        if not mine.done:  # leading: this round takes everybody waiting
+            with self.lock:
+                batch = [mine, *(s for s in self.waiting if s is not mine)]
+                self.waiting = []
+            self.lead(batch)
         if mine.error is not None:
             raise mine.error
         return mine.batch_size
+
+    def lead(self, batch: list[Submission]) -> None:
+        try:
+            self.record_round(batch)
+        finally:
+            # Interrupted mid-round (KeyboardInterrupt): nobody may take silence for success.
+            unsettled = [s for s in batch if not s.done]
+            self.settle(unsettled, RuntimeError("the shared commit was interrupted"))
+            with self.lock:
+                successor = self.waiting[0] if self.waiting else None
+                self.committing = successor is not None
+            if successor is not None:
+                successor.wakeup.set()
 
     def record_round(self, batch: list[Submission]) -> None:
         try:
@@ -87,6 +100,7 @@ class GroupCommit:
         for submission in batch:
             submission.error, submission.batch_size = error, len(batch)
             submission.done = True
+            submission.wakeup.set()
 
 
 class ChatLocks:
