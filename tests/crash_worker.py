@@ -2,7 +2,7 @@
 replies, ids fixed, so a rerun resumes), keeps the read models current in between, and prints
 each acknowledged id on its own line, flushed, the moment its command returned success.
 
-    python -m tests.crash_worker DATABASE_URL [--chats N] [--messages N]
+    python -m tests.crash_worker DATABASE_URL [--prefix P] [--chats N] [--messages N]
 
 Logs (JSON lines, info level) go to stderr, where the crash tests look for planted secrets.
 """
@@ -24,8 +24,8 @@ PLANTED_CONTENT = "PLANTED-CONTENT-c0ffee"
 PLANTED_KEY = "sk-live-PLANTED-KEY-0123456789"
 
 
-def chat_of(index: int, chats: int) -> str:
-    return f"crash-{index % chats}"
+def chat_of(prefix: str, index: int, chats: int) -> str:
+    return f"{prefix}-{index % chats}"
 
 
 def is_stream(index: int) -> bool:
@@ -36,13 +36,13 @@ def message_id(index: int) -> str:
     return f"s{index}" if is_stream(index) else f"u{index}"
 
 
-def acknowledge(kind: str, ident: str) -> None:
-    sys.stdout.write(f"{kind} {ident}\n")
+def acknowledge(kind: str, chat: str, ident: str) -> None:
+    sys.stdout.write(f"{kind} {chat} {ident}\n")
     sys.stdout.flush()
 
 
-def record(pipeline: PersistencePipeline, index: int, chats: int) -> CommandResult:
-    chat = chat_of(index, chats)
+def record(pipeline: PersistencePipeline, prefix: str, index: int, chats: int) -> CommandResult:
+    chat = chat_of(prefix, index, chats)
     content = f"message {index} {PLANTED_CONTENT}"
     if not is_stream(index):
         return pipeline.persist_user_message(
@@ -51,7 +51,7 @@ def record(pipeline: PersistencePipeline, index: int, chats: int) -> CommandResu
     opened = pipeline.open_stream(chat, OWNER, message_id=message_id(index), model="gpt-4o")
     if opened.stream is None:  # failed, or closed by an earlier run: its result says which
         return opened
-    acknowledge("opened", message_id(index))
+    acknowledge("opened", chat, message_id(index))
     for start in range(0, len(content), 8):
         opened.stream.add_chunk(content[start : start + 8])
     return pipeline.complete_stream(opened.stream, usage={"input_tokens": 3, "output_tokens": 5})
@@ -64,7 +64,7 @@ def hang_mid_stream(pipeline: PersistencePipeline) -> int:
     if opened.stream is None:
         return 1
     opened.stream.add_chunk(f"half a reply {PLANTED_CONTENT}")
-    acknowledge("opened", "s-cut")
+    acknowledge("opened", "cut-off", "s-cut")
     time.sleep(600)
     return 1
 
@@ -72,6 +72,7 @@ def hang_mid_stream(pipeline: PersistencePipeline) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("database_url")
+    parser.add_argument("--prefix", default="crash", help="of the chat ids")
     parser.add_argument("--chats", type=int, default=4)
     parser.add_argument("--messages", type=int, default=120)
     parser.add_argument("--hang-mid-stream", action="store_true")
@@ -82,18 +83,18 @@ def main() -> int:
         return hang_mid_stream(pipeline)
     read_side = build_read_side(settings, pipeline, catch_up_on_read=False, batch_size=7)
     for chat in range(args.chats):
-        if not pipeline.start_chat(f"crash-{chat}", OWNER, model="gpt-4o").success:
+        if not pipeline.start_chat(f"{args.prefix}-{chat}", OWNER, model="gpt-4o").success:
             return 1
-    acknowledge("ready", "-")
+    acknowledge("ready", "-", "-")
     for index in range(args.messages):
-        result = record(pipeline, index, args.chats)
+        result = record(pipeline, args.prefix, index, args.chats)
         if not result.success:
             return 1
-        acknowledge("recorded", message_id(index))
+        acknowledge("recorded", chat_of(args.prefix, index, args.chats), message_id(index))
         if index % 10 == 9:  # small batches: a kill may land inside a projection's commit too
             read_side.catch_up()
     read_side.catch_up()
-    acknowledge("done", "-")
+    acknowledge("done", "-", "-")
     return 0
 
 

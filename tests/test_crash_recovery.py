@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -28,14 +29,16 @@ from tests.read_model_oracle import actual_dumps, all_events, expected_dumps
 from tests.reliability_figures import record_figures
 
 ROOT = Path(__file__).resolve().parent.parent
-KILLS = 20  # trials run until this many kills landed before the worker finished
+LANES = ("lane-a", "lane-b")  # two ingests at once, each killed and restarted on its own chats
+KILLS_PER_LANE = 10  # a lane's trials run until this many kills landed before it finished
 MESSAGES = 120
 SECRETS = (crash_worker.PLANTED_CONTENT, crash_worker.PLANTED_KEY)
+Ack = tuple[str, str, str]  # (kind, chat, message id)
 
 
 @dataclass
 class WorkerRun:
-    acknowledged: list[tuple[str, str]] = field(default_factory=list)
+    acknowledged: list[Ack] = field(default_factory=list)
     ready: bool = False
     returncode: int | None = None
     log: str = ""
@@ -50,11 +53,12 @@ class Kill:
     jitter: float = 0.0
 
 
-def run_worker(database_url: str, log_file: Path, kill: Kill | None) -> WorkerRun:
+def run_worker(database_url: str, lane: str, log_file: Path, kill: Kill | None) -> WorkerRun:
     run = WorkerRun()
     with log_file.open("w") as log:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "tests.crash_worker", database_url, "--messages", str(MESSAGES)],
+            [sys.executable, "-m", "tests.crash_worker", database_url, "--prefix", lane,
+             "--messages", str(MESSAGES)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
         )  # fmt: skip
         reader = threading.Thread(target=read_acks, args=(worker, run, kill))
@@ -71,16 +75,16 @@ def run_worker(database_url: str, log_file: Path, kill: Kill | None) -> WorkerRu
 def read_acks(worker: subprocess.Popen[str], run: WorkerRun, kill: Kill | None) -> None:
     assert worker.stdout is not None
     for line in worker.stdout:
-        kind, ident = line.split()
-        run.acknowledged.append((kind, ident))
+        kind, chat, ident = line.split()
+        run.acknowledged.append((kind, chat, ident))
         run.ready = run.ready or kind == "ready"
         if kill is not None and len(run.acknowledged) == kill.acks:
             time.sleep(kill.jitter)  # the worker keeps writing meanwhile
             worker.send_signal(signal.SIGKILL)
 
 
-def message_events(pipeline: PersistencePipeline) -> Counter[tuple[str, str]]:
-    """(event type, message id) -> how many times it was recorded; checks every chain too."""
+def message_events(pipeline: PersistencePipeline) -> Counter[Ack]:
+    """(event type, chat, message id) -> times recorded; checks every chain on the way."""
     events = [event for _, event in all_events(pipeline)]
     by_chat: dict[str, list[ChatEvent]] = {}
     for event in events:
@@ -88,25 +92,68 @@ def message_events(pipeline: PersistencePipeline) -> Counter[tuple[str, str]]:
     for chat_id, chat_events in by_chat.items():
         assert find_broken_link(chat_id, chat_events) is None, chat_id
     return Counter(
-        (type(e).__name__, e.message_id) for e in events if isinstance(e, Chat.MessageEvent)
+        (type(e).__name__, e.originator_id, e.message_id)
+        for e in events
+        if isinstance(e, Chat.MessageEvent)
     )
 
 
-def assert_acknowledged_exactly_once(
-    recorded: Counter[tuple[str, str]], acknowledged: set[tuple[str, str]]
-) -> None:
+def assert_acknowledged_exactly_once(recorded: Counter[Ack], acknowledged: set[Ack]) -> None:
     assert all(count == 1 for count in recorded.values()), recorded.most_common(3)
-    for kind, ident in acknowledged:
+    for kind, chat, ident in acknowledged:
         if kind == "recorded" and ident.startswith("u"):
-            assert recorded[("UserMessageRecorded", ident)] == 1, ident
+            assert recorded[("UserMessageRecorded", chat, ident)] == 1, ident
         elif kind == "recorded":
-            assert recorded[("StreamCompleted", ident)] == 1, ident
-        if ident.startswith("s") and kind in ("recorded", "opened"):
-            assert recorded[("StreamOpened", ident)] == 1, ident
+            assert recorded[("StreamCompleted", chat, ident)] == 1, ident
+        if ident.startswith("s"):
+            assert recorded[("StreamOpened", chat, ident)] == 1, ident
     # Nothing half-written: a stream is closed only after it was opened, in the same chat.
-    for event_type, ident in recorded:
+    for event_type, chat, ident in recorded:
         if event_type == "StreamCompleted":
-            assert ("StreamOpened", ident) in recorded
+            assert ("StreamOpened", chat, ident) in recorded
+
+
+@dataclass
+class Lane:
+    """One ingest, killed at random moments and restarted with the same ids."""
+
+    name: str
+    database_url: str
+    logs_in: Path
+    check: Callable[[set[Ack]], None]
+    trials: int = 0
+    killed: int = 0
+    killed_before_ready: int = 0
+    acknowledged: set[Ack] = field(default_factory=set)
+    logs: list[str] = field(default_factory=list)
+
+    def run(self, rng: random.Random) -> None:
+        while self.killed < KILLS_PER_LANE:
+            self.trials += 1
+            assert self.trials <= 3 * KILLS_PER_LANE, "too many trials ended before their kill"
+            # One trial in four kills at any moment from the start, bootstrap and schema
+            # creation included; the others while it records and projects, after a random
+            # number of acknowledgements.
+            if self.trials % 4 == 0:
+                kill = Kill(seconds=rng.uniform(0, 1.5))
+            else:
+                kill = Kill(acks=rng.randint(1, MESSAGES * 4 // 3), jitter=rng.uniform(0, 0.02))
+            log = self.logs_in / f"{self.name}-{self.trials}.log"
+            run = run_worker(self.database_url, self.name, log, kill)
+            assert run.returncode in (-signal.SIGKILL, 0), run.log[-2000:]
+            self.killed += run.returncode == -signal.SIGKILL
+            self.killed_before_ready += not run.ready
+            self.acknowledged |= {a for a in run.acknowledged if a[0] in ("recorded", "opened")}
+            self.logs.append(run.log)
+            if run.ready:  # the store exists (a worker made it): check it after every kill
+                self.check(self.acknowledged)
+
+    def finish(self) -> None:
+        finished = run_worker(self.database_url, self.name, self.logs_in / "resume.log", None)
+        assert finished.returncode == 0, finished.log[-2000:]
+        assert finished.acknowledged[-1][0] == "done"
+        self.logs.append(finished.log)
+        self.acknowledged |= {a for a in finished.acknowledged if a[0] == "recorded"}
 
 
 def test_kill_9_at_random_moments_loses_and_doubles_nothing(
@@ -116,41 +163,27 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(
     tmp_path: Path,
     backend: str,
 ) -> None:
-    rng = random.Random()
-    acknowledged: set[tuple[str, str]] = set()
-    logs: list[str] = []
-    trial, killed, killed_before_ready = 0, 0, 0
-    checker: PersistencePipeline | None = None
-    while killed < KILLS:
-        trial += 1
-        assert trial <= 2 * KILLS, "too many trials finished before their kill"
-        # One trial in four kills at any moment from the start, bootstrap and schema creation
-        # included; the others while it records and projects, after a random number of acks.
-        if trial % 4 == 0:
-            kill = Kill(seconds=rng.uniform(0, 1.5))
-        else:
-            kill = Kill(acks=rng.randint(1, MESSAGES + MESSAGES // 3), jitter=rng.uniform(0, 0.02))
-        run = run_worker(database_url, tmp_path / f"{trial}.log", kill)
-        assert run.returncode in (-signal.SIGKILL, 0), run.log[-2000:]
-        killed += run.returncode == -signal.SIGKILL
-        killed_before_ready += not run.ready
-        acknowledged |= {a for a in run.acknowledged if a[0] in ("recorded", "opened")}
-        logs.append(run.log)
-        if run.ready:  # the store exists (the worker made it): check it after every kill
-            # One checker for every trial: each pipeline keeps a pool of PostgreSQL connections.
-            checker = checker or open_pipeline()
-            assert_acknowledged_exactly_once(message_events(checker), acknowledged)
+    checking = threading.Lock()
+    checker: list[PersistencePipeline] = []  # one for all: each holds a pool of connections
 
-    finished = run_worker(database_url, tmp_path / "resume.log", kill=None)
-    assert finished.returncode == 0, finished.log[-2000:]
-    assert finished.acknowledged[-1] == ("done", "-")
-    logs.append(finished.log)
+    def check(acknowledged: set[Ack]) -> None:
+        with checking:
+            checker[:] = checker or [open_pipeline()]
+            assert_acknowledged_exactly_once(message_events(checker[0]), acknowledged)
+
+    lanes = [Lane(name, database_url, tmp_path, check) for name in LANES]
+    with ThreadPoolExecutor(len(lanes)) as pool:  # both at once: a kill beside a live writer
+        list(pool.map(lambda lane: lane.run(random.Random()), lanes))
+    for lane in lanes:
+        lane.finish()
+
     pipeline = open_pipeline()  # a fresh process's view: no cache
     recorded = message_events(pipeline)
-    everything = {("recorded", crash_worker.message_id(i)) for i in range(MESSAGES)}
-    assert_acknowledged_exactly_once(recorded, acknowledged | everything)
+    acknowledged = set().union(*(lane.acknowledged for lane in lanes))
+    assert_acknowledged_exactly_once(recorded, acknowledged)
     streams = MESSAGES // 3
-    assert sum(recorded.values()) == MESSAGES - streams + 2 * streams
+    assert len(recorded) == len(LANES) * (MESSAGES + streams)
+    assert {a[2] for a in acknowledged} == {crash_worker.message_id(i) for i in range(MESSAGES)}
 
     # The views the killed processes built incrementally equal the events, and a rebuild.
     read_side = open_read_side(pipeline, catch_up_on_read=False)
@@ -161,21 +194,24 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(
         read_side.rebuild(name)
     assert actual_dumps(read_side) == expected
     stats = read_side.get_message_persistence_stats(crash_worker.OWNER).stats
-    assert stats is not None and stats.messages == MESSAGES
-    assert stats.messages_by_status == {"completed": streams, "recorded": MESSAGES - streams}
+    assert stats is not None and stats.messages == len(LANES) * MESSAGES
+    assert stats.messages_by_status == {
+        "completed": len(LANES) * streams, "recorded": len(LANES) * (MESSAGES - streams),
+    }  # fmt: skip
 
-    joined = "\n".join(logs)
+    joined = "\n".join(log for lane in lanes for log in lane.logs)
     assert "persist_user_message" in joined  # the logs were captured
     for secret in (*SECRETS, password_of(database_url)):
         assert secret not in joined
     record_figures(
         f"crash-{backend}",
-        trials=trial,
-        kills=killed,
-        killed_before_ready=killed_before_ready,
-        restarts=trial + 1,
+        lanes=len(lanes),
+        trials=sum(lane.trials for lane in lanes),
+        kills=sum(lane.killed for lane in lanes),
+        killed_before_ready=sum(lane.killed_before_ready for lane in lanes),
+        restarts=sum(lane.trials for lane in lanes) + len(lanes),
         acknowledged=len(acknowledged),
-        messages_checked=sum(recorded.values()),
+        messages_checked=len(recorded),
         events_checked=len(all_events(pipeline)),
         log_lines_checked=joined.count("\n"),
         lost=0,
@@ -196,7 +232,7 @@ def test_a_stream_cut_off_by_a_dying_process_is_visible_then_reaped(
             cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
         )  # fmt: skip
         assert worker.stdout is not None
-        assert worker.stdout.readline().split() == ["opened", "s-cut"]
+        assert worker.stdout.readline().split() == ["opened", "cut-off", "s-cut"]
         worker.send_signal(signal.SIGKILL)
         assert worker.wait(timeout=30) == -signal.SIGKILL
     pipeline = open_pipeline()
