@@ -99,10 +99,10 @@ class StrictInput(BaseModel):
 class ContextItems(StrictInput):
     """Ids of what the assistant was given: retrieved document chunks, insights, JTBDs, metrics."""
 
-    document_chunks: IdList = []
-    insights: IdList = []
-    jtbds: IdList = []
-    metrics: IdList = []
+    document_chunks: IdList = Field(default_factory=list)
+    insights: IdList = Field(default_factory=list)
+    jtbds: IdList = Field(default_factory=list)
+    metrics: IdList = Field(default_factory=list)
 
 
 class Intent(StrictInput):
@@ -110,7 +110,7 @@ class Intent(StrictInput):
     confidence: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
     keywords: Annotated[
         list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=32)
-    ] = []
+    ] = Field(default_factory=list)
 
 
 class ProviderUsage(StrictInput):
@@ -138,7 +138,7 @@ class MessageIds(StrictInput):
 class UserMessage(MessageIds):
     content: Annotated[Content, StringConstraints(min_length=1)]
     context: ContextItems = Field(default_factory=ContextItems)
-    metadata: Metadata = {}
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class Generation(MessageIds):
@@ -148,7 +148,7 @@ class Generation(MessageIds):
     context: ContextItems = Field(default_factory=ContextItems)
     model: ModelName | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)] | None = None
-    metadata: Metadata = {}
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class Outcome(StrictInput):
@@ -157,7 +157,7 @@ class Outcome(StrictInput):
     usage: ProviderUsage | None = None
     error_code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")] | None = None
     error_message: ErrorText | None = None
-    metadata: Metadata = {}
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class AssistantMessage(Generation, Outcome):
@@ -184,7 +184,7 @@ class TokenSummary(BaseModel):
 class CommandError(BaseModel):
     code: ErrorCode
     message: str
-    details: dict[str, Any] = {}
+    details: dict[str, Any] = Field(default_factory=dict)
     recovery_hint: str
 
 
@@ -198,7 +198,7 @@ class CommandResult(BaseModel):
     processing_ms: float = 0.0
     tokens: TokenSummary | None = None
     duplicate: bool = False
-    warnings: list[str] = []
+    warnings: list[str] = Field(default_factory=list)
     error: CommandError | None = None
 
 
@@ -206,4 +206,4 @@ class StreamFailure(StrictInput):
     error_code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
     error_message: ErrorText | None = None
     content: Content = ""
-    metadata: Metadata = {}
+    metadata: Metadata = Field(default_factory=dict)

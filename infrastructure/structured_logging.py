@@ -28,7 +28,7 @@ def drop_sensitive_fields(
     for key in list(event_dict):
         if key.lower() in SENSITIVE_KEYS:
             event_dict[key] = "[redacted]"
-        elif isinstance(event_dict[key], str):
+        elif isinstance(event_dict[key], str) and "://" in event_dict[key]:
             event_dict[key] = _URL_PASSWORD.sub(r"\1***@", event_dict[key])
     return event_dict
 
