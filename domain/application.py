@@ -111,7 +111,8 @@ class ChatApplication(Application[str]):
                 if not chat.pending_events:
                     return result
                 try:
-                    self.commit(chat)
+                    with run.storing():
+                        self.commit(chat)
                 except IntegrityError:
                     # Another process appended first: back off with jitter, catch up, decide again.
                     time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any, TypeVar
@@ -50,6 +51,17 @@ class CommandRun:
     message_id: str | None = None
     attempts: int = 0
     writes: bool = True
+    store_seconds: float = 0.0
+
+    @contextmanager
+    def storing(self) -> Iterator[None]:
+        """Count the time inside as time spent saving events."""
+        began = perf_counter()
+        try:
+            yield
+        finally:
+            self.store_seconds += perf_counter() - began
+
     started: float = field(default_factory=perf_counter)
 
 
@@ -116,4 +128,5 @@ def _report(run: CommandRun, result: CommandResult, exception_type: str | None) 
         version=result.version,
         token_count=result.tokens.count if result.tokens else None,
         exception_type=exception_type,
+        store_ms=round(run.store_seconds * 1000.0, 3) if run.store_seconds else None,
     )

@@ -48,7 +48,7 @@ class ImportCommands(BatchCommands):
                 for chat_id in sorted(i.start.chat_id for i in imports):
                     locks.enter_context(self.chat_locks.holding(chat_id))
                 run.attempts = 1
-                return self.record_import(imports)
+                return self.record_import(run, imports)
 
         return self._command("import_chats", {"user_id": user_id}, action, ImportResult)
 
@@ -79,7 +79,7 @@ class ImportCommands(BatchCommands):
             plan.message_id = plan.message.message_id or new_message_id()
         return ChatImport(start, plans)
 
-    def record_import(self, imports: list[ChatImport]) -> ImportResult:
+    def record_import(self, run: CommandRun, imports: list[ChatImport]) -> ImportResult:
         chats = [self.chat_to_import(i.start) for i in imports]
         loaded_versions = [chat.version - len(chat.pending_events) for chat in chats]
         results = [
@@ -89,8 +89,9 @@ class ImportCommands(BatchCommands):
         ]  # fmt: skip
         events = [e for chat in chats for e in chat.collect_events()]
         try:
-            if events:
-                self.group_commit.commit(events)
+            with run.storing():
+                if events:
+                    self.group_commit.commit(events)
         except IntegrityError:
             for chat in chats:
                 self.forget(chat.id)

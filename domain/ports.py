@@ -52,6 +52,7 @@ class CommandReport:
     version: int | None = None
     token_count: int | None = None
     exception_type: str | None = None
+    store_ms: float | None = None  # of processing_ms, the time spent saving events
 
 
 class CommandObserver(Protocol):

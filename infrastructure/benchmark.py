@@ -17,6 +17,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from domain.pipeline import PersistencePipeline
+from domain.ports import CommandObserver, CommandReport
 from domain.stream_context import StreamContext
 
 
@@ -28,6 +29,8 @@ class LatencyFigures:
     p99_ms: float
     per_second: float
     raw_p50_ms: float | None = None
+    work_ms: float | None = None  # mean per call: validation, intent, tokens, hashing, logging
+    store_ms: float | None = None  # mean per call: encoding and saving the events
 
     @property
     def ratio(self) -> float | None:
@@ -35,7 +38,10 @@ class LatencyFigures:
 
 
 def figures(
-    operation: str, seconds: list[float], raw: LatencyFigures | None = None
+    operation: str,
+    seconds: list[float],
+    raw: LatencyFigures | None = None,
+    split: TimeSplit | None = None,
 ) -> LatencyFigures:
     ordered = sorted(seconds)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
@@ -46,7 +52,23 @@ def figures(
         p99_ms=round(p99 * 1000, 3),
         per_second=round(len(ordered) / sum(ordered), 1),
         raw_p50_ms=raw.p50_ms if raw else None,
+        work_ms=round((split.processing_ms - split.store_ms) / len(ordered), 3) if split else None,
+        store_ms=round(split.store_ms / len(ordered), 3) if split else None,
     )
+
+
+class TimeSplit:
+    """Passes the pipeline's reports on, adding up how much of each command was storage."""
+
+    def __init__(self, observer: CommandObserver) -> None:
+        self.observer = observer
+        self.processing_ms = 0.0
+        self.store_ms = 0.0
+
+    def command_finished(self, report: CommandReport) -> None:
+        self.observer.command_finished(report)
+        self.processing_ms += report.processing_ms
+        self.store_ms += report.store_ms or 0.0
 
 
 def timed(calls: Iterator[Callable[[], Any]]) -> list[float]:
@@ -111,10 +133,15 @@ class PersistBenchmark:
         for index, (name, persist, contents, events_per_call) in enumerate(operations):
             chat_id = f"bench-{index}"
             self.pipeline.start_chat(chat_id, "bench-user", model="gpt-4o")
-            seconds = timed(self.calls(persist, chat_id, contents))
+            observer = self.pipeline.observer
+            self.pipeline.observer = split = TimeSplit(observer)
+            try:
+                seconds = timed(self.calls(persist, chat_id, contents))
+            finally:
+                self.pipeline.observer = observer
             bodies = ["x" * stored_size(self.pipeline, chat_id)] * len(contents)
             baseline = figures("raw save", raw_saves(self.raw, bodies, events_per_call))
-            results.append(figures(name, seconds, baseline))
+            results.append(figures(name, seconds, baseline, split))
         return results
 
     def warm_up(self) -> None:

@@ -291,9 +291,15 @@ def print_rebuilds(backend: str, rebuilds: dict[int, list[RateFigures]]) -> None
 
 def print_figures(backend: Backend, results: list[LatencyFigures]) -> None:
     table = Table(title=f"persist latency on {backend} (one client)")
-    for column in ("operation", "p50 ms", "p99 ms", "per s", "raw save p50 ms", "ratio"):
+    columns = ("operation", "p50 ms", "p99 ms", "per s", "raw save p50 ms", "ratio",
+               "work ms", "store ms")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="right" if column != "operation" else "left")
     for r in results:
         table.add_row(r.operation, f"{r.p50_ms:.3f}", f"{r.p99_ms:.3f}", f"{r.per_second:,.0f}",
-                      f"{r.raw_p50_ms:.3f}" if r.raw_p50_ms else "-", f"{r.ratio}x")  # fmt: skip
+                      f"{r.raw_p50_ms:.3f}" if r.raw_p50_ms else "-", f"{r.ratio}x",
+                      f"{r.work_ms:.3f}" if r.work_ms is not None else "-",
+                      f"{r.store_ms:.3f}" if r.store_ms is not None else "-")  # fmt: skip
     Console().print(table)
+    Console().print("work: validation, intent, tokens, hashing, logging (mean per call); "
+                    "store: encoding and saving the events (mean per call)")  # fmt: skip

@@ -22,6 +22,7 @@ def test_every_phase_prints_its_figures(backend: str) -> None:
     assert [f["operation"] for f in report["persist"]] == [
         "persist user message", "persist assistant message", "open + complete stream"]  # fmt: skip
     assert all(f["p50_ms"] > 0 and f["ratio"] > 0 for f in report["persist"])
+    assert all(f["store_ms"] > 0 and f["work_ms"] > 0 for f in report["persist"])
     assert [c["clients"] for c in report["clients"]] == [1, 4, 16]
     assert all(c["per_second"] > 0 and c["raw_per_second"] > 0 for c in report["clients"])
     assert report["ingest"]["messages"] >= 120 and report["ingest"]["per_second"] > 0

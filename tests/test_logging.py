@@ -39,7 +39,8 @@ def test_each_command_logs_ids_outcome_and_timing_without_content(
         "alice",
         "m-1",
     )
-    assert recorded["processing_ms"] > 0
+    assert 0 < recorded["store_ms"] < recorded["processing_ms"]
+    assert "store_ms" not in unauthorized  # rejected before anything was saved
     assert recorded["gen_ai.usage.tokens"] > 0
     assert (unauthorized["outcome"], unauthorized["error_code"]) == ("rejected", "UNAUTHORIZED")
     assert (invalid["error_code"], invalid["message_id"]) == ("VALIDATION_ERROR", "m-3")
