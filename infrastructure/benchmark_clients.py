@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from time import perf_counter
+from uuid import uuid4
 
 from domain.pipeline import PersistencePipeline
 from infrastructure.benchmark import Note, RawApplication, stored_size
@@ -68,7 +69,7 @@ class ClientsBenchmark:
 
     def measure(self, clients: int, messages: int) -> ClientFigures:
         calls_each = max(1, messages // clients)
-        chats = [f"clients-{clients}-{n}" for n in range(clients)]
+        chats = [f"clients-{clients}-{uuid4().hex[:8]}-{n}" for n in range(clients)]
         for chat_id in chats:
             assert self.pipeline.start_chat(chat_id, "bench-user", model="gpt-4o").success
 
