@@ -11,7 +11,7 @@ from typing import Any, ClassVar, TypeVar
 from uuid import uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from eventsourcing.utils import EnvType
 
 from domain.boundary import CommandRun, loggable_id, run_command
@@ -52,7 +52,7 @@ class ChatApplication(Application[str]):
     ) -> None:
         super().__init__(env)
         self.chat_locks = ChatLocks()
-        self.group_commit = GroupCommit(self.events.put)
+        self.group_commit = GroupCommit(self.events.put, (OperationalError, InterfaceError))
         self.token_counter = token_counter
         self.intent_detector = intent_detector or KeywordIntentDetector()
         self.observer = observer or NullObserver()

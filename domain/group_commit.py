@@ -30,11 +30,18 @@ class GroupCommit:
     of queueing for sixteen. Each waiter sleeps on its own event, so a round wakes only the
     callers it settled. When a shared transaction fails, nothing of it was written, and each
     submission is recorded again alone, so that one caller's conflict or bad event never fails
-    another caller's message.
+    another caller's message; a failure of the store itself fails the round's callers at once.
     """
 
-    def __init__(self, record: Callable[[Sequence[Any]], object]) -> None:
+    def __init__(
+        self,
+        record: Callable[[Sequence[Any]], object],
+        shared_failures: tuple[type[Exception], ...] = (),
+    ) -> None:
         self.record = record
+        # Failures of the store itself (server gone, lock timeout), which recording each
+        # submission again alone would only repeat, once per caller, each after its timeout.
+        self.shared_failures = shared_failures
         self.lock = threading.Lock()
         self.waiting: list[Submission] = []
         self.committing = False
@@ -79,7 +86,7 @@ class GroupCommit:
         try:
             self.record([event for submission in batch for event in submission.events])
         except Exception as error:
-            if len(batch) == 1:
+            if len(batch) == 1 or isinstance(error, self.shared_failures):
                 self.settle(batch, error)
                 return
             for submission in batch:

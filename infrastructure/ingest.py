@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain.batch import MAX_BATCH_MESSAGES
+from domain.errors import ErrorCode
 from domain.messages import CommandResult
 from domain.pipeline import PersistencePipeline
 from infrastructure.conversations import Conversation, UnreadableLine
@@ -96,14 +97,18 @@ class Ingestor:
             yield totals
 
     def record_window(self, window: list[Conversation]) -> list[list[CommandResult]]:
-        """One transaction for the window; where that fails, one conversation at a time, so
-        that each failure is told about the conversation it belongs to."""
+        """One transaction for the window; where a conversation of it is refused, one
+        conversation at a time, so that each refusal names the conversation it belongs to."""
         if self.stream_replies or len(window) == 1:
             return [self.record(conversation) for conversation in window]
         imported = self.pipeline.import_chats(self.user_id, [self.chat_spec(c) for c in window])
-        if not imported.success:
-            return [self.record(conversation) for conversation in window]
-        return [chat.results for chat in imported.chats]
+        if imported.success:
+            return [chat.results for chat in imported.chats]
+        if imported.error and imported.error.code is ErrorCode.PERSISTENCE_ERROR:
+            # The store failed, not a conversation: trying each alone would wait out the
+            # timeout once per conversation. The rerun of the ingest records the window.
+            return [[imported] * len(c.messages) for c in window]
+        return [self.record(conversation) for conversation in window]
 
     def chat_spec(self, conversation: Conversation) -> dict[str, Any]:
         chat_id = conversation.conversation_id

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from domain.errors import ErrorCode
 from domain.messages import CommandResult
 from domain.pipeline import PersistencePipeline
 from tests.conftest import PipelineFactory
 from tests.test_concurrency import assert_all_recorded_once
+from tests.test_store_failures import table_locked_by_another_writer
 
 
 class RoundRecorder:
@@ -114,3 +117,29 @@ def wait_until(condition: Any, timeout_s: float = 10.0) -> None:
             return
         done.wait(0.01)
     raise AssertionError("condition not reached")
+
+
+def test_a_store_that_fails_fails_the_whole_round_at_once(
+    open_pipeline: PipelineFactory, database_url: str
+) -> None:
+    """Recording each caller again alone would wait out the lock timeout once per caller."""
+    pipeline = open_pipeline(lock_timeout_s=1)
+    chats = [f"chat-{n}" for n in range(6)]
+    for chat_id in chats:
+        assert pipeline.start_chat(chat_id, "alice").success
+    rounds = RoundRecorder(pipeline)
+
+    with table_locked_by_another_writer(database_url), ThreadPoolExecutor(max_workers=6) as pool:
+        began = time.monotonic()
+        first = pool.submit(persist, pipeline, chats[0], "m-0")
+        assert rounds.first_round_started.wait(10)
+        queued = [pool.submit(persist, pipeline, c, f"m-{n}") for n, c in enumerate(chats[1:], 1)]
+        wait_until(lambda: len(pipeline.group_commit.waiting) == 5)
+        rounds.release_first_round.set()
+        results = [first.result(), *(f.result() for f in queued)]
+        waited = time.monotonic() - began
+
+    assert [r.error.code if r.error else None for r in results] == [ErrorCode.PERSISTENCE_ERROR] * 6
+    assert rounds.rounds == [1, 5]  # the shared round was not split into five more attempts
+    assert waited < 2 * 1 + 3, "two lock timeouts of 1 s, plus slack for a loaded machine"
+    assert all(len(list(pipeline.events.get(c))) == 1 for c in chats)
