@@ -105,6 +105,9 @@ class ImportCommands(BatchCommands):
         return ImportResult(success=True, chats=results)
 
     def chat_to_import(self, start: StartChat) -> Chat:
-        if start.chat_id in self.repository:
+        try:
             return self.load_owned_chat(start.chat_id, start.user_id)
+        except ChatLedgerError as error:
+            if error.code is not ErrorCode.CHAT_NOT_FOUND:
+                raise
         return Chat.start(start.chat_id, start.user_id, start.title, start.model, PIPELINE_VERSION)
