@@ -12,7 +12,14 @@ import json
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from domain.errors import ErrorCode
 
@@ -200,6 +207,27 @@ class CommandResult(BaseModel):
     duplicate: bool = False
     warnings: list[str] = Field(default_factory=list)
     error: CommandError | None = None
+
+
+Milliseconds = Annotated[float, Field(ge=0.0, le=7 * 24 * 3600 * 1000.0, allow_inf_nan=False)]
+
+
+class StreamFigures(StrictInput):
+    """What a client that relayed a stream measured (a stream's own context counts these)."""
+
+    chunk_count: Annotated[int, Field(ge=0, le=10_000_000)]
+    first_chunk_ms: Milliseconds | None = None
+    duration_ms: Milliseconds | None = None
+
+    @model_validator(mode="after")
+    def consistent(self) -> StreamFigures:
+        if self.chunk_count == 0 and self.first_chunk_ms is not None:
+            raise ValueError("first_chunk_ms without any chunk")
+        if None not in (self.first_chunk_ms, self.duration_ms) and (
+            self.first_chunk_ms > self.duration_ms  # type: ignore[operator]
+        ):
+            raise ValueError("first_chunk_ms is later than duration_ms")
+        return self
 
 
 class StreamFailure(StrictInput):

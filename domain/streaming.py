@@ -107,6 +107,7 @@ class StreamCommands(ChatApplication):
 
         def action(run: CommandRun) -> CommandResult:
             started = perf_counter()
+            stream.check()
             text = content if content is not None else stream.content
             end = validate(
                 StreamEnd, content=text, usage=usage, error_code=error_code,
@@ -120,7 +121,8 @@ class StreamCommands(ChatApplication):
                 )
                 if closed:
                     return closed
-                tokens = self.count_tokens(end.content or "", stream.model or chat.model, warnings)
+                model = stream.model or self.opened_model(chat, stream.message_id)
+                tokens = self.count_tokens(end.content or "", model, warnings)
                 chat.trigger_event(
                     Chat.StreamCompleted,
                     **stream_timings(chat, stream),
@@ -153,6 +155,7 @@ class StreamCommands(ChatApplication):
         fields = stream.ids()
 
         def action(run: CommandRun) -> CommandResult:
+            stream.check()
             failure = validate(
                 StreamFailure, error_code=error_code, error_message=error_message,
                 content=stream.content, metadata=metadata or {},
@@ -175,6 +178,12 @@ class StreamCommands(ChatApplication):
             return self.append(run, validate(MessageIds, **stream.ids()), decide)
 
         return self._command("fail_stream", fields, action, CommandResult)
+
+    def opened_model(self, chat: Chat, message_id: str) -> str | None:
+        """The model recorded when the stream opened: a context rebuilt elsewhere (after a
+        restart, or from an HTTP client's figures) does not carry it."""
+        opened = self.recorded_event(chat, chat.message_versions[message_id])
+        return getattr(opened, "model", None) or chat.model
 
     def is_stream_open(self, chat_id: str, message_id: str) -> bool:
         chat: Chat = self.repository.get(chat_id)
@@ -263,12 +272,13 @@ class StreamCommands(ChatApplication):
 
 def stream_timings(chat: Chat, stream: StreamContext) -> dict[str, Any]:
     """What closing a stream records about it, however it closes: who, since when, how it ran."""
+    opened_at = chat.open_streams[stream.message_id]
     return {
         "message_id": stream.message_id,
         "user_id": chat.owner_id,
-        "opened_at": chat.open_streams[stream.message_id],
+        "opened_at": opened_at,
         "first_chunk_ms": _rounded(stream.first_chunk_ms),
-        "duration_ms": _rounded(stream.elapsed_ms()),
+        "duration_ms": _rounded(stream.duration_ms(opened_at)),
         "chunk_count": stream.chunk_count,
     }
 
