@@ -59,7 +59,7 @@ class BatchCommands(MessageRecording):
         fields.update(chat_id=ids.chat_id, user_id=ids.user_id)
         plan = {"user": self.plan_user_message, "assistant": self.plan_assistant_message}
         role = item.get("role")
-        if role not in plan:
+        if not isinstance(role, str) or role not in plan:  # a list or dict is unhashable
             raise item_error(index, 'role must be "user" or "assistant"')
         try:
             return plan[role](fields)

@@ -57,6 +57,9 @@ def writes_by(pipeline: PersistencePipeline, user: str, chat_id: str) -> list[Co
         pipeline.open_stream(chat_id, user, message_id="m-3"),
         pipeline.complete_stream(forged),
         pipeline.fail_stream(forged, "HIJACK"),
+        pipeline.persist_messages(
+            chat_id, user, [{"role": "user", "content": "intrusion", "message_id": "m-4"}]
+        ),
     ]
 
 
@@ -79,6 +82,13 @@ def test_another_user_cannot_write_to_a_chat(
         assert_refused(result, ErrorCode.UNAUTHORIZED)
     taken = pipeline.start_chat("private", "mallory", title="mine now")
     assert taken.error is not None and taken.error.code == ErrorCode.CONFLICT
+    smuggled = [{"role": "user", "content": "intrusion", "message_id": "m-5"}]
+    imported = pipeline.import_chats(
+        "mallory", [{"chat_id": "mine", "messages": smuggled},
+                    {"chat_id": "private", "title": "mine now", "messages": smuggled}],
+    )  # fmt: skip
+    assert imported.error is not None and imported.error.code == ErrorCode.UNAUTHORIZED
+    assert SECRET not in imported.model_dump_json()
     assert event_count(pipeline) == before
     chat: Chat = pipeline.repository.get("private")
     assert (chat.owner_id, chat.title) == ("alice", "Private title")

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from domain.chain import find_broken_link
@@ -147,3 +147,31 @@ def test_deep_or_non_json_structures_are_refused_or_stay_readable(
     read_side = open_read_side(fresh, catch_up_on_read=False)
     read_side.catch_up()
     assert not any(status.lag for status in read_side.status())
+
+
+@settings(SLOW_IS_FINE, max_examples=40)
+@given(field=st.sampled_from([*REPLY_FIELDS, "role"]), value=anything, whole=anything)
+@example(field="role", value=["user"], whole=[None])  # an unhashable role: INTERNAL_ERROR once
+def test_batches_and_imports_answer_anything_with_codes_all_or_nothing(
+    pipeline: PersistencePipeline, field: str, value: Any, whole: Any
+) -> None:
+    """A hostile field in one item of a batch or an import, or anything in place of the whole
+    list: a coded answer, and a refused batch or import writes none of its messages."""
+    pipeline.start_chat("hostile", "alice")
+    item = {"role": "assistant", "content": "hello", field: value}
+    fine = {"role": "user", "content": "fine"}
+    chats = [{"chat_id": "imported", "messages": [fine]},
+             {"chat_id": "imported-2", "title": value, "messages": [item]}]  # fmt: skip
+    attempts: list[Callable[[], CommandResult]] = [
+        lambda: pipeline.persist_messages("hostile", "alice", [fine, item]),
+        lambda: pipeline.import_chats("alice", chats),
+        lambda: pipeline.persist_messages("hostile", "alice", whole),
+        lambda: pipeline.import_chats("alice", whole),
+        lambda: pipeline.import_chats("alice", [{"chat_id": whole, "messages": [item]}]),
+    ]
+    for attempt in attempts:
+        before = event_count(pipeline)
+        result = attempt()
+        assert_coded(result)
+        if not result.success:
+            assert event_count(pipeline) == before
