@@ -28,7 +28,9 @@ from infrastructure.cli_common import (
     opened_read_side,
 )
 from infrastructure.cli_integrity import register_integrity_commands
+from infrastructure.cli_keys import keys_app
 from infrastructure.cli_read import print_stats, register_read_commands
+from infrastructure.cli_serve import serve
 from infrastructure.conversations import (
     Conversation,
     count_lines,
@@ -219,6 +221,8 @@ def print_timeline(rows: list[dict[str, Any]], chats: int = 2) -> None:
 
 app.command()(bench)
 app.command()(audit)
+app.command()(serve)
+app.add_typer(keys_app, name="keys")
 register_read_commands(app)
 register_integrity_commands(app)
 

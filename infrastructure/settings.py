@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     create_schema: bool = True
     # How long a write waits for the table lock before failing with PERSISTENCE_ERROR.
     lock_timeout_s: int = Field(default=5, ge=1)
+    # HTTP API: larger request bodies get 413 before any is parsed (content is 512 KiB at most).
+    http_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Readiness: answered 503 while any projection is more events than this behind the log.
+    http_ready_max_lag: int = Field(default=1000, ge=0)
 
 
 class SettingsError(ValueError):

@@ -1,0 +1,101 @@
+"""The real HTTP server for tests: uvicorn on a free 127.0.0.1 port in a thread of the test
+process, over a real database of either backend, its read models followed as `serve` does."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import uvicorn
+
+from infrastructure.api_keys import ApiKeyStore, Role
+from infrastructure.bootstrap import bootstrap
+from infrastructure.cli_serve import following
+from infrastructure.http_app import create_app
+from infrastructure.http_context import Services
+from infrastructure.read_models import build_read_side, read_model_database
+from infrastructure.settings import Settings
+from infrastructure.tokens import TiktokenCounter
+from tests.conftest import postgres_base_url
+
+
+@dataclass
+class Api:
+    base_url: str
+    database_url: str
+    services: Services
+
+    def client(self, role: Role = Role.user, user_id: str | None = None) -> httpx.Client:
+        """A client with a new key of its own (a new user unless one is named)."""
+        issued = self.services.keys.create(user_id or f"u-{uuid.uuid4().hex[:8]}", role)
+        return httpx.Client(base_url=self.base_url, timeout=30.0,
+                            headers={"Authorization": f"Bearer {issued.secret}"})  # fmt: skip
+
+    def anonymous(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30.0)
+
+    def settled(self) -> None:
+        """Wait until every projection has caught up with the log (readiness with no lag)."""
+        deadline = time.monotonic() + 20
+        with self.anonymous() as client:
+            while time.monotonic() < deadline:
+                ready = client.get("/readyz").json()
+                if all(p["lag"] == 0 for p in ready["projections"]):
+                    return
+                time.sleep(0.02)
+        raise AssertionError("the read models did not catch up")
+
+
+@contextmanager
+def throwaway_database(backend: str, folder: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{folder}/http.sqlite"
+        return
+    base = postgres_base_url()
+    schema = f"h_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{base}?schema={schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@contextmanager
+def running_server(
+    database_url: str, token_counter: TiktokenCounter, **settings: Any
+) -> Iterator[Api]:
+    config = Settings(database_url=database_url, **settings)
+    pipeline = bootstrap(config, token_counter=token_counter, configure_logs=False)
+    read_side = build_read_side(config, pipeline)
+    database = read_model_database(config)
+    services = Services(config, pipeline, read_side, ApiKeyStore(database))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(services), access_log=False,
+                                           log_config=None, lifespan="off"))  # fmt: skip
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    try:
+        with following(read_side, 0.02):
+            thread.start()
+            while not server.started:
+                assert thread.is_alive(), "the server did not start"
+                time.sleep(0.01)
+            yield Api(f"http://127.0.0.1:{listener.getsockname()[1]}", database_url, services)
+            server.should_exit = True
+            thread.join(timeout=10)
+    finally:
+        listener.close()
+        database.close()
+        read_side.close()
+        pipeline.close()

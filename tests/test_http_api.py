@@ -1,0 +1,188 @@
+"""The HTTP API over a real server on 127.0.0.1, on both backends: every command and query, its
+result model and status code, request ids and the body bound."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import structlog
+from structlog.testing import LogCapture
+
+from infrastructure.tokens import TiktokenCounter
+from tests.conftest import BACKENDS
+from tests.http_server import Api, running_server, throwaway_database
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def api(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    token_counter: TiktokenCounter,
+) -> Iterator[Api]:
+    with (
+        throwaway_database(request.param, tmp_path_factory.mktemp("http")) as url,
+        running_server(url, token_counter, http_max_body_bytes=64 * 1024) as api,
+    ):
+        yield api
+
+
+@pytest.fixture
+def alice(api: Api) -> Iterator[httpx.Client]:
+    with api.client() as client:
+        yield client
+
+
+def new_chat(client: httpx.Client, model: str = "gpt-4o") -> str:
+    chat_id = f"chat/{uuid.uuid4().hex[:8]}"  # ids may hold "/": sent as %2F
+    response = client.post("/v1/chats", json={"chat_id": chat_id, "model": model})
+    assert response.status_code == 201, response.text
+    return chat_id
+
+
+def path(chat_id: str) -> str:
+    return "/v1/chats/" + chat_id.replace("/", "%2F")
+
+
+def test_persist_answers_201_then_200_for_the_retry(alice: httpx.Client) -> None:
+    chat = new_chat(alice)
+    body = {"content": "Why was I charged twice?", "message_id": "m-1",
+            "context": {"document_chunks": ["faq-7#2"]}, "metadata": {"client": "web"}}  # fmt: skip
+
+    first = alice.post(f"{path(chat)}/messages/user", json=body)
+    again = alice.post(f"{path(chat)}/messages/user", json=body)
+
+    assert first.status_code == 201 and again.status_code == 200
+    assert first.json()["version"] == 2 and first.json()["tokens"]["encoding"] == "o200k_base"
+    assert again.json()["duplicate"] is True and again.json()["version"] == 2
+    changed = alice.post(f"{path(chat)}/messages/user", json={**body, "content": "Other"})
+    assert changed.status_code == 409 and changed.json()["error"]["code"] == "CONFLICT"
+
+
+def test_assistant_message_and_a_restarted_start_chat(alice: httpx.Client) -> None:
+    chat = new_chat(alice)
+    reply = alice.post(f"{path(chat)}/messages/assistant", json={
+        "content": "Refunded.", "model": "gpt-4o", "temperature": 0.3, "generation_ms": 800.0,
+        "usage": {"input_tokens": 30, "output_tokens": 3},
+        "intent": {"name": "billing", "confidence": 0.9}})  # fmt: skip
+    assert reply.status_code == 201, reply.text
+    restart = alice.post("/v1/chats", json={"chat_id": chat, "model": "gpt-4o"})
+    assert restart.status_code == 200 and restart.json()["duplicate"] is True
+
+
+def test_stream_open_complete_and_fail(alice: httpx.Client, api: Api) -> None:
+    chat = new_chat(alice)
+    opened = alice.post(f"{path(chat)}/streams", json={"model": "gpt-4"})
+    handle = opened.json()["message_id"]
+    assert opened.status_code == 201 and handle
+
+    figures = {"chunk_count": 3, "first_chunk_ms": 40.0, "duration_ms": 300.0}
+    done = alice.post(f"{path(chat)}/streams/{handle}/complete",
+                      json={"content": "Hello there", **figures})  # fmt: skip
+    closed = alice.post(f"{path(chat)}/streams/{handle}/fail", json={"error_code": "TIMEOUT"})
+
+    assert done.status_code == 201, done.text
+    assert done.json()["tokens"]["encoding"] == "cl100k_base"  # the model it was opened with
+    assert closed.status_code == 409 and closed.json()["error"]["code"] == "STREAM_NOT_OPEN"
+    other = alice.post(f"{path(chat)}/streams", json={}).json()["message_id"]
+    failed = alice.post(f"{path(chat)}/streams/{other}/fail",
+                        json={"error_code": "PROVIDER_TIMEOUT", "content": "Half",
+                              "chunk_count": 1, "first_chunk_ms": 5.0})  # fmt: skip
+    assert failed.status_code == 201, failed.text
+    events = list(api.services.pipeline.events.get(chat))
+    assert (events[-1].content, events[-1].chunk_count) == ("Half", 1)  # type: ignore[attr-defined]
+
+
+def test_invalid_input_is_422_naming_fields_never_echoing_them(alice: httpx.Client) -> None:
+    chat = new_chat(alice)
+    secret = "sk-planted-\ud800"
+    for body in ({"content": secret, "extra": 1}, {"content": ""}, {"content": 5},
+                 {"content": "x", "metadata": {"a": [[[[[[[[[[1]]]]]]]]]]}}):  # fmt: skip
+        response = alice.post(f"{path(chat)}/messages/user", content=json.dumps(body).encode(),
+                              headers={"content-type": "application/json"})  # fmt: skip
+        assert response.status_code == 422, body
+        error = response.json()["error"]
+        assert error["code"] == "VALIDATION_ERROR" and error["details"]["errors"]
+        assert "sk-planted" not in response.text
+    figures = {"content": "x", "chunk_count": 0, "first_chunk_ms": 3.0}
+    opened = alice.post(f"{path(chat)}/streams", json={}).json()["message_id"]
+    assert alice.post(f"{path(chat)}/streams/{opened}/complete", json=figures).status_code == 422
+    broken = alice.post(f"{path(chat)}/messages/user", content=b"{not json",
+                        headers={"content-type": "application/json"})  # fmt: skip
+    assert broken.status_code == 422
+
+
+def test_bodies_over_the_bound_are_413_before_parsing(alice: httpx.Client) -> None:
+    chat = new_chat(alice)
+    big = {"content": "x" * (65 * 1024)}
+    assert alice.post(f"{path(chat)}/messages/user", json=big).status_code == 413
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: counted while read
+        yield b'{"content": "'
+        for _ in range(70):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = alice.post(f"{path(chat)}/messages/user", content=chunked(),
+                          headers={"content-type": "application/json"})  # fmt: skip
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_statistics_audit_replay_and_verify(alice: httpx.Client, api: Api) -> None:
+    chat = new_chat(alice)
+    for n in range(3):
+        alice.post(f"{path(chat)}/messages/user", json={"content": f"q{n}", "message_id": f"q{n}"})
+    api.settled()
+
+    mine = alice.get("/v1/stats", params={"hours": 24}).json()["stats"]
+    one = alice.get(f"{path(chat)}/stats").json()["stats"]
+    assert mine["messages"] >= 3 and one["messages"] == 3
+    lines = alice.get("/v1/audit", params={"chat_id": chat, "with_content": True}).text
+    records = [json.loads(line) for line in lines.splitlines()]
+    assert [r["version"] for r in records] == [1, 2, 3, 4]
+    assert records[1]["fields"]["content"] == "q0"
+    table = alice.get("/v1/audit", params={"chat_id": chat, "format": "csv",
+                                           "event_type": "UserMessageRecorded"})  # fmt: skip
+    assert table.headers["content-type"].startswith("text/csv")
+    assert [row["version"] for row in csv.DictReader(io.StringIO(table.text))] == ["2", "3", "4"]
+    replay = alice.get(f"{path(chat)}/replay", params={"to_version": 2}).json()
+    assert replay["chat"]["version"] == 2 and len(replay["chat"]["messages"]) == 1
+    verified = alice.get("/v1/verify", params={"chat_id": chat}).json()
+    assert verified["intact"] is True and verified["events"] == 4
+
+
+def test_request_ids_are_echoed_or_made_and_logged_without_content(
+    alice: httpx.Client,
+) -> None:
+    chat = new_chat(alice)
+    capture = LogCapture()  # with the context variables, as the configured loggers merge them
+    structlog.configure(processors=[structlog.contextvars.merge_contextvars, capture])
+    logs = capture.entries
+    given = alice.post(f"{path(chat)}/messages/user", json={"content": "PLANTED-TEXT"},
+                       headers={"X-Request-ID": "req-42"})  # fmt: skip
+    made = alice.get("/v1/stats", headers={"X-Request-ID": "bad id\twith space"})
+    assert given.headers["x-request-id"] == "req-42"
+    assert made.headers["x-request-id"] != "bad id\twith space"
+    lines = [e for e in logs if e["event"] == "http request"]
+    assert {e["request_id"] for e in lines} == {"req-42", made.headers["x-request-id"]}
+    assert lines[0]["route"] == "/v1/chats/{chat_id}/messages/user"
+    assert lines[0]["status"] == 201 and lines[0]["user_id"]
+    command = next(e for e in logs if e["event"] == "persist_user_message")
+    assert command["request_id"] == "req-42"
+    assert "PLANTED-TEXT" not in repr(logs) and "clk_" not in repr(logs)
+
+
+def test_health_and_readiness_need_no_key(api: Api) -> None:
+    with api.anonymous() as client:
+        assert client.get("/healthz").json() == {"status": "ok", "database": "reachable"}
+        api.settled()
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["ready"] is True
+        assert {p["name"] for p in ready.json()["projections"]} == {"messages", "stats", "audit"}
+        assert client.get("/openapi.json").json()["openapi"].startswith("3.")
