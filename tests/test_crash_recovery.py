@@ -4,6 +4,7 @@ chain verifies, the read models equal the events, and no log line holds content 
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from domain.chat import Chat, ChatEvent
 from domain.errors import ErrorCode
 from domain.pipeline import PersistencePipeline
 from domain.stream_context import StreamContext
+from infrastructure.conversations import generate_conversations
 from projections.read_side import ReadSide
 from tests import crash_worker
 from tests.conftest import PipelineFactory
@@ -217,6 +219,66 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(
         lost=0,
         doubled=0,
     )
+
+
+INGEST_CONVERSATIONS = 750  # 3,000 messages: 6 windows of 500, each one transaction
+INGEST_TRIALS = 12
+
+
+def test_kill_9_of_chatledger_ingest_then_a_rerun_records_each_message_once(
+    open_pipeline: PipelineFactory,
+    open_read_side: Callable[..., ReadSide],
+    database_url: str,
+    tmp_path: Path,
+    backend: str,
+) -> None:
+    """The command itself (bulk: conversations in shared transactions), killed mid-way and run
+    again on the same file: each message exactly once, every chain intact."""
+    conversations = tmp_path / "conversations.jsonl"
+    lines = [c.model_dump_json() for c in generate_conversations(INGEST_CONVERSATIONS)]
+    conversations.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    command = [sys.executable, "-c", "from infrastructure.cli import main; main()", "ingest",
+               str(conversations), "--database-url", database_url, "--json"]  # fmt: skip
+    rng, killed, trials = random.Random(), 0, 0
+    checker = open_pipeline()  # watches the log's head, to kill while the ingest commits
+    recorded_after_each_kill: list[int] = []
+    while (head := checker.recorder.max_notification_id() or 0) < 5 * INGEST_CONVERSATIONS:
+        trials += 1
+        assert trials <= INGEST_TRIALS, "the ingest never finished"
+        with (tmp_path / f"ingest-{trials}.log").open("w") as log:
+            ingest = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+            # Once this run's first window is in, at a random moment among the next ones.
+            while ingest.poll() is None and (checker.recorder.max_notification_id() or 0) == head:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 0.1))
+            ingest.send_signal(signal.SIGKILL)
+            code = ingest.wait(timeout=60)
+        assert code in (-signal.SIGKILL, 0), (tmp_path / f"ingest-{trials}.log").read_text()
+        killed += code == -signal.SIGKILL
+        recorded = message_events(checker)
+        assert all(count == 1 for count in recorded.values()), recorded.most_common(2)
+        # A window of conversations is one transaction: a chat is all there, or absent.
+        per_chat = Counter(chat for _, chat, _ in recorded)
+        assert set(per_chat.values()) <= {4}, per_chat.most_common(2)
+        recorded_after_each_kill.append(len(recorded))
+    assert killed >= 2, recorded_after_each_kill
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    totals = json.loads(finished.stdout.strip().splitlines()[-1])
+    expected = 4 * INGEST_CONVERSATIONS
+    assert (totals["recorded"] + totals["duplicates"], totals["failed"]) == (expected, 0)
+
+    pipeline = open_pipeline()
+    recorded = message_events(pipeline)
+    assert len(recorded) == expected and set(recorded.values()) == {1}
+    read_side = open_read_side(pipeline, catch_up_on_read=False)
+    read_side.catch_up()
+    assert actual_dumps(read_side) == expected_dumps(pipeline)
+    record_figures(
+        f"crash-ingest-command-{backend}", trials=trials, kills=killed, restarts=trials + 1,
+        messages_checked=len(recorded), recorded_after_each_kill=recorded_after_each_kill,
+        lost=0, doubled=0,
+    )  # fmt: skip
 
 
 def test_a_stream_cut_off_by_a_dying_process_is_visible_then_reaped(
