@@ -27,6 +27,7 @@ from infrastructure.benchmark_bulk import (
     peak_rss_mb,
 )
 from infrastructure.benchmark_clients import ClientFigures, ClientsBenchmark
+from infrastructure.benchmark_http import HttpBenchmark, HttpFigures
 from infrastructure.benchmark_read import QueryFigures, RateFigures, ReadSideBenchmark
 from infrastructure.bootstrap import bootstrap
 from infrastructure.conversations import (
@@ -114,7 +115,8 @@ def bench(
     persist latency beside a raw eventsourcing save of an event of the same size; throughput of
     1, 4 and 16 concurrent clients beside raw saves; bulk ingest beside raw bulk saves; replay
     of a 10,000-event chat; stats query latency at growing history; projection rebuild rate
-    beside the raw read rate of the log; peak memory after each phase."""
+    beside the raw read rate of the log; persists over HTTP (`chatledger serve` in its own
+    process) with 1, 4 and 16 clients beside the same in process; peak memory after each phase."""
     console = Console(stderr=True)
     sizes = [int(size) for size in history.split(",") if size.strip()]
     prompts, replies = workload(messages)
@@ -190,12 +192,17 @@ def read_phase(run: Run) -> dict[str, Any]:
     return {"queries": queries, "rebuilds": rebuilds}
 
 
+def http_phase(run: Run) -> list[HttpFigures]:
+    return HttpBenchmark(run.pipeline, run.settings, run.prompts).run([1, 4, 16], run.messages)
+
+
 class Phase(StrEnum):
     persist = "persist"
     clients = "clients"
     ingest = "ingest"
     replay = "replay"
     read = "read"
+    http = "http"
 
 
 PHASES: dict[Phase, Callable[[Run], Any]] = {
@@ -204,11 +211,12 @@ PHASES: dict[Phase, Callable[[Run], Any]] = {
     Phase.ingest: ingest_phase,
     Phase.replay: replay_phase,
     Phase.read: read_phase,
+    Phase.http: http_phase,
 }
 
 
 def _as_dict(figures: Any) -> dict[str, Any]:
-    has_ratio = isinstance(figures, LatencyFigures | ClientFigures | IngestFigures)
+    has_ratio = isinstance(figures, LatencyFigures | ClientFigures | IngestFigures | HttpFigures)
     extra = {"ratio": figures.ratio} if has_ratio else {}
     if isinstance(figures, RateFigures):
         extra = {"per_second": figures.per_second}
@@ -228,6 +236,8 @@ def print_report(report: dict[str, Any]) -> None:
     if "read" in report:
         print_queries(backend, report["read"]["queries"])
         print_rebuilds(backend, report["read"]["rebuilds"])
+    if "http" in report:
+        print_http(backend, report["http"])
     table = Table(title="peak resident memory of the process after each phase")
     table.add_column("phase")
     table.add_column("peak RSS", justify="right")
@@ -243,6 +253,18 @@ def print_clients(backend: str, clients: list[ClientFigures]) -> None:
     for c in clients:
         table.add_row(str(c.clients), f"{c.messages:,}", f"{c.per_second:,.0f}", f"{c.p50_ms:.3f}",
                       f"{c.p99_ms:.3f}", f"{c.raw_per_second:,.0f}", f"{c.ratio}x")  # fmt: skip
+    Console().print(table)
+
+
+def print_http(backend: str, figures: list[HttpFigures]) -> None:
+    table = Table(title=f"persist over HTTP on {backend} (chatledger serve; client threads)")
+    for column in ("clients", "messages", "req/s", "p50 ms", "p99 ms", "in-process msg/s",
+                   "in-process p99 ms", "HTTP / in-process"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for f in figures:
+        table.add_row(str(f.clients), f"{f.messages:,}", f"{f.per_second:,.0f}", f"{f.p50_ms:.3f}",
+                      f"{f.p99_ms:.3f}", f"{f.in_process_per_second:,.0f}",
+                      f"{f.in_process_p99_ms:.3f}", f"{f.ratio}x")  # fmt: skip
     Console().print(table)
 
 

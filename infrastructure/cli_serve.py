@@ -3,6 +3,7 @@ by follower threads in the same process."""
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ import structlog
 import typer
 import uvicorn
 
+from domain.pipeline import PersistencePipeline
 from infrastructure.api_keys import ApiKeyStore
 from infrastructure.cli_common import DatabaseOption, errors, opened_read_side
 from infrastructure.cli_follow import keep_following
@@ -63,17 +65,28 @@ def serve(
         except Exception as error:
             errors.print(f"[red]cannot open the key table:[/red] {type(error).__name__}")
             raise typer.Exit(3) from None
+        warm_up(read_side.pipeline)
         app = create_app(Services(settings, read_side.pipeline, read_side, keys))
         config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=None,
                                 server_header=False, timeout_graceful_shutdown=10)  # fmt: skip
         structlog.get_logger("chatledger.http").warning(
             "serving", host=host, port=port, database=describe_database(settings)
         )
+        # uvicorn raises again the signal that stopped it, once it has shut down; handled
+        # here, it lets the followers stop and the pools close, and the exit code be 0.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, lambda signum, frame: None)
         try:
             with following(read_side, poll_seconds) if follow else _nothing():
                 uvicorn.Server(config).run()
         finally:
             database.close()
+
+
+def warm_up(pipeline: PersistencePipeline) -> None:
+    """Load the tokenizer's encodings now, not in the first requests (a second each)."""
+    for model in ("gpt-4o", "gpt-4"):
+        pipeline.token_counter.count("", model)
 
 
 @contextmanager

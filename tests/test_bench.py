@@ -28,4 +28,6 @@ def test_every_phase_prints_its_figures(backend: str) -> None:
     assert report["ingest"]["messages"] >= 120 and report["ingest"]["per_second"] > 0
     assert [r["events"] for r in report["replay"]] == [150, 75]
     assert {q["history"] for q in report["read"]["queries"]} == {100}
-    assert set(report["peak_rss_mb"]) == {"persist", "clients", "ingest", "replay", "read"}
+    assert [h["clients"] for h in report["http"]] == [1, 4, 16]
+    assert all(h["per_second"] > 0 and h["in_process_per_second"] > 0 for h in report["http"])
+    assert set(report["peak_rss_mb"]) == {"persist", "clients", "ingest", "replay", "read", "http"}

@@ -1,0 +1,55 @@
+"""`chatledger serve` as deployed: its own process, keys made with `chatledger keys`, JSON log
+lines on stderr, a clean stop on SIGTERM; both backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+
+from infrastructure.benchmark_http import SERVE, free_port
+
+CLI = [sys.executable, "-c", SERVE]
+
+
+def chatledger(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_serve_records_over_http_and_stops_on_sigterm(database_url: str) -> None:
+    env = {**os.environ, "CHATLEDGER_DATABASE_URL": database_url, "CHATLEDGER_LOG_FORMAT": "json"}
+    created = chatledger("keys", "create", "--user", "erin", "--json", env=env)
+    key = json.loads(created.stdout)["api_key"]
+    port = free_port()
+    server = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    base, headers = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {key}"}
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                time.sleep(0.1)
+        started = httpx.post(f"{base}/v1/chats", headers=headers, json={"chat_id": "e-1"})
+        recorded = httpx.post(f"{base}/v1/chats/e-1/messages/user", headers=headers,
+                              json={"content": "secret words"})  # fmt: skip
+        assert (started.status_code, recorded.status_code) == (201, 201)
+        revoked = chatledger("keys", "revoke", json.loads(created.stdout)["key_id"], env=env)
+        assert revoked.returncode == 0
+        assert httpx.get(f"{base}/v1/stats", headers=headers).status_code == 401
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=30)
+    assert server.returncode == 0, stderr
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line["event"] == "http request"]
+    assert {r["status"] for r in requests} >= {200, 201, 401}
+    assert all(r["request_id"] for r in requests)
+    assert "secret words" not in stderr and key not in stderr
