@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from domain.errors import ErrorCode
-from infrastructure import http_audit, http_reads, http_writes
+from infrastructure import http_audit, http_bulk, http_reads, http_writes
 from infrastructure.http_context import Services, StoreUnavailableError
 from infrastructure.http_middleware import RequestContext
 from infrastructure.http_results import HANDLERS, error_response
@@ -43,7 +43,9 @@ def create_app(services: Services) -> FastAPI:
         exception_handlers={**HANDLERS, StoreUnavailableError: store_unavailable},
     )
     app.state.services = services
-    for router in (http_writes.router, http_reads.router, http_audit.router, http_reads.probes):
+    routers = (http_writes.router, http_bulk.router, http_reads.router, http_audit.router,
+               http_reads.probes)  # fmt: skip
+    for router in routers:
         app.include_router(router)
     app.add_middleware(RequestContext, max_body_bytes=services.settings.http_max_body_bytes)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]

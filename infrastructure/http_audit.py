@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 from starlette.responses import Response, StreamingResponse
 
 from domain.boundary import validate
@@ -24,11 +23,12 @@ from infrastructure.http_context import (
     CHECKED,
     Caller,
     CallerDep,
+    IsoTime,
     Services,
     ServicesDep,
     StoreUnavailableError,
 )
-from infrastructure.http_results import ERROR_RESPONSES, as_response
+from infrastructure.http_results import ERROR_RESPONSES, ForbiddenError, as_response
 from projections.read_side import AuditFilterInput, EventTypeName
 
 router = APIRouter(prefix="/v1", tags=["reading"], responses=ERROR_RESPONSES, dependencies=CHECKED)
@@ -66,8 +66,8 @@ def audit(
     chat_id: IdQuery = None,
     message_id: IdQuery = None,
     event_type: Annotated[list[EventTypeName] | None, Query(max_length=16)] = None,
-    since: Annotated[AwareDatetime | None, Query(description="Inclusive, ISO 8601.")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Exclusive, ISO 8601.")] = None,
+    since: Annotated[IsoTime | None, Query(description="Inclusive, ISO 8601.")] = None,
+    until: Annotated[IsoTime | None, Query(description="Exclusive, ISO 8601.")] = None,
     user_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="Auditor keys only.")] = (
         None
     ),
@@ -78,6 +78,8 @@ def audit(
     id, version, hash and the recorded fields (content only with `with_content`)."""
     filters = {"chat_id": chat_id, "message_id": message_id, "event_types": event_type or [],
                "since": since, "until": until, "with_content": with_content}  # fmt: skip
+    if user_id not in (None, caller.user_id) and not caller.auditor:
+        raise ForbiddenError("only an auditor key reads another user's audit trail")
     if caller.auditor:
         records = operator_records(wired, {**filters, "user_id": user_id})
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import Depends, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, BeforeValidator
 
 from domain.chat import Chat
 from domain.messages import ID_PATTERN
@@ -90,23 +92,45 @@ def acting_user(wired: Services, caller: Caller, chat_id: str) -> str:
 
 
 async def known_query_only(request: Request) -> None:
-    """Unknown query parameters are refused, not ignored: a misspelt audit filter would
-    otherwise answer with the whole unfiltered trail."""
-    if not set(request.query_params) <= query_names(request.scope.get("route")):
-        problem = {"loc": ("query",), "msg": "unknown query parameter", "type": "extra_forbidden"}
-        raise RequestValidationError([problem])  # the names are input: not echoed
+    """Unknown query parameters are refused, not ignored (a misspelt audit filter would answer
+    with the whole trail), and so is a repeated one that takes one value (which one counts?)."""
+    declared = query_parameters(request.scope.get("route"))
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = not set(names) <= set(declared)
+    repeated = any(
+        names.count(name) > 1 and not declared[name] for name in set(names) & set(declared)
+    )
+    if unknown or repeated:
+        problem = "unknown query parameter" if unknown else "a query parameter given twice"
+        # The names are input: not echoed.
+        raise RequestValidationError(
+            [{"loc": ("query",), "msg": problem, "type": "extra_forbidden"}]
+        )
 
 
-def query_names(route: Any) -> frozenset[str]:
-    """The query parameters a route declares, its dependencies' included."""
-    names: set[str] = set()
+def query_parameters(route: Any) -> dict[str, bool]:
+    """The query parameters a route declares (its dependencies' included): whether each takes
+    a list."""
+    declared: dict[str, bool] = {}
     pending = [getattr(route, "dependant", None)]
     while pending:
         dependant = pending.pop()
         if dependant is not None:
-            names.update(parameter.alias for parameter in dependant.query_params)
+            for parameter in dependant.query_params:
+                declared[parameter.alias] = "list[" in str(parameter.field_info.annotation)
             pending.extend(dependant.dependencies)
-    return frozenset(names)
+    return declared
+
+
+def iso_text(value: Any) -> Any:
+    """Times are ISO 8601 text: pydantic alone would also take a number as a Unix time."""
+    if isinstance(value, str) and not ISO_TIME.match(value):
+        raise ValueError("not an ISO 8601 time")
+    return value
+
+
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+IsoTime = Annotated[AwareDatetime, BeforeValidator(iso_text)]
 
 
 CallerDep = Annotated[Caller, Depends(authenticated)]

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from domain.errors import ChatLedgerError
@@ -17,6 +16,7 @@ from infrastructure.http_context import (
     CHECKED,
     CallerDep,
     ChatIdPath,
+    IsoTime,
     ServicesDep,
     StoreUnavailableError,
     acting_user,
@@ -74,7 +74,7 @@ def replay(
     caller: CallerDep,
     wired: ServicesDep,
     to_version: Annotated[int | None, Query(ge=1)] = None,
-    at: Annotated[AwareDatetime | None, Query(description="ISO 8601 with a timezone.")] = None,
+    at: Annotated[IsoTime | None, Query(description="ISO 8601 with a timezone.")] = None,
     timeline: Annotated[bool, Query(description="What each event changed.")] = True,
 ) -> Response:
     """The chat as it was at a version and/or a time, from its events alone."""

@@ -151,6 +151,8 @@ def test_statistics_audit_replay_and_verify(alice: httpx.Client, api: Api) -> No
                                            "event_type": "UserMessageRecorded"})  # fmt: skip
     assert table.headers["content-type"].startswith("text/csv")
     assert [row["version"] for row in csv.DictReader(io.StringIO(table.text))] == ["2", "3", "4"]
+    for refused in ({"since": "1700000000"}, {"chat_id": [chat, chat]}, {"chat": chat}):
+        assert alice.get("/v1/audit", params=refused).status_code == 422, refused
     replay = alice.get(f"{path(chat)}/replay", params={"to_version": 2}).json()
     assert replay["chat"]["version"] == 2 and len(replay["chat"]["messages"]) == 1
     verified = alice.get("/v1/verify", params={"chat_id": chat}).json()
@@ -186,3 +188,25 @@ def test_health_and_readiness_need_no_key(api: Api) -> None:
         assert ready.status_code == 200 and ready.json()["ready"] is True
         assert {p["name"] for p in ready.json()["projections"]} == {"messages", "stats", "audit"}
         assert client.get("/openapi.json").json()["openapi"].startswith("3.")
+
+
+def test_batches_imports_and_token_counts(alice: httpx.Client) -> None:
+    chat = new_chat(alice)
+    run = [
+        {"role": "user", "content": "Hi", "message_id": "b-1"},
+        {"role": "assistant", "content": "Hello", "message_id": "b-2", "model": "gpt-4o"},
+    ]
+
+    first = alice.post(f"{path(chat)}/messages", json={"messages": run})
+    again = alice.post(f"{path(chat)}/messages", json={"messages": run})
+    wrong = alice.post(f"{path(chat)}/messages", json={"messages": [{"role": "system"}]})
+
+    assert first.status_code == 201 and [r["version"] for r in first.json()["results"]] == [2, 3]
+    assert again.status_code == 200 and all(r["duplicate"] for r in again.json()["results"])
+    assert wrong.status_code == 422
+    imported = alice.post("/v1/imports", json={"chats": [
+        {"chat_id": f"imp-{uuid.uuid4().hex[:6]}", "messages": run}]})  # fmt: skip
+    assert imported.status_code == 201, imported.text
+    counted = alice.post("/v1/tokens/count", json={"messages": [{"role": "user", "content": "hi"}],
+                                                   "model": "gpt-4o"})  # fmt: skip
+    assert counted.status_code == 200 and counted.json()["tokens"]["count"] == 8

@@ -132,6 +132,7 @@ def test_user_keys_read_only_their_own_user(
     with api.client() as bob:
         assert bob.get("/v1/stats", params={"user_id": owner}).status_code == 403
         assert bob.get("/v1/verify").status_code == 403
+        assert bob.get("/v1/audit", params={"user_id": owner}).status_code == 403
         assert bob.get("/v1/audit").text == ""  # bob's own trail: empty
     assert alice.get("/v1/stats", params={"user_id": owner}).status_code == 200
 
