@@ -18,11 +18,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from domain.chain import find_broken_link
 from domain.chat import Chat, ChatEvent
 from domain.errors import ErrorCode
 from domain.pipeline import PersistencePipeline
 from domain.stream_context import StreamContext
+from infrastructure.cli import app
 from infrastructure.conversations import generate_conversations
 from projections.read_side import ReadSide
 from tests import crash_worker
@@ -271,6 +274,8 @@ def test_kill_9_of_chatledger_ingest_then_a_rerun_records_each_message_once(
     pipeline = open_pipeline()
     recorded = message_events(pipeline)
     assert len(recorded) == expected and set(recorded.values()) == {1}
+    verified = CliRunner().invoke(app, ["verify", "--database-url", database_url, "--json"])
+    assert verified.exit_code == 0, verified.output  # the operator's check agrees
     read_side = open_read_side(pipeline, catch_up_on_read=False)
     read_side.catch_up()
     assert actual_dumps(read_side) == expected_dumps(pipeline)
