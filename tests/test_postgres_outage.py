@@ -26,6 +26,7 @@ from domain.errors import ErrorCode
 from domain.messages import CommandResult
 from domain.pipeline import PersistencePipeline
 from infrastructure.bootstrap import bootstrap
+from infrastructure.conversations import generate_conversations
 from infrastructure.read_models import build_read_side
 from infrastructure.settings import Settings
 from infrastructure.tokens import TiktokenCounter
@@ -44,6 +45,7 @@ DOWN_AT_LEAST_S = 10.0
 RECOVERS_WITHIN_S = 3.0
 FAIL_FAST_S = 4.0  # connect timeout 1 s, lock timeout 1 s, and slack for a loaded machine
 FOLLOW = "from infrastructure.cli import main; main()"
+INGEST_CONVERSATIONS = 20
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +124,18 @@ def start_follower(url: str, log: Path) -> subprocess.Popen[bytes]:
         )  # fmt: skip
 
 
+def run_ingest(url: str, conversations: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    """`chatledger ingest`, with a 1 s connect timeout; the run and its duration."""
+    environment = {**os.environ, "CHATLEDGER_POSTGRES_CONNECT_TIMEOUT_S": "1"}
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-c", FOLLOW, "ingest", str(conversations), "--database-url", url,
+         "--json"],
+        capture_output=True, text=True, timeout=120, env=environment,
+    )  # fmt: skip
+    return run, time.monotonic() - started
+
+
 def wait_until_following(log: Path, timeout: float = 60.0) -> None:
     """Its first log line says it follows: it has opened the database and caught up once."""
     started = time.monotonic()
@@ -150,6 +164,9 @@ def test_postgres_stopped_and_started_mid_ingest(
     )
     pipeline = bootstrap(settings, token_counter=token_counter, configure_logs=False)
     read_side = build_read_side(settings, pipeline, catch_up_on_read=False)
+    conversations = tmp_path / "conversations.jsonl"
+    lines = [c.model_dump_json() for c in generate_conversations(INGEST_CONVERSATIONS)]
+    conversations.write_text("\n".join(lines) + "\n", encoding="utf-8")
     follower_log = tmp_path / "follower.log"
     follower = start_follower(url, follower_log)
     waits: list[float] = []
@@ -165,6 +182,10 @@ def test_postgres_stopped_and_started_mid_ingest(
             for index in range(OUTAGE_AT, OUTAGE_AT + TRIED_WHILE_DOWN):
                 waits.append(assert_fails_fast(lambda i=index: persist(pipeline, i)))
             waits.append(assert_fails_fast(lambda: pipeline.start_chat("new", "alice")))
+            down_ingest, down_ingest_s = run_ingest(url, conversations)
+            assert down_ingest.returncode in (1, 3), down_ingest.stderr[-2000:]
+            assert "Traceback" not in down_ingest.stderr
+            assert down_ingest_s < 20, "the ingest command must give up, not hang"
             for query in (
                 lambda: read_side.get_message_persistence_stats("alice", "outage-0"),
                 lambda: read_side.get_message_persistence_stats("alice"),
@@ -185,6 +206,8 @@ def test_postgres_stopped_and_started_mid_ingest(
             ]
             write_recovered_s = retried[0][1]
             assert max(read_recovered_s, write_recovered_s) < RECOVERS_WITHIN_S
+            ingested, _ = run_ingest(url, conversations)  # the same file again: it completes
+            again, _ = run_ingest(url, conversations)  # and once more: nothing doubles
         caught_up_s = wait_until_caught_up(read_side, timeout=60)
     finally:
         follower.send_signal(signal.SIGTERM)
@@ -195,8 +218,17 @@ def test_postgres_stopped_and_started_mid_ingest(
 
     fresh = bootstrap(settings, token_counter=token_counter, configure_logs=False)
     events = [event for _, event in all_events(fresh)]
-    recorded = [e.message_id for e in events if isinstance(e, Chat.UserMessageRecorded)]
+    recorded = [e.message_id for e in events if isinstance(e, Chat.UserMessageRecorded)
+                and e.originator_id.startswith("outage-")]  # fmt: skip
     assert sorted(recorded) == sorted(f"m{i}" for i in range(MESSAGES))  # none lost or doubled
+    assert ingested.returncode == 0 and again.returncode == 0, ingested.stderr[-2000:]
+    totals = [json.loads(run.stdout.strip().splitlines()[-1]) for run in (ingested, again)]
+    messages = 4 * INGEST_CONVERSATIONS
+    assert (totals[0]["recorded"], totals[0]["failed"]) == (messages, 0)
+    assert (totals[1]["recorded"], totals[1]["duplicates"]) == (0, messages)
+    ingest_events = [e for e in events if isinstance(e, Chat.MessageEvent)
+                     and not e.originator_id.startswith("outage-")]  # fmt: skip
+    assert len(ingest_events) == messages
     for chat in range(CHATS):
         chat_events = [e for e in events if e.originator_id == f"outage-{chat}"]
         versions = [e.originator_version for e in chat_events]
@@ -206,9 +238,10 @@ def test_postgres_stopped_and_started_mid_ingest(
     stats = read_side.get_message_persistence_stats("alice").stats
     assert stats is not None and stats.messages == MESSAGES
 
-    everything = (
-        json.dumps(logs, default=str) + "\n".join(stdlib_logs.lines) + follower_log.read_text()
-    )
+    everything = "\n".join([
+        json.dumps(logs, default=str), *stdlib_logs.lines, follower_log.read_text(),
+        *(run.stderr for run in (down_ingest, ingested, again)),
+    ])  # fmt: skip
     assert "PERSISTENCE_ERROR" in everything  # the outage was logged, by code
     password = own_cluster.url.split(":")[2].split("@")[0]
     for secret in (PLANTED, PLANTED_KEY, password):
@@ -224,6 +257,8 @@ def test_postgres_stopped_and_started_mid_ingest(
         read_recovered_s=round(read_recovered_s, 2),
         messages_checked=len(recorded),
         follower_caught_up_s=round(caught_up_s, 2),
+        ingest_command_while_down=f"exit {down_ingest.returncode} in {down_ingest_s:.1f} s",
+        ingest_command_after=f"{messages} recorded, then {messages} duplicates",
         lost=0,
         doubled=0,
     )
