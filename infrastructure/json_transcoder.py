@@ -1,0 +1,58 @@
+"""The event store's transcoder: eventsourcing's JSONTranscoder, decoding with orjson.
+
+Decoding the stored JSON was the largest cost of every rebuild, verify and export; orjson reads
+it about three times faster. The stored bytes do not change (encoding is eventsourcing's own),
+and every document decodes to the same values as with eventsourcing's decoder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import JSONTranscoder
+
+# orjson reads an integer beyond 64 bits as a float, where Python's json keeps it exact. Such an
+# integer needs at least 19 digits in a row: documents with a run of 19 digits anywhere (it may
+# well be inside a string) are left to Python's json.
+_DIGITS_AS_ZEROS = bytes(ord("0") if ord("0") <= i <= ord("9") else ord(" ") for i in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
+_ENVELOPE_KEY = b'"_type_"'
+
+
+class OrjsonTranscoder(JSONTranscoder):
+    def decode(self, data: bytes) -> Any:
+        # find, not `in`: `in` first tries the needle as an integer, and formats that error.
+        if data.translate(_DIGITS_AS_ZEROS).find(_LONG_DIGIT_RUN) >= 0:
+            return super().decode(data)
+        try:
+            document = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            # What only Python's json reads: NaN and infinities (the encoder allows them),
+            # lone surrogates written as escapes. Invalid documents fail there as before.
+            return super().decode(data)
+        # Each non-JSON value is stored as an object {"_type_": name, "_data_": data}, so the
+        # document holds at most as many of them as it holds "_type_" tokens (encoded JSON
+        # never escapes those characters): most events hold just the timestamp's.
+        envelopes = data.count(_ENVELOPE_KEY)
+        return self._restored(document, envelopes)[0] if envelopes else document
+
+    def _restored(self, value: Any, budget: int) -> tuple[Any, int]:
+        """The value with its envelopes decoded, innermost first, as json's object_hook
+        does; `budget` bounds the envelopes still to find, and the walk stops at zero."""
+        if type(value) is dict:
+            items: Any = value.items()
+        elif type(value) is list:
+            items = enumerate(value)
+        else:
+            return value, budget
+        for key, item in items:
+            if budget == 0:
+                break
+            if type(item) is dict or type(item) is list:
+                value[key], budget = self._restored(item, budget)
+        if budget and type(value) is dict and len(value) == 2:
+            decoded = self._decode_obj(value)
+            if decoded is not value:
+                return decoded, budget - 1
+        return value, budget

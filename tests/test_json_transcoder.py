@@ -1,0 +1,103 @@
+"""The orjson transcoder gives back exactly what eventsourcing's JSONTranscoder gives back, for
+anything that transcoder wrote: values of every JSON type, its envelopes of datetimes, UUIDs and
+decimals at any depth, and what only Python's json reads (NaN, infinities, huge integers)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    TranscodingNotRegisteredError,
+    UUIDAsHex,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.pipeline import PersistencePipeline
+from infrastructure.json_transcoder import OrjsonTranscoder
+
+
+def registered(transcoder: JSONTranscoder) -> JSONTranscoder:
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    return transcoder
+
+
+PLAIN, FAST = registered(JSONTranscoder()), registered(OrjsonTranscoder())
+
+text = st.text(st.characters(exclude_categories=["Cs"]))
+tricky_text = st.sampled_from(['"_type_"', "_type_", "_data_", "1234567890123456789", "\x00"])
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(),
+    text,
+    tricky_text,
+    st.datetimes(timezones=st.just(UTC)),
+    st.datetimes(),
+    st.uuids(),
+    st.decimals(allow_nan=False),
+)
+keys = st.one_of(text, tricky_text)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(keys, inner, max_size=4)
+        # Objects shaped like an envelope that the application never registered a type for.
+        | st.fixed_dictionaries({"_type_": st.sampled_from(["uuid_hex", "nope"]), "_data_": inner})
+    ),
+    max_leaves=20,
+)
+
+
+def outcome(transcoder: JSONTranscoder, data: bytes) -> str:
+    """The decoded value's repr (types and NaN included), or the exception's type."""
+    try:
+        return repr(transcoder.decode(data))
+    except Exception as error:  # the same failure is part of the contract
+        return type(error).__name__
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(keys, values, max_size=6) | values)
+def test_decodes_what_the_json_transcoder_wrote_into_the_same_values(value: Any) -> None:
+    try:
+        data = PLAIN.encode(value)
+    except (TranscodingNotRegisteredError, ValueError):
+        return  # what eventsourcing cannot write is never stored
+    assert outcome(FAST, data) == outcome(PLAIN, data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a":NaN,"b":Infinity,"c":-Infinity}',
+        b'{"big":123456789012345678901234567890,"neg":-9223372036854775809}',
+        b'{"max":18446744073709551615,"min":-9223372036854775808}',
+        b'{"s":"\\ud800"}',
+        b'{"_type_":"datetime_iso","_data_":"2026-11-26T07:14:07.387598+00:00"}',
+        b'[{"_type_":"uuid_hex","_data_":"' + b"0" * 32 + b'"},{"_type_":"x"}]',
+        b'{"_type_":"nope","_data_":1}',
+        b'{"a":1,"a":2}',
+        b"not json",
+    ],
+)
+def test_edge_documents_decode_alike(data: bytes) -> None:
+    assert outcome(FAST, data) == outcome(PLAIN, data)
+
+
+def test_the_event_store_decodes_with_orjson(pipeline: PersistencePipeline, chat: str) -> None:
+    assert isinstance(pipeline.mapper.transcoder, OrjsonTranscoder)
+    metadata = {"big": 2**80, "tiny": -(2**70), "ratio": 0.1, "nested": [{"k": "_type_"}]}
+    result = pipeline.persist_user_message(chat, "alice", "hello", metadata=metadata)
+    assert result.success, result.error
+    (event,) = [e for e in pipeline.events.get(chat) if getattr(e, "message_id", None)]
+    assert repr(vars(event)["metadata"]) == repr(metadata)
