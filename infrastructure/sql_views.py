@@ -9,7 +9,7 @@ from eventsourcing.persistence import Tracking
 
 from infrastructure.sql_database import Cursor
 from infrastructure.sql_read_model import SqlReadModel, TableSpec
-from projections.changes import AuditEntry, MessageClosed, MessageRow
+from projections.changes import AuditEntry, MessageClosed, MessageRow, closed_row
 from projections.stats import ALL_TIME, StatKey
 from projections.views import AuditFilter, AuditIndexView, MessageTableView, StatsView
 
@@ -64,24 +64,33 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
 
     def discard(self) -> None:
         self.new_rows: list[MessageRow] = []
+        # Where each message's row is in new_rows: a stream that opens and closes in the same
+        # batch (most do, and every one in a rebuild) is inserted closed, never updated.
+        self.row_index: dict[tuple[str, str], int] = {}
         self.closed: list[MessageClosed] = []
         self.last_tracking = None
 
     def stage(self, change: Any, tracking: Tracking) -> None:
         if isinstance(change, MessageRow):
+            self.row_index.setdefault((change.chat_id, change.message_id), len(self.new_rows))
             self.new_rows.append(change)
         elif isinstance(change, MessageClosed):
-            self.closed.append(change)
+            index = self.row_index.get((change.chat_id, change.message_id))
+            if index is None:
+                self.closed.append(change)
+            else:
+                self.new_rows[index] = closed_row(self.new_rows[index], change)
         self.last_tracking = tracking
 
     def write_staged(self, cursor: Cursor, table: str) -> None:
-        # Rows first: a stream that opens and closes in the same batch is inserted, then closed.
+        # Rows first: a stream whose row an earlier batch inserted is closed by an UPDATE.
         # A plain INSERT: the position's compare-and-set already makes each event apply once,
         # so a duplicate key here would be a bug to surface, not a retry to absorb.
+        # Rows as exact tuples: sqlite3 binds those faster than a tuple subclass.
         names = self.spec.column_names
         cursor.executemany(
             f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-            self.new_rows,
+            [tuple(row) for row in self.new_rows],
         )
         cursor.executemany(
             f"UPDATE {table} SET {', '.join(f'{n} = ?' for n in CLOSED_FIELDS)} "

@@ -212,8 +212,22 @@ def closed_stream(event: Chat.StreamCompleted | Chat.StreamFailed, position: int
     )
 
 
+_CLOSED_INDEXES = tuple(MessageRow._fields.index(name) for name in MessageClosed._fields)
+
+
+def closed_row(row: MessageRow, closed: MessageClosed) -> MessageRow:
+    """The row of a stream once `closed` applies to it."""
+    values = list(row)
+    for index, value in zip(_CLOSED_INDEXES, closed, strict=True):
+        values[index] = value
+    return MessageRow._make(values)
+
+
+_CLOSING_EVENTS = (Chat.StreamCompleted, Chat.StreamFailed)  # a tuple: isinstance is faster
+
+
 def message_change(event: ChatEvent, position: int) -> MessageRow | MessageClosed | None:
-    if isinstance(event, Chat.StreamCompleted | Chat.StreamFailed):
+    if isinstance(event, _CLOSING_EVENTS):
         return closed_stream(event, position)
     if isinstance(event, Chat.MessageEvent):
         return new_message_row(event, position)

@@ -5,12 +5,12 @@ push notifications and because a poll never skips: positions become visible in o
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.projection import Projection
 
 from projections.views import PositionMovedError, ReadModelView
@@ -70,11 +70,7 @@ class ProjectionRunner:
                 if not batch:
                     return applied
                 self.view.discard()
-                for notification in batch:
-                    event = self.source.mapper.to_domain_event(notification)
-                    self.projection.process_event(
-                        event, Tracking(self.source.name, notification.id)
-                    )
+                self.stage(batch)
                 try:
                     self.view.commit(target, position)
                 except PositionMovedError:
@@ -82,6 +78,15 @@ class ProjectionRunner:
                 applied += len(batch)
                 if progress:
                     progress(batch[-1].id, head)
+
+    def stage(self, batch: Sequence[Notification]) -> None:
+        """Have the projection stage each event's change in the view."""
+        # Bound once per batch: this loop runs once per event of every rebuild.
+        to_domain_event = self.source.mapper.to_domain_event
+        process_event = self.projection.process_event
+        name = self.source.name
+        for notification in batch:
+            process_event(to_domain_event(notification), Tracking(name, notification.id))
 
     def follow(self, stop: threading.Event, poll_seconds: float = 0.2) -> None:
         """Keep the view current until `stop` is set."""
