@@ -49,9 +49,15 @@ class Caller:
         return self.role is Role.auditor
 
 
-def services(request: Request) -> Services:
+def wired_services(request: Request) -> Services:
     wired: Services = request.app.state.services
     return wired
+
+
+async def services(request: Request) -> Services:
+    """Async, as every dependency that does no I/O: FastAPI runs plain functions in its thread
+    pool, and each hand-over there costs more than the work."""
+    return wired_services(request)
 
 
 def authenticated(
@@ -61,7 +67,7 @@ def authenticated(
     if credentials is None:
         raise NotAuthenticatedError
     try:
-        key = services(request).keys.authenticate(credentials.credentials)
+        key = wired_services(request).keys.authenticate(credentials.credentials)
     except PersistenceError:
         raise StoreUnavailableError from None
     if key is None:
@@ -70,7 +76,7 @@ def authenticated(
     return Caller(key.key_id, key.user_id, key.role)
 
 
-def writer(caller: Annotated[Caller, Depends(authenticated)]) -> Caller:
+async def writer(caller: Annotated[Caller, Depends(authenticated)]) -> Caller:
     """Auditors read; recording is for the keys of the users whose chats these are."""
     if caller.auditor:
         raise ForbiddenError("an auditor key records nothing")
