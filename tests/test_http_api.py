@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import uuid
 from collections.abc import Iterator
 
@@ -210,3 +211,25 @@ def test_batches_imports_and_token_counts(alice: httpx.Client) -> None:
     counted = alice.post("/v1/tokens/count", json={"messages": [{"role": "user", "content": "hi"}],
                                                    "model": "gpt-4o"})  # fmt: skip
     assert counted.status_code == 200 and counted.json()["tokens"]["count"] == 8
+
+
+def test_a_store_that_fails_answers_503_with_retry_after(
+    tmp_path_factory: pytest.TempPathFactory, token_counter: TiktokenCounter
+) -> None:
+    with (
+        throwaway_database("sqlite", tmp_path_factory.mktemp("busy")) as url,
+        running_server(url, token_counter, lock_timeout_s=1) as api,
+        api.client() as client,
+    ):
+        chat = new_chat(client)
+        body = {"content": "Still there?", "message_id": "busy-1"}
+        blocker = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+        try:
+            busy = client.post(f"{path(chat)}/messages/user", json=body)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
+        assert busy.json()["error"]["code"] == "PERSISTENCE_ERROR"
+        assert client.post(f"{path(chat)}/messages/user", json=body).status_code == 201
