@@ -120,11 +120,17 @@ class Intent(StrictInput):
     ] = Field(default_factory=list)
 
 
+# Far above any model's context window, and far below what the read models' 64-bit counters can
+# sum: a count of 2**63 was accepted once, and no projection could apply its event again.
+MAX_PROVIDER_TOKENS = 1_000_000_000
+TokenCount = Annotated[int, Field(ge=0, le=MAX_PROVIDER_TOKENS)]
+
+
 class ProviderUsage(StrictInput):
     """Token usage as the model provider reported it (kept beside the pipeline's own count)."""
 
-    input_tokens: Annotated[int, Field(ge=0)] | None = None
-    output_tokens: Annotated[int, Field(ge=0)] | None = None
+    input_tokens: TokenCount | None = None
+    output_tokens: TokenCount | None = None
     source: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")] = "provider"
 
 

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from domain.chain import find_broken_link
-from domain.messages import CommandResult
+from domain.errors import ErrorCode
+from domain.messages import MAX_PROVIDER_TOKENS, CommandResult
 from domain.pipeline import PersistencePipeline
 from domain.stream_context import StreamContext
 from projections.read_side import ReadSide
@@ -175,3 +176,28 @@ def test_batches_and_imports_answer_anything_with_codes_all_or_nothing(
         assert_coded(result)
         if not result.success:
             assert event_count(pipeline) == before
+
+
+@pytest.mark.parametrize("tokens", [2**63, 10**30, MAX_PROVIDER_TOKENS + 1, -1])
+def test_provider_token_counts_that_no_read_model_could_hold_are_refused(
+    pipeline: PersistencePipeline, read_side: ReadSide, tokens: int
+) -> None:
+    """A count of 2**63 was accepted, and then every projection stopped at its event for good
+    (OverflowError on SQLite, bigint out of range on PostgreSQL): one message blocked the
+    read side. Now it is a VALIDATION_ERROR, and the largest count accepted projects."""
+    pipeline.start_chat("hostile", "alice")
+    for field in ("input_tokens", "output_tokens"):
+        usage = {field: tokens}
+        refused = pipeline.persist_assistant_message("hostile", "alice", "hi", usage=usage)
+        assert refused.error is not None and refused.error.code == ErrorCode.VALIDATION_ERROR
+        largest = {field: MAX_PROVIDER_TOKENS}
+        assert pipeline.persist_assistant_message("hostile", "alice", "hi", usage=largest).success
+    opened = pipeline.open_stream("hostile", "alice")
+    assert opened.stream is not None
+    refused = pipeline.complete_stream(opened.stream, usage={"input_tokens": tokens})
+    assert refused.error is not None and refused.error.code == ErrorCode.VALIDATION_ERROR
+    read_side.catch_up()
+    assert not any(status.lag for status in read_side.status())
+    stats = read_side.get_message_persistence_stats("alice").stats
+    assert stats is not None
+    assert (stats.tokens_provider_input, stats.tokens_provider_output) == (MAX_PROVIDER_TOKENS,) * 2
