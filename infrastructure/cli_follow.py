@@ -26,7 +26,7 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 def follow_until_stopped(read_side: ReadSide, poll_seconds: float, stop: threading.Event) -> bool:
     """Each projection in its own thread, catching up and then polling, until `stop` is set.
-    False when a projection failed with a bug (the process then stops rather than idle on)."""
+    False when a projection failed at some point for another reason than the store's."""
     log = structlog.get_logger("chatledger.projections")
     log.warning("following", projections=list(read_side.runners))
     failed = threading.Event()
@@ -54,6 +54,9 @@ def keep_following(
 ) -> None:
     """Keep one view current. A store that fails (its server went away, a timeout) pauses the
     projection, which tries again, backing off, until the store answers: nothing to restart.
+    An event this projection cannot apply (a bug, or an event recorded before a bound existed)
+    holds back this projection only: it tries again every MAX_PAUSE_S, logging each failure,
+    while the others stay current and the status shows its lag.
     Logs name the error's type only: a driver's message may quote the values of a row."""
     log = structlog.get_logger("chatledger.projections").bind(projection=runner.view.name)
     pause: float | None = None
@@ -66,10 +69,11 @@ def keep_following(
             stop.wait(pause)
             continue
         except Exception as error:
-            log.error("projection failed", error=type(error).__name__)
             failed.set()
-            stop.set()
-            return
+            pause = MAX_PAUSE_S
+            log.error("projection failed", error=type(error).__name__, retry_in_s=pause)
+            stop.wait(pause)
+            continue
         if pause is not None:
             log.warning("projection resumed")
             pause = None

@@ -8,10 +8,15 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
+from structlog.testing import capture_logs
+
+from domain.chat import Chat
 from domain.pipeline import PersistencePipeline
+from infrastructure.cli_follow import keep_following
 from projections.read_side import ReadSide
 from tests.read_model_oracle import actual_dumps, expected_dumps
 
@@ -90,3 +95,50 @@ def test_the_follower_keeps_views_current_for_another_writer(
     finally:
         follower.send_signal(signal.SIGTERM)
         follower.wait(timeout=30)
+
+
+IDENTITY_AND_CHAIN = {"originator_id", "originator_version", "timestamp", "hash", "prev_hash",
+                      "originator_topic"}  # fmt: skip
+
+
+def test_an_event_a_projection_cannot_apply_holds_back_only_that_projection(
+    pipeline: PersistencePipeline, open_read_side: Callable[..., ReadSide]
+) -> None:
+    """An event recorded before provider counts were bounded (2**63 input tokens) cannot be
+    applied by the message table or the statistics (64-bit columns): those two keep retrying
+    and say so in the log, while the audit index goes on; a bug stops nothing else."""
+    pipeline.start_chat("c", "alice")
+    usage = {"input_tokens": 1}
+    assert pipeline.persist_assistant_message("c", "alice", "ok", usage=usage).success
+    valid = list(pipeline.events.get("c"))[-1]
+    fields = {k: v for k, v in vars(valid).items() if k not in IDENTITY_AND_CHAIN}
+    legacy = {**fields, "message_id": "legacy", "usage": {**fields["usage"], "input_tokens": 2**63}}
+    chat: Chat = pipeline.repository.get("c")
+    chat.trigger_event(Chat.AssistantMessageRecorded, **legacy)
+    pipeline.save(chat)  # around the validation, as an old release would have recorded it
+    assert pipeline.persist_user_message("c", "alice", "after", message_id="u-after").success
+    read_side = open_read_side(pipeline, catch_up_on_read=False)
+    stop, failed = threading.Event(), threading.Event()
+    threads = [threading.Thread(target=keep_following, args=(runner, stop, 0.01, failed))
+               for runner in read_side.runners.values()]  # fmt: skip
+    with capture_logs() as logs:
+        for thread in threads:
+            thread.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not any(e["event"] in ("projection failed", "projection paused") for e in logs):
+                assert time.monotonic() < deadline, logs
+                time.sleep(0.02)
+            # After the failure, the other projections still follow new events.
+            assert pipeline.persist_user_message("c", "alice", "later", message_id="u-3").success
+            while read_side.runner("audit").status().lag:
+                assert time.monotonic() < deadline, "the audit index stopped following"
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=30)
+    lag = {status.name: status.lag for status in read_side.status()}
+    assert lag["audit"] == 0 and lag["messages"] > 0 and lag["stats"] > 0  # its batch waits
+    held_back = {e["projection"] for e in logs if e["event"].startswith("projection ")}
+    assert held_back <= {"messages", "stats"}, logs
