@@ -88,7 +88,7 @@ class ChatApplication(Application[str]):
             raise ChatLedgerError(
                 ErrorCode.UNAUTHORIZED,
                 "this chat belongs to another user",
-                {"chat_id": chat_id, "user_id": user_id},
+                {"chat_id": chat_id},  # as CHAT_NOT_FOUND: the two differ only in code
             )
         return chat
 
