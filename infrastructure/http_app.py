@@ -41,6 +41,9 @@ def create_app(services: Services) -> FastAPI:
         docs_url=None,  # the interactive pages load scripts from a CDN; the document suffices
         redoc_url=None,
         exception_handlers={**HANDLERS, StoreUnavailableError: store_unavailable},
+        # operationId = the function's name (persist_user_message, ...): what client
+        # generators name their methods after, instead of FastAPI's path-derived names.
+        generate_unique_id_function=lambda route: route.name,
     )
     app.state.services = services
     routers = (http_writes.router, http_bulk.router, http_reads.router, http_audit.router,

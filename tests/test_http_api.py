@@ -188,7 +188,11 @@ def test_health_and_readiness_need_no_key(api: Api) -> None:
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["ready"] is True
         assert {p["name"] for p in ready.json()["projections"]} == {"messages", "stats", "audit"}
-        assert client.get("/openapi.json").json()["openapi"].startswith("3.")
+        document = client.get("/openapi.json").json()
+        assert document["openapi"].startswith("3.")
+        operations = {op["operationId"] for item in document["paths"].values()
+                      for op in item.values()}  # fmt: skip
+        assert {"start_chat", "persist_user_message", "complete_stream", "audit"} <= operations
 
 
 def test_batches_imports_and_token_counts(alice: httpx.Client) -> None:
