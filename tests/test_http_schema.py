@@ -26,7 +26,7 @@ from infrastructure.tokens import TiktokenCounter
 from tests.conftest import BACKENDS
 from tests.http_server import Api, running_server, throwaway_database
 
-EXAMPLES = 30  # per operation and mode: 17 operations, both backends, well under a minute
+EXAMPLES = 25  # per operation and mode (19 operations), on both backends
 CHECKS = [
     not_a_server_error, status_code_conformance, content_type_conformance,
     response_headers_conformance, response_schema_conformance, negative_data_rejection,
@@ -68,7 +68,9 @@ def test_no_server_error_and_every_response_conforms(
         operation = result.ok()
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
+        # Derandomized: the same requests on every run, so that CI fails only on a change
+        # of the code (run it with another seed or more examples to explore further).
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
         def call(case: schemathesis.Case[Any]) -> None:
             case.call_and_validate(headers=auth, checks=CHECKS)
