@@ -20,7 +20,15 @@ from domain.errors import ChatLedgerError, ErrorCode
 from domain.group_commit import ChatLocks, GroupCommit
 from domain.intent import KeywordIntentDetector
 from domain.messages import CommandResult, MessageIds, TokenSummary
-from domain.ports import CommandObserver, IntentDetector, NullObserver, TokenCounter
+from domain.ports import (
+    CommandObserver,
+    ContentProtector,
+    IntentDetector,
+    NullObserver,
+    PlaintextContent,
+    TokenCounter,
+    content_binding,
+)
 
 PIPELINE_VERSION = "chatledger/0.1.0"
 R = TypeVar("R", bound=CommandResult)
@@ -49,8 +57,12 @@ class ChatApplication(Application[str]):
         token_counter: TokenCounter,
         intent_detector: IntentDetector | None = None,
         observer: CommandObserver | None = None,
+        protector: ContentProtector | None = None,
     ) -> None:
         super().__init__(env)
+        # Content is sealed under its owner's key before an event exists, so that the event,
+        # its hash and every copy hold ciphertext (bootstrap wires AES-GCM keys per user).
+        self.protector: ContentProtector = protector or PlaintextContent()
         self.chat_locks = ChatLocks()
         self.group_commit = GroupCommit(self.events.put, (OperationalError, InterfaceError))
         self.token_counter = token_counter
@@ -93,12 +105,18 @@ class ChatApplication(Application[str]):
         return chat
 
     def append(
-        self, run: CommandRun, ids: MessageIds, decide: Callable[[Chat], CommandResult]
+        self,
+        run: CommandRun,
+        ids: MessageIds,
+        decide: Callable[[Chat], CommandResult],
+        *,
+        erased_too: bool = False,
     ) -> CommandResult:
         """Load the chat, decide, save; on a concurrent append to the same chat, reload and retry.
 
         `ids` are validated; `decide` triggers the new events on the chat, or returns without
-        any (a duplicate).
+        any (a duplicate). Nothing is recorded for an erased user (USER_ERASED), unless
+        `erased_too` (the reaper closing a stream the user left open: no content).
         """
         run.chat_id, run.user_id = ids.chat_id, ids.user_id
         # Threads of this process take turns per chat, so only other processes can conflict.
@@ -106,6 +124,8 @@ class ChatApplication(Application[str]):
             for attempt in range(1, self.max_attempts + 1):
                 run.attempts = attempt
                 chat = self.load_owned_chat(ids.chat_id, ids.user_id)
+                if not erased_too:
+                    self.protector.ensure_writable(chat.owner_id)
                 loaded_version = chat.version
                 result = decide(chat)
                 if not chat.pending_events:
@@ -214,7 +234,7 @@ class ChatApplication(Application[str]):
         if version is None:
             return None
         original = self.recorded_event(chat, version)
-        same_content = content is None or getattr(original, "content", None) == content
+        same_content = content is None or self.content_of(original) == content
         if not (isinstance(original, expected) and same_content):
             raise ChatLedgerError(
                 ErrorCode.CONFLICT,
@@ -231,6 +251,17 @@ class ChatApplication(Application[str]):
             duplicate=True,
             warnings=[f"already recorded at version {version}; nothing was recorded again"],
         )
+
+    def content_of(self, event: ChatEvent) -> str | None:
+        stored = getattr(event, "content", None)
+        if stored is None:
+            return None
+        binding = content_binding(event.originator_id, vars(event)["message_id"])
+        return self.protector.unseal(vars(event)["user_id"], stored, binding)
+
+    def close(self) -> None:
+        super().close()
+        self.protector.close()
 
 
 def new_message_id() -> str:

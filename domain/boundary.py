@@ -52,6 +52,7 @@ class CommandRun:
     attempts: int = 0
     writes: bool = True
     store_seconds: float = 0.0
+    requested_by: str | None = None
 
     @contextmanager
     def storing(self) -> Iterator[None]:
@@ -129,4 +130,5 @@ def _report(run: CommandRun, result: CommandResult, exception_type: str | None) 
         token_count=result.tokens.count if result.tokens else None,
         exception_type=exception_type,
         store_ms=round(run.store_seconds * 1000.0, 3) if run.store_seconds else None,
+        requested_by=run.requested_by,
     )

@@ -181,12 +181,12 @@ class Chat(BaseAggregate[str]):
             "model": model,
             "pipeline_version": pipeline_version,
         }
-        sealed = _seal(cls.Started, chat_id, cls.INITIAL_VERSION, GENESIS_HASH, fields)
+        sealed = link_event(cls.Started, chat_id, cls.INITIAL_VERSION, GENESIS_HASH, fields)
         sealed.pop("originator_topic")  # _create() sets it again, to the same value
         return cls._create(cls.Started, id=chat_id, **sealed)
 
     def trigger_event(self, event_class: type[CanMutateAggregate[str]], **kwargs: Any) -> None:
-        sealed = _seal(event_class, self.id, self.version + 1, self.chain_head, kwargs)
+        sealed = link_event(event_class, self.id, self.version + 1, self.chain_head, kwargs)
         super().trigger_event(event_class, **sealed)
 
     def remember(self, message_id: str, idempotency_key: str | None, version: int) -> None:
@@ -213,7 +213,7 @@ class Chat(BaseAggregate[str]):
         return clone
 
 
-def _seal(
+def link_event(
     event_class: type[Any], chat_id: str, version: int, prev_hash: str, fields: dict[str, Any]
 ) -> dict[str, Any]:
     """Fix the event's timestamp and link it to the chain: add `prev_hash` and `hash`."""

@@ -43,6 +43,7 @@ class ImportCommands(BatchCommands):
 
         def action(run: CommandRun) -> ImportResult:
             owner = validate(MessageIds, chat_id="import", user_id=user_id).user_id
+            self.protector.ensure_writable(owner)
             imports = self.plan_import(owner, chats)
             with ExitStack() as locks:
                 for chat_id in sorted(i.start.chat_id for i in imports):

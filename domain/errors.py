@@ -14,6 +14,8 @@ class ErrorCode(StrEnum):
     PERSISTENCE_ERROR = "PERSISTENCE_ERROR"
     STREAM_NOT_OPEN = "STREAM_NOT_OPEN"
     STREAM_ABANDONED = "STREAM_ABANDONED"
+    USER_ERASED = "USER_ERASED"
+    USER_NOT_FOUND = "USER_NOT_FOUND"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
 
@@ -33,6 +35,10 @@ RECOVERY_HINTS: dict[ErrorCode, str] = {
         "The stream was already completed, failed or reaped; open a new stream for a new reply."
     ),
     ErrorCode.STREAM_ABANDONED: "The stream never completed; regenerate the reply.",
+    ErrorCode.USER_ERASED: (
+        "The user was erased (right to erasure): nothing more is recorded for this user id."
+    ),
+    ErrorCode.USER_NOT_FOUND: "No chat and no key of this user id exist; check the user id.",
     ErrorCode.INTERNAL_ERROR: "Unexpected error; report it with the chat and message ids.",
 }
 

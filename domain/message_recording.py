@@ -11,6 +11,7 @@ from domain.application import PIPELINE_VERSION, ChatApplication, new_message_id
 from domain.boundary import CommandRun, validate
 from domain.chat import Chat
 from domain.messages import AssistantMessage, CommandResult, UserMessage
+from domain.ports import content_binding
 
 
 @dataclass
@@ -86,7 +87,9 @@ class MessageRecording(ChatApplication):
             message_id=plan.message_id,
             user_id=message.user_id,
             idempotency_key=message.idempotency_key,
-            content=message.content,
+            content=self.protector.seal(
+                message.user_id, message.content, content_binding(chat.id, plan.message_id)
+            ),
             tokens=tokens.model_dump(),
             metadata=message.metadata,
             pipeline_version=PIPELINE_VERSION,

@@ -10,6 +10,7 @@ from domain.application import PIPELINE_VERSION
 from domain.boundary import CommandRun, validate
 from domain.chat import Chat
 from domain.chat_import import ImportCommands
+from domain.erasure import ErasureCommands
 from domain.errors import ChatLedgerError, ErrorCode
 from domain.messages import (
     CommandResult,
@@ -22,7 +23,7 @@ from domain.messages import (
 from domain.streaming import StreamCommands
 
 
-class PersistencePipeline(ImportCommands, StreamCommands):
+class PersistencePipeline(ImportCommands, StreamCommands, ErasureCommands):
     """Every command validates, checks the chat and its owner, records, and returns a result."""
 
     name = "chatledger"  # names the PostgreSQL tables (chatledger_events) and tracking records
@@ -34,6 +35,7 @@ class PersistencePipeline(ImportCommands, StreamCommands):
 
         def action(run: CommandRun) -> CommandResult:
             command = validate(StartChat, **fields)
+            self.protector.ensure_writable(command.user_id)
             chat = Chat.start(
                 command.chat_id, command.user_id, command.title, command.model, PIPELINE_VERSION
             )

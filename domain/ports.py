@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
+
+from domain.errors import ChatLedgerError, ErrorCode
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class CommandReport:
     token_count: int | None = None
     exception_type: str | None = None
     store_ms: float | None = None  # of processing_ms, the time spent saving events
+    requested_by: str | None = None  # erasures: the id of who asked (never the reason)
 
 
 class CommandObserver(Protocol):
@@ -62,3 +66,123 @@ class CommandObserver(Protocol):
 class NullObserver:
     def command_finished(self, report: CommandReport) -> None:
         """Reports go nowhere: for embedded use without logging."""
+
+
+def content_binding(chat_id: str, message_id: str) -> str:
+    """What a message's sealed content is bound to (ids never hold a newline)."""
+    return f"{chat_id}\n{message_id}"
+
+
+# What the read side shows, everywhere, in place of content whose owner was erased.
+ERASED_CONTENT = "[erased]"
+
+
+class KeyDestruction(StrEnum):
+    """What destroying a user's key found."""
+
+    destroyed = "destroyed"  # a key existed and is gone
+    already_erased = "already_erased"  # destroyed before: nothing changed
+    no_key = "no_key"  # the user never had a key; the user is now marked erased all the same
+
+
+@dataclass(frozen=True)
+class UserKey:
+    """A user's content key as a key store hands it out."""
+
+    key_id: str
+    owner_id: str
+    material: bytes
+
+
+class KeyStore(Protocol):
+    """Where the keys per user live: a table beside the events by default, or a KMS."""
+
+    def writing_key(self, owner_id: str) -> UserKey | None:
+        """The owner's key, created on first use; None once the owner is erased."""
+        ...
+
+    def key(self, key_id: str) -> UserKey | None:
+        """A key by its id; None when it was destroyed (or never existed)."""
+        ...
+
+    def status(self, owner_id: str) -> str:
+        """none (never had a key), active, or erased."""
+        ...
+
+    def destroy(self, owner_id: str) -> KeyDestruction: ...
+
+    def close(self) -> None: ...
+
+
+class ContentProtector(Protocol):
+    """Encrypts message content under a key per user, so that destroying the key erases it.
+
+    `binding` names where the text belongs (chat and message id): a sealed text copied into
+    another message does not open. Empty text stays empty: it reveals nothing and needs no key.
+    """
+
+    def seal(self, owner_id: str, text: str, binding: str) -> str:
+        """The text as stored; raises ChatLedgerError(USER_ERASED) once the owner is erased."""
+        ...
+
+    def unseal(self, owner_id: str, stored: str, binding: str) -> str:
+        """The text; ERASED_CONTENT when the owner was erased. Text stored before encryption
+        existed (legacy plaintext) comes back as it is, while its owner is not erased."""
+        ...
+
+    def is_sealed(self, stored: str) -> bool: ...
+
+    def ensure_writable(self, owner_id: str) -> None:
+        """Raise ChatLedgerError(USER_ERASED) if the owner was erased."""
+        ...
+
+    def knows(self, owner_id: str) -> bool:
+        """Whether the owner has (or had) a key."""
+        ...
+
+    def destroy(self, owner_id: str) -> KeyDestruction:
+        """Destroy the owner's key for good and refuse new content for the owner."""
+        ...
+
+    def forget(self, owner_id: str) -> None:
+        """An erasure was seen in the log: drop whatever this process keeps of the owner."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class PlaintextContent:
+    """Stores content as it is: for embedded use without a key store and for the benchmark's
+    baseline. Nothing stored through it can be crypto-shredded."""
+
+    def __init__(self) -> None:
+        self.erased: set[str] = set()
+
+    def seal(self, owner_id: str, text: str, binding: str) -> str:
+        self.ensure_writable(owner_id)
+        return text
+
+    def unseal(self, owner_id: str, stored: str, binding: str) -> str:
+        return ERASED_CONTENT if stored and owner_id in self.erased else stored
+
+    def is_sealed(self, stored: str) -> bool:
+        return False
+
+    def ensure_writable(self, owner_id: str) -> None:
+        if owner_id in self.erased:
+            raise ChatLedgerError(ErrorCode.USER_ERASED, "this user was erased",
+                                  {"user_id": owner_id})  # fmt: skip
+
+    def knows(self, owner_id: str) -> bool:
+        return owner_id in self.erased
+
+    def destroy(self, owner_id: str) -> KeyDestruction:
+        known = owner_id in self.erased
+        self.erased.add(owner_id)
+        return KeyDestruction.already_erased if known else KeyDestruction.no_key
+
+    def forget(self, owner_id: str) -> None:
+        self.erased.add(owner_id)
+
+    def close(self) -> None:
+        """Holds nothing."""

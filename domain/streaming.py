@@ -22,6 +22,7 @@ from domain.messages import (
     StreamEnd,
     StreamFailure,
 )
+from domain.ports import content_binding
 from domain.stream_context import StreamContext
 
 STREAM_EVENTS = (Chat.StreamOpened, Chat.StreamCompleted, Chat.StreamFailed)
@@ -122,11 +123,12 @@ class StreamCommands(ChatApplication):
                 if closed:
                     return closed
                 model = stream.model or self.opened_model(chat, stream.message_id)
+                binding = content_binding(chat.id, stream.message_id)
                 tokens = self.count_tokens(end.content or "", model, warnings)
                 chat.trigger_event(
                     Chat.StreamCompleted,
                     **stream_timings(chat, stream),
-                    content=end.content or "",
+                    content=self.protector.seal(chat.owner_id, end.content or "", binding),
                     tokens=tokens.model_dump(),
                     usage=end.usage.model_dump() if end.usage else None,
                     processing_ms=_rounded((perf_counter() - started) * 1000.0),
@@ -168,7 +170,9 @@ class StreamCommands(ChatApplication):
                 chat.trigger_event(
                     Chat.StreamFailed,
                     **stream_timings(chat, stream),
-                    content=failure.content,
+                    content=self.protector.seal(
+                        chat.owner_id, failure.content, content_binding(chat.id, stream.message_id)
+                    ),
                     error_code=failure.error_code,
                     error_message=failure.error_message,
                     metadata=failure.metadata,
@@ -266,7 +270,8 @@ class StreamCommands(ChatApplication):
                 )
             return CommandResult(success=True)
 
-        self.append(run, MessageIds(chat_id=chat_id, user_id=chat.owner_id), decide)
+        ids = MessageIds(chat_id=chat_id, user_id=chat.owner_id)
+        self.append(run, ids, decide, erased_too=True)  # no content: an erased user's too
         return bool(reaped)
 
 

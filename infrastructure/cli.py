@@ -27,6 +27,7 @@ from infrastructure.cli_common import (
     opened_pipeline,
     opened_read_side,
 )
+from infrastructure.cli_erasure import erase_user
 from infrastructure.cli_integrity import register_integrity_commands
 from infrastructure.cli_keys import keys_app
 from infrastructure.cli_read import print_stats, register_read_commands
@@ -222,6 +223,7 @@ def print_timeline(rows: list[dict[str, Any]], chats: int = 2) -> None:
 app.command()(bench)
 app.command()(audit)
 app.command()(serve)
+app.command("erase-user")(erase_user)
 app.add_typer(keys_app, name="keys")
 register_read_commands(app)
 register_integrity_commands(app)

@@ -25,6 +25,8 @@ ERROR_STATUS = {
     ErrorCode.STREAM_NOT_OPEN: 409,
     ErrorCode.STREAM_ABANDONED: 409,
     ErrorCode.PERSISTENCE_ERROR: 503,
+    ErrorCode.USER_ERASED: 410,
+    ErrorCode.USER_NOT_FOUND: 404,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 RETRY_AFTER_S = "1"  # a store that failed is usually back within the lock timeout
@@ -131,6 +133,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         403: "The key's role may not do this (UNAUTHORIZED)",
         404: "No such chat, or not the caller's (CHAT_NOT_FOUND alike)",
         409: "CONFLICT, or STREAM_NOT_OPEN",
+        410: "USER_ERASED: the user was erased; nothing more is recorded for it",
         413: "Request body too large (VALIDATION_ERROR)",
         422: "VALIDATION_ERROR: details.errors names the fields",
         500: "INTERNAL_ERROR",

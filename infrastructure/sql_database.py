@@ -31,6 +31,7 @@ class SqlDatabase(Protocol):
 
     def transaction(self, *, write: bool = True) -> Any: ...
     def lock_schema(self, cursor: Cursor) -> None: ...
+    def release_freed_pages(self) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -80,6 +81,9 @@ class SQLiteDatabase:
             # with a tenth of the fsyncs (paired runs: the messages rebuild about 10% faster).
             # The WAL file may stay that large; the event store's connections keep the default.
             connection.execute("PRAGMA wal_autocheckpoint=10000")
+            # Deleted and overwritten content is zeroed, not left in the page's free space or
+            # on the free list: after an erasure no plaintext of the user stays in the file.
+            connection.execute("PRAGMA secure_delete=ON")
             self.local.connection = connection
             self.opened.append(connection)
         return connection
@@ -105,6 +109,13 @@ class SQLiteDatabase:
 
     def lock_schema(self, cursor: Cursor) -> None:
         """BEGIN IMMEDIATE already serialises writers, schema changes included."""
+
+    def release_freed_pages(self) -> bool:
+        """Copy the WAL into the file and truncate it to nothing: the WAL keeps old versions
+        of pages (with content since erased) until it is overwritten. False when a reader kept
+        the checkpoint from finishing (it runs again at the next erasure)."""
+        busy, _, _ = self.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return not busy
 
     def close(self) -> None:
         for connection in self.opened:
@@ -170,6 +181,11 @@ class PostgresDatabase:
                 yield _QmarkCursor(cursor)
         except psycopg.Error as error:
             raise _translated(error) from error
+
+    def release_freed_pages(self) -> bool:
+        """Old row versions are dead tuples until VACUUM, which pg_dump never shows (the data
+        files and the WAL archive keep them until reused or expired: docs/erasure.md)."""
+        return True
 
     def lock_schema(self, cursor: Cursor) -> None:
         # Concurrent CREATE ... IF NOT EXISTS can fail in PostgreSQL's catalog: take turns.

@@ -7,9 +7,10 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
+from domain.ports import ERASED_CONTENT
 from infrastructure.sql_database import Cursor
 from infrastructure.sql_read_model import SqlReadModel, TableSpec
-from projections.changes import AuditEntry, MessageClosed, MessageRow, closed_row
+from projections.changes import AuditEntry, ContentErased, MessageClosed, MessageRow, closed_row
 from projections.stats import ALL_TIME, StatKey
 from projections.views import AuditFilter, AuditIndexView, MessageTableView, StatsView
 
@@ -68,6 +69,7 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
         # batch (most do, and every one in a rebuild) is inserted closed, never updated.
         self.row_index: dict[tuple[str, str], int] = {}
         self.closed: list[MessageClosed] = []
+        self.erased_users: list[str] = []
         self.last_tracking = None
 
     def stage(self, change: Any, tracking: Tracking) -> None:
@@ -80,6 +82,8 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
                 self.closed.append(change)
             else:
                 self.new_rows[index] = closed_row(self.new_rows[index], change)
+        elif isinstance(change, ContentErased):
+            self.erased_users.append(change.user_id)
         self.last_tracking = tracking
 
     def write_staged(self, cursor: Cursor, table: str) -> None:
@@ -96,6 +100,14 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
             f"UPDATE {table} SET {', '.join(f'{n} = ?' for n in CLOSED_FIELDS)} "
             "WHERE chat_id = ? AND message_id = ?",
             [(*c[2:], c.chat_id, c.message_id) for c in self.closed],
+        )
+        # Last: rows of this batch that were unsealed before the erasure are purged too. Rows
+        # unsealed after it already read ERASED_CONTENT; empty content stays empty, as a
+        # rebuild (which unseals everything after the key is gone) leaves it.
+        cursor.executemany(
+            f"UPDATE {table} SET content = ? WHERE user_id = ? AND content IS NOT NULL "
+            "AND content <> '' AND content <> ?",
+            [(ERASED_CONTENT, user_id, ERASED_CONTENT) for user_id in self.erased_users],
         )
 
     def messages(self, chat_id: str) -> list[dict[str, Any]]:

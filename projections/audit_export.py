@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from eventsourcing.application import Application
-
-from projections.changes import AuditEntry
+from domain.application import ChatApplication
+from domain.ports import ContentProtector
+from projections.changes import AuditEntry, opened_content
 from projections.views import AuditFilter, AuditIndexView
 
 PAGE = 1000
@@ -21,10 +21,12 @@ GEN_AI_NAMES = {
 }
 
 
-def recorded_fields(event: Any, with_content: bool) -> dict[str, Any]:
+def recorded_fields(event: Any, with_content: bool, protector: ContentProtector) -> dict[str, Any]:
     fields = {k: v for k, v in vars(event).items() if k not in TOP_LEVEL}
     if not with_content:
         fields.pop("content", None)
+    elif "content" in fields:
+        fields["content"] = opened_content(event, protector)
     for name, gen_ai in GEN_AI_NAMES.items():
         if fields.get(name) is not None:
             fields[gen_ai] = fields[name]
@@ -36,7 +38,7 @@ def recorded_fields(event: Any, with_content: bool) -> dict[str, Any]:
 
 
 def audit_records(
-    application: Application[Any],
+    application: ChatApplication,
     index: AuditIndexView,
     where: AuditFilter,
     *,
@@ -49,7 +51,7 @@ def audit_records(
 
 
 def audit_page(
-    application: Application[Any],
+    application: ChatApplication,
     index: AuditIndexView,
     where: AuditFilter,
     after_position: int,
@@ -70,14 +72,16 @@ def audit_page(
             "message_id": entry.message_id,
             "version": entry.version,
             "hash": entry.event_hash,
-            "fields": recorded_fields(events[(entry.chat_id, entry.version)], with_content),
+            "fields": recorded_fields(
+                events[(entry.chat_id, entry.version)], with_content, application.protector
+            ),
         }
         for entry in entries
     ]
 
 
 def events_of(
-    application: Application[Any], entries: list[AuditEntry]
+    application: ChatApplication, entries: list[AuditEntry]
 ) -> dict[tuple[str, int], Any]:
     """The page's events, read per chat as one range of versions."""
     versions: dict[str, list[int]] = {}

@@ -10,6 +10,8 @@ import json
 from typing import Any, NamedTuple
 
 from domain.chat import Chat, ChatEvent
+from domain.data_subject import DataSubject
+from domain.ports import ERASED_CONTENT, ContentProtector, content_binding
 
 # PostgreSQL text cannot hold NUL; the event store keeps the exact content, read models show
 # the visible symbol for NUL (U+2400) on both backends so that they stay identical.
@@ -110,6 +112,23 @@ class AuditEntry(NamedTuple):
     event_hash: str
 
 
+class ContentErased(NamedTuple):
+    """A user was erased: the content of every row of theirs reads ERASED_CONTENT from now on."""
+
+    user_id: str
+
+
+def erased(row: MessageRow) -> MessageRow:
+    """The row as an erasure leaves it (empty content reveals nothing and stays)."""
+    return row._replace(content=ERASED_CONTENT) if row.content else row
+
+
+def opened_content(event: ChatEvent, protector: ContentProtector) -> str:
+    fields = vars(event)
+    binding = content_binding(event.originator_id, fields["message_id"])
+    return protector.unseal(fields["user_id"], fields["content"], binding)
+
+
 def event_type(event: ChatEvent) -> str:
     return type(event).__name__
 
@@ -146,7 +165,7 @@ def _intent(intent: dict[str, Any] | None) -> tuple[str | None, float | None, st
     return intent["name"], intent["confidence"], as_json(intent["keywords"])
 
 
-def new_message_row(event: ChatEvent, position: int) -> MessageRow:
+def new_message_row(event: ChatEvent, position: int, protector: ContentProtector) -> MessageRow:
     """The row of a message recorded in one event, or of a stream when it opens."""
     fields = vars(event)
     tokens = fields.get("tokens") or {}
@@ -160,7 +179,7 @@ def new_message_row(event: ChatEvent, position: int) -> MessageRow:
         "user" if isinstance(event, Chat.UserMessageRecorded) else "assistant",
         "stream" if is_stream else "message",
         "streaming" if is_stream else "recorded",
-        None if is_stream else readable(fields["content"]),
+        None if is_stream else readable(opened_content(event, protector)),
         tokens.get("count"),
         tokens.get("encoding"),
         *_usage(fields.get("usage")),
@@ -184,7 +203,9 @@ def new_message_row(event: ChatEvent, position: int) -> MessageRow:
     )
 
 
-def closed_stream(event: Chat.StreamCompleted | Chat.StreamFailed, position: int) -> MessageClosed:
+def closed_stream(
+    event: Chat.StreamCompleted | Chat.StreamFailed, position: int, protector: ContentProtector
+) -> MessageClosed:
     if isinstance(event, Chat.StreamCompleted):
         status, tokens, usage = "completed", event.tokens, event.usage
     else:
@@ -194,7 +215,7 @@ def closed_stream(event: Chat.StreamCompleted | Chat.StreamFailed, position: int
         event.originator_id,
         event.message_id,
         status,
-        readable(event.content) or "",
+        readable(opened_content(event, protector)) or "",
         tokens.get("count"),
         tokens.get("encoding"),
         *_usage(usage),
@@ -224,11 +245,16 @@ def closed_row(row: MessageRow, closed: MessageClosed) -> MessageRow:
 
 
 _CLOSING_EVENTS = (Chat.StreamCompleted, Chat.StreamFailed)  # a tuple: isinstance is faster
+MessageChange = MessageRow | MessageClosed | ContentErased | None
 
 
-def message_change(event: ChatEvent, position: int) -> MessageRow | MessageClosed | None:
+def message_change(event: ChatEvent, position: int, protector: ContentProtector) -> MessageChange:
+    """Content is unsealed through the protector: read models hold plaintext while its owner
+    is not erased, and ERASED_CONTENT once the owner's key is gone."""
     if isinstance(event, _CLOSING_EVENTS):
-        return closed_stream(event, position)
+        return closed_stream(event, position, protector)
     if isinstance(event, Chat.MessageEvent):
-        return new_message_row(event, position)
+        return new_message_row(event, position, protector)
+    if isinstance(event, DataSubject.Erased):
+        return ContentErased(event.user_id)
     return None  # Chat.Started: no message

@@ -8,7 +8,8 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
 from domain.chat import Chat, ChatEvent
-from projections.changes import audit_entry, message_change
+from domain.ports import ContentProtector
+from projections.changes import ContentErased, audit_entry, message_change
 from projections.stats import stat_deltas
 from projections.views import AuditIndexView, MessageTableView, StatsView
 
@@ -25,8 +26,16 @@ CHAT_EVENTS = (
 class MessageTableProjection(Projection[MessageTableView]):
     name = "messages"
 
+    def __init__(self, view: MessageTableView, protector: ContentProtector) -> None:
+        super().__init__(view)
+        self.protector = protector
+
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        change = message_change(domain_event, tracking.notification_id)
+        change = message_change(domain_event, tracking.notification_id, self.protector)
+        if isinstance(change, ContentErased):
+            # Whatever this process still keeps of the user's key goes now: the events after
+            # this one must not be unsealed with it (another process destroyed it).
+            self.protector.forget(change.user_id)
         self.view.stage(change, tracking)
 
 
@@ -48,3 +57,9 @@ class AuditIndexProjection(Projection[AuditIndexView]):
 PROJECTIONS: dict[str, type[Projection[Any]]] = {
     p.name: p for p in (MessageTableProjection, StatsProjection, AuditIndexProjection)
 }
+
+
+def build_projection(view: Any, protector: ContentProtector) -> Projection[Any]:
+    if isinstance(view, MessageTableView):
+        return MessageTableProjection(view, protector)
+    return PROJECTIONS[view.name](view=view)

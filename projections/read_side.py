@@ -10,11 +10,12 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from domain.boundary import CommandRun, loggable_id, run_command, validate
 from domain.chat import ChatEvent
+from domain.erasure import ErasureResult
 from domain.errors import ChatLedgerError, ErrorCode
 from domain.messages import CommandResult, Identifier, StrictInput
 from domain.pipeline import PersistencePipeline
 from projections.audit_export import audit_page, audit_records
-from projections.projections import PROJECTIONS
+from projections.projections import build_projection
 from projections.replay import ChatAsOf, replay_events
 from projections.runner import Progress, ProjectionRunner, ProjectionStatus
 from projections.stats import PersistenceStats, since_hour, summarise
@@ -102,7 +103,9 @@ class ReadSide:
         self.pipeline = pipeline
         self.catch_up_on_read = catch_up_on_read
         self.runners = {
-            view.name: ProjectionRunner(pipeline, PROJECTIONS[view.name](view=view), batch_size)
+            view.name: ProjectionRunner(
+                pipeline, build_projection(view, pipeline.protector), batch_size
+            )
             for view in views
         }
 
@@ -187,7 +190,7 @@ class ReadSide:
             self.pipeline.load_owned_chat(query.chat_id, query.user_id)
             events = [e for e in self.pipeline.events.get(query.chat_id, lte=query.to_version)
                       if isinstance(e, ChatEvent)]  # fmt: skip
-            chat = replay_events(events, query.to_version, query.at)
+            chat = replay_events(events, query.to_version, query.at, self.pipeline.protector)
             if chat is None:
                 raise ChatLedgerError(ErrorCode.VALIDATION_ERROR, "the chat did not exist yet then",
                                       {"chat_id": query.chat_id})  # fmt: skip
@@ -231,6 +234,14 @@ class ReadSide:
         first."""
         self.runners["audit"].catch_up()
         return audit_records(self.pipeline, self.audit, where, with_content=with_content)
+
+    def erase_user(self, user_id: str, *, reason: str, requested_by: str) -> ErasureResult:
+        """Erase a user (pipeline.erase_user) and apply the erasure to the read models at once,
+        instead of at the next catch-up: their copies of the user's content go now."""
+        result = self.pipeline.erase_user(user_id, reason=reason, requested_by=requested_by)
+        if result.success:
+            self.catch_up()
+        return result
 
     def close(self) -> None:
         for runner in self.runners.values():

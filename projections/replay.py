@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 
 from domain.chain import find_broken_link
 from domain.chat import Chat, ChatEvent
-from projections.changes import MessageClosed, MessageRow, message_change
+from domain.ports import ContentProtector
+from projections.changes import MessageChange, MessageClosed, MessageRow, message_change
 
 
 class TimelineEntry(BaseModel):
@@ -35,7 +36,10 @@ class ChatAsOf(BaseModel):
 
 
 def replay_events(
-    events: list[ChatEvent], to_version: int | None, at: datetime | None
+    events: list[ChatEvent],
+    to_version: int | None,
+    at: datetime | None,
+    protector: ContentProtector,
 ) -> ChatAsOf | None:
     """Fold the events up to a version and/or a time; None when no event is that early."""
     chosen = [e for e in events if (to_version is None or e.originator_version <= to_version)
@@ -46,7 +50,7 @@ def replay_events(
     rows: dict[str, MessageRow] = {}
     timeline = [entry(started, "chat started")]
     for event in chosen[1:]:
-        change = message_change(event, 0)
+        change = message_change(event, 0, protector)
         if isinstance(change, MessageRow):
             rows[change.message_id] = change
         elif isinstance(change, MessageClosed):
@@ -82,7 +86,7 @@ def entry(event: ChatEvent, changed: str) -> TimelineEntry:
     )
 
 
-def describe(change: MessageRow | MessageClosed | None) -> str:
+def describe(change: MessageChange) -> str:
     if isinstance(change, MessageRow):
         if change.kind == "stream":
             return f"assistant stream {change.message_id} opened (model {change.model})"

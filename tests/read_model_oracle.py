@@ -7,7 +7,14 @@ from typing import Any
 
 from domain.chat import ChatEvent
 from domain.pipeline import PersistencePipeline
-from projections.changes import MessageClosed, MessageRow, audit_entry, message_change
+from projections.changes import (
+    ContentErased,
+    MessageClosed,
+    MessageRow,
+    audit_entry,
+    erased,
+    message_change,
+)
 from projections.read_side import ReadSide
 from projections.stats import StatKey, stat_deltas
 
@@ -22,8 +29,10 @@ def expected_dumps(pipeline: PersistencePipeline) -> dict[str, list[tuple[Any, .
     counters: Counter[StatKey] = Counter()
     audit = []
     for position, event in all_events(pipeline):
-        change = message_change(event, position)
-        if isinstance(change, MessageRow):
+        change = message_change(event, position, pipeline.protector)
+        if isinstance(change, ContentErased):
+            rows = {k: erased(r) if r.user_id == change.user_id else r for k, r in rows.items()}
+        elif isinstance(change, MessageRow):
             rows.setdefault((change.chat_id, change.message_id), change)
         elif isinstance(change, MessageClosed):
             key = (change.chat_id, change.message_id)
