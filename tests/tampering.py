@@ -52,3 +52,12 @@ def state_of(cursor: Cursor, table: str, chat: str, version: int) -> bytes:
 def set_state(cursor: Cursor, table: str, chat: str, version: int, state: bytes) -> None:
     where = "originator_id = ? AND originator_version = ?"
     cursor.execute(f"UPDATE {table} SET state = ? WHERE {where}", (state, chat, version))
+
+
+def altered_content(state: bytes) -> bytes:
+    """The stored event with one character of its sealed content changed (content is stored
+    encrypted, so an attacker can only alter the ciphertext)."""
+    start = state.index(b'"content":"aesgcm:v1:')
+    end = state.index(b'"', start + len(b'"content":"'))
+    flipped = b"B" if state[end - 2 : end - 1] == b"A" else b"A"
+    return state[: end - 2] + flipped + state[end - 1 :]

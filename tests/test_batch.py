@@ -47,7 +47,8 @@ def test_a_conversation_is_recorded_in_one_transaction(pipeline: PersistencePipe
         "UserMessageRecorded",
         "AssistantMessageRecorded",
     ] * 3
-    assert events[1].content == "Explain 0 🙂" and events[1].intent["name"] == "explanation"
+    assert pipeline.content_of(events[1]) == "Explain 0 🙂"
+    assert events[1].intent["name"] == "explanation"
     assert events[2].usage == {"input_tokens": 9, "output_tokens": 3, "source": "provider"}
     assert [r.tokens.count for r in result.results if r.tokens] == [
         e.tokens["count"] for e in events[1:]

@@ -10,7 +10,7 @@ from domain.pipeline import PersistencePipeline
 from infrastructure.checkpoints import check_checkpoint, public_key_path, write_checkpoint
 from infrastructure.sql_database import Cursor
 from projections.verification import ChainVerifier
-from tests.tampering import Tamper, chats, set_state, state_of
+from tests.tampering import Tamper, altered_content, chats, set_state, state_of
 
 
 def checkpointed(pipeline: PersistencePipeline, tmp_path: Path) -> tuple[Path, Path]:
@@ -49,7 +49,7 @@ def test_a_modified_event_and_a_removed_chat_are_named(
     document, public = checkpointed(pipeline, tmp_path)
 
     def rewrite(cursor: Cursor, table: str) -> None:
-        changed = state_of(cursor, table, "c1", 6).replace(b"hello 4", b"HELLO 4")
+        changed = altered_content(state_of(cursor, table, "c1", 6))
         set_state(cursor, table, "c1", 6, changed)
         cursor.execute(f"DELETE FROM {table} WHERE originator_id = 'c2'")
 

@@ -96,7 +96,7 @@ def test_stream_open_complete_and_fail(alice: httpx.Client, api: Api) -> None:
                               "chunk_count": 1, "first_chunk_ms": 5.0})  # fmt: skip
     assert failed.status_code == 201, failed.text
     events = list(api.services.pipeline.events.get(chat))
-    assert (events[-1].content, events[-1].chunk_count) == ("Half", 1)  # type: ignore[attr-defined]
+    assert (api.services.pipeline.content_of(events[-1]), events[-1].chunk_count) == ("Half", 1)  # type: ignore[attr-defined]
 
 
 def test_invalid_input_is_422_naming_fields_never_echoing_them(alice: httpx.Client) -> None:

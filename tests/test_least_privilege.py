@@ -26,6 +26,7 @@ GRANTS = [
     "GRANT SELECT, INSERT, UPDATE ON {schema}.chatledger_events TO {role}",
     "GRANT USAGE ON SEQUENCE {schema}.chatledger_events_notification_id_seq TO {role}",
     "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.chatledger_snapshots TO {role}",
+    "GRANT SELECT, INSERT, UPDATE ON {schema}.content_keys TO {role}",
 ]
 
 

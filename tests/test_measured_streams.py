@@ -32,7 +32,7 @@ def test_complete_records_the_client_figures_and_the_opening_model(
     assert result.success, result.error
     event = last_event(pipeline, chat)
     assert isinstance(event, Chat.StreamCompleted)
-    assert (event.content, event.chunk_count) == ("Hello there", 3)
+    assert (pipeline.content_of(event), event.chunk_count) == ("Hello there", 3)
     assert (event.first_chunk_ms, event.duration_ms) == (120.5, 900.0)
     assert event.tokens["encoding"] == "cl100k_base"  # gpt-4's, as opened; not the chat's
 
@@ -59,7 +59,7 @@ def test_failure_keeps_the_partial_reply_the_client_relayed(
     assert pipeline.fail_stream(stream, "PROVIDER_TIMEOUT").success
     event = last_event(pipeline, chat)
     assert isinstance(event, Chat.StreamFailed)
-    assert (event.content, event.chunk_count, event.error_code) == (
+    assert (pipeline.content_of(event), event.chunk_count, event.error_code) == (
         "Half a rep", 2, "PROVIDER_TIMEOUT")  # fmt: skip
 
 

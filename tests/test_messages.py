@@ -29,7 +29,7 @@ def test_user_message_is_recorded_with_metadata(
     assert result.processing_ms > 0 and result.error is None
     event = events(pipeline, chat)[1]
     assert isinstance(event, Chat.UserMessageRecorded)
-    assert event.content == content and event.user_id == "alice"
+    assert pipeline.content_of(event) == content and event.user_id == "alice"
     assert event.intent["name"] == "code_request" and 0 < event.intent["confidence"] <= 1
     assert set(event.intent["keywords"]) >= {"python", "function"}
     assert event.context["document_chunks"] == ["doc-1#3"] and event.context["metrics"] == []
@@ -43,7 +43,8 @@ def test_content_round_trips_exactly(pipeline: PersistencePipeline, chat: str) -
     assert result.success, result.error
     reopened = events(pipeline, chat)[1]
     assert isinstance(reopened, Chat.UserMessageRecorded)
-    assert reopened.content.encode("utf-8") == HOSTILE_BUT_VALID.encode("utf-8")
+    content = pipeline.content_of(reopened) or ""
+    assert content.encode("utf-8") == HOSTILE_BUT_VALID.encode("utf-8")
 
 
 def test_assistant_message_records_generation_details(
@@ -76,7 +77,7 @@ def test_failed_generation_is_recorded_too(pipeline: PersistencePipeline, chat: 
     assert result.success and "empty reply recorded" in result.warnings
     event = events(pipeline, chat)[1]
     assert isinstance(event, Chat.AssistantMessageRecorded)
-    assert (event.error_code, event.error_message, event.content) == (
+    assert (event.error_code, event.error_message, pipeline.content_of(event)) == (
         "RATE_LIMITED", "429 from provider", "",
     )  # fmt: skip
 

@@ -38,7 +38,7 @@ def test_completed_stream_records_timings_and_accumulated_chunks(
     assert result.success and result.version == 3
     event = last_event(pipeline, chat)
     assert isinstance(event, Chat.StreamCompleted)
-    assert event.content == "Hello world 🌍" and event.chunk_count == 4
+    assert pipeline.content_of(event) == "Hello world 🌍" and event.chunk_count == 4
     assert event.first_chunk_ms is not None and event.duration_ms >= event.first_chunk_ms >= 0
     assert event.tokens["encoding"] == "o200k_base" and event.usage is not None
     assert pipeline.repository.get(chat).open_streams == {}
@@ -59,7 +59,7 @@ def test_failed_stream_keeps_the_partial_reply(pipeline: PersistencePipeline, ch
     assert result.success
     event = last_event(pipeline, chat)
     assert isinstance(event, Chat.StreamFailed)
-    assert (event.error_code, event.content, event.chunk_count) == (
+    assert (event.error_code, pipeline.content_of(event), event.chunk_count) == (
         "PROVIDER_TIMEOUT",
         "partial ",
         1,

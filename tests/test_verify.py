@@ -11,7 +11,7 @@ from domain.pipeline import PersistencePipeline
 from infrastructure.cli import app
 from infrastructure.sql_database import Cursor
 from projections.verification import ChainVerifier
-from tests.tampering import Tamper, chats, set_state, state_of
+from tests.tampering import Tamper, altered_content, chats, set_state, state_of
 
 
 def test_an_intact_log_verifies(pipeline: PersistencePipeline) -> None:
@@ -28,9 +28,7 @@ def test_changed_bytes_are_named_with_chat_and_version(
     chats(pipeline)
 
     def change_content(cursor: Cursor, table: str) -> None:
-        set_state(
-            cursor, table, "c1", 3, state_of(cursor, table, "c1", 3).replace(b"hello 1", b"HELLO 1")
-        )
+        set_state(cursor, table, "c1", 3, altered_content(state_of(cursor, table, "c1", 3)))
 
     tamper(change_content)
     report = ChainVerifier(pipeline).verify()
