@@ -15,6 +15,7 @@ import pytest
 import structlog
 from structlog.testing import LogCapture
 
+from domain.chat import Chat
 from infrastructure.tokens import TiktokenCounter
 from tests.conftest import BACKENDS
 from tests.http_server import Api, running_server, throwaway_database
@@ -95,8 +96,9 @@ def test_stream_open_complete_and_fail(alice: httpx.Client, api: Api) -> None:
                         json={"error_code": "PROVIDER_TIMEOUT", "content": "Half",
                               "chunk_count": 1, "first_chunk_ms": 5.0})  # fmt: skip
     assert failed.status_code == 201, failed.text
-    events = list(api.services.pipeline.events.get(chat))
-    assert (api.services.pipeline.content_of(events[-1]), events[-1].chunk_count) == ("Half", 1)  # type: ignore[attr-defined]
+    last = list(api.services.pipeline.events.get(chat))[-1]
+    assert isinstance(last, Chat.StreamFailed)
+    assert (api.services.pipeline.content_of(last), last.chunk_count) == ("Half", 1)
 
 
 def test_invalid_input_is_422_naming_fields_never_echoing_them(alice: httpx.Client) -> None:
