@@ -28,6 +28,7 @@ from domain.ports import (
     PlaintextContent,
     TokenCounter,
     content_binding,
+    title_binding,
 )
 
 PIPELINE_VERSION = "chatledger/0.1.0"
@@ -258,6 +259,18 @@ class ChatApplication(Application[str]):
             return None
         binding = content_binding(event.originator_id, vars(event)["message_id"])
         return self.protector.unseal(vars(event)["user_id"], stored, binding)
+
+    def sealed_title(self, owner_id: str, chat_id: str, title: str | None) -> str | None:
+        """Titles say what a chat is about, in the user's words: sealed like content."""
+        return (
+            None if title is None else self.protector.seal(owner_id, title, title_binding(chat_id))
+        )
+
+    def title_of(self, started: Chat.Started) -> str | None:
+        if started.title is None:
+            return None
+        binding = title_binding(started.originator_id)
+        return self.protector.unseal(started.owner_id, started.title, binding)
 
     def close(self) -> None:
         super().close()

@@ -111,4 +111,5 @@ class ImportCommands(BatchCommands):
         except ChatLedgerError as error:
             if error.code is not ErrorCode.CHAT_NOT_FOUND:
                 raise
-        return Chat.start(start.chat_id, start.user_id, start.title, start.model, PIPELINE_VERSION)
+        title = self.sealed_title(start.user_id, start.chat_id, start.title)
+        return Chat.start(start.chat_id, start.user_id, title, start.model, PIPELINE_VERSION)

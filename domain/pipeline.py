@@ -36,8 +36,9 @@ class PersistencePipeline(ImportCommands, StreamCommands, ErasureCommands):
         def action(run: CommandRun) -> CommandResult:
             command = validate(StartChat, **fields)
             self.protector.ensure_writable(command.user_id)
+            title = self.sealed_title(command.user_id, command.chat_id, command.title)
             chat = Chat.start(
-                command.chat_id, command.user_id, command.title, command.model, PIPELINE_VERSION
+                command.chat_id, command.user_id, title, command.model, PIPELINE_VERSION
             )
             if command.chat_id not in self.repository:
                 run.attempts = 1

@@ -73,6 +73,11 @@ def content_binding(chat_id: str, message_id: str) -> str:
     return f"{chat_id}\n{message_id}"
 
 
+def title_binding(chat_id: str) -> str:
+    """What a chat's sealed title is bound to (no message binding ends with a newline)."""
+    return f"{chat_id}\n"
+
+
 # What the read side shows, everywhere, in place of content whose owner was erased.
 ERASED_CONTENT = "[erased]"
 

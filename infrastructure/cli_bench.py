@@ -27,6 +27,11 @@ from infrastructure.benchmark_bulk import (
     peak_rss_mb,
 )
 from infrastructure.benchmark_clients import ClientFigures, ClientsBenchmark
+from infrastructure.benchmark_encryption import (
+    EncryptionBenchmark,
+    EncryptionFigures,
+    print_encryption,
+)
 from infrastructure.benchmark_http import HttpBenchmark, HttpFigures
 from infrastructure.benchmark_read import QueryFigures, RateFigures, ReadSideBenchmark
 from infrastructure.bootstrap import bootstrap
@@ -161,6 +166,10 @@ def persist_phase(run: Run) -> list[LatencyFigures]:
         return PersistBenchmark(run.pipeline, raw, run.prompts, run.replies).run()
 
 
+def encryption_phase(run: Run) -> EncryptionFigures:
+    return EncryptionBenchmark(run.pipeline, run.prompts).run()
+
+
 def clients_phase(run: Run) -> list[ClientFigures]:
     with raw_application(run.backend, run.url) as raw:
         return ClientsBenchmark(run.pipeline, raw, run.prompts).run([1, 4, 16], run.messages)
@@ -198,6 +207,7 @@ def http_phase(run: Run) -> list[HttpFigures]:
 
 class Phase(StrEnum):
     persist = "persist"
+    encryption = "encryption"
     clients = "clients"
     ingest = "ingest"
     replay = "replay"
@@ -207,6 +217,7 @@ class Phase(StrEnum):
 
 PHASES: dict[Phase, Callable[[Run], Any]] = {
     Phase.persist: persist_phase,
+    Phase.encryption: encryption_phase,
     Phase.clients: clients_phase,
     Phase.ingest: ingest_phase,
     Phase.replay: replay_phase,
@@ -220,6 +231,8 @@ def _as_dict(figures: Any) -> dict[str, Any]:
     extra = {"ratio": figures.ratio} if has_ratio else {}
     if isinstance(figures, RateFigures):
         extra = {"per_second": figures.per_second}
+    if isinstance(figures, EncryptionFigures):
+        extra = {"cost_percent": figures.cost_percent}
     return asdict(figures) | extra
 
 
@@ -227,6 +240,8 @@ def print_report(report: dict[str, Any]) -> None:
     backend = report["backend"]
     if "persist" in report:
         print_figures(backend, report["persist"])
+    if "encryption" in report:
+        print_encryption(backend, report["encryption"])
     if "clients" in report:
         print_clients(backend, report["clients"])
     if "ingest" in report:

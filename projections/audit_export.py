@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from domain.application import ChatApplication
+from domain.chat import Chat
 from domain.ports import ContentProtector
-from projections.changes import AuditEntry, opened_content
+from projections.changes import AuditEntry, opened_content, opened_title
 from projections.views import AuditFilter, AuditIndexView
 
 PAGE = 1000
@@ -27,6 +28,8 @@ def recorded_fields(event: Any, with_content: bool, protector: ContentProtector)
         fields.pop("content", None)
     elif "content" in fields:
         fields["content"] = opened_content(event, protector)
+    if isinstance(event, Chat.Started):
+        fields["title"] = opened_title(event, protector)
     for name, gen_ai in GEN_AI_NAMES.items():
         if fields.get(name) is not None:
             fields[gen_ai] = fields[name]

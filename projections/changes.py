@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from domain.chat import Chat, ChatEvent
 from domain.data_subject import DataSubject
-from domain.ports import ERASED_CONTENT, ContentProtector, content_binding
+from domain.ports import ERASED_CONTENT, ContentProtector, content_binding, title_binding
 
 # PostgreSQL text cannot hold NUL; the event store keeps the exact content, read models show
 # the visible symbol for NUL (U+2400) on both backends so that they stay identical.
@@ -127,6 +127,13 @@ def opened_content(event: ChatEvent, protector: ContentProtector) -> str:
     fields = vars(event)
     binding = content_binding(event.originator_id, fields["message_id"])
     return protector.unseal(fields["user_id"], fields["content"], binding)
+
+
+def opened_title(started: Chat.Started, protector: ContentProtector) -> str | None:
+    if started.title is None:
+        return None
+    binding = title_binding(started.originator_id)
+    return protector.unseal(started.owner_id, started.title, binding)
 
 
 def event_type(event: ChatEvent) -> str:

@@ -11,7 +11,13 @@ from pydantic import BaseModel, Field
 from domain.chain import find_broken_link
 from domain.chat import Chat, ChatEvent
 from domain.ports import ContentProtector
-from projections.changes import MessageChange, MessageClosed, MessageRow, message_change
+from projections.changes import (
+    MessageChange,
+    MessageClosed,
+    MessageRow,
+    message_change,
+    opened_title,
+)
 
 
 class TimelineEntry(BaseModel):
@@ -60,7 +66,7 @@ def replay_events(
     return ChatAsOf(
         chat_id=started.originator_id,
         owner_id=started.owner_id,
-        title=started.title,
+        title=opened_title(started, protector),
         model=started.model,
         version=last.originator_version,
         as_of=last.timestamp.isoformat(),

@@ -13,6 +13,7 @@ from domain.chat import Chat
 from domain.errors import ErrorCode
 from domain.messages import CommandResult
 from domain.pipeline import PersistencePipeline
+from domain.ports import title_binding
 from domain.stream_context import StreamContext
 from projections.read_side import ReadSide
 
@@ -90,7 +91,8 @@ def test_another_user_cannot_write_to_a_chat(
     assert SECRET not in imported.model_dump_json()
     assert event_count(pipeline) == before
     chat: Chat = pipeline.repository.get("private")
-    assert (chat.owner_id, chat.title) == ("alice", "Private title")
+    title = pipeline.protector.unseal("alice", chat.title or "", title_binding("private"))
+    assert (chat.owner_id, title) == ("alice", "Private title")
     assert alices_chat.message_id in chat.open_streams  # mallory could not close it
 
 

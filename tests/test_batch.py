@@ -143,7 +143,7 @@ def test_an_import_records_many_chats_in_one_transaction(pipeline: PersistencePi
     assert [r.duplicate for r in result.chats[1].results] == [True, True] + [False] * 4
     started = stored(pipeline, "new")[0]
     assert isinstance(started, Chat.Started) and started.owner_id == "alice"
-    assert started.title == "New" and started.model == "gpt-4o"
+    assert pipeline.title_of(started) == "New" and started.model == "gpt-4o"
     for chat_id in ("new", "old"):
         assert find_broken_link(chat_id, stored(pipeline, chat_id)) is None
     again = pipeline.import_chats("alice", chats)

@@ -23,6 +23,8 @@ def test_every_phase_prints_its_figures(backend: str) -> None:
         "persist user message", "persist assistant message", "open + complete stream"]  # fmt: skip
     assert all(f["p50_ms"] > 0 and f["ratio"] > 0 for f in report["persist"])
     assert all(f["store_ms"] > 0 and f["work_ms"] > 0 for f in report["persist"])
+    assert report["encryption"]["samples"] == 32
+    assert report["encryption"]["sealed_p50_ms"] > 0 and "cost_percent" in report["encryption"]
     assert [c["clients"] for c in report["clients"]] == [1, 4, 16]
     assert all(c["per_second"] > 0 and c["raw_per_second"] > 0 for c in report["clients"])
     assert report["ingest"]["messages"] >= 120 and report["ingest"]["per_second"] > 0
@@ -30,4 +32,5 @@ def test_every_phase_prints_its_figures(backend: str) -> None:
     assert {q["history"] for q in report["read"]["queries"]} == {100}
     assert [h["clients"] for h in report["http"]] == [1, 4, 16]
     assert all(h["per_second"] > 0 and h["in_process_per_second"] > 0 for h in report["http"])
-    assert set(report["peak_rss_mb"]) == {"persist", "clients", "ingest", "replay", "read", "http"}
+    assert set(report["peak_rss_mb"]) == {
+        "persist", "encryption", "clients", "ingest", "replay", "read", "http"}  # fmt: skip

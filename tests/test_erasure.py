@@ -24,7 +24,7 @@ def record_conversations(pipeline: PersistencePipeline, user: str, token: str) -
     """Every way content is recorded, for one user; returns the texts."""
     texts = [f"{user} {token} says #{n}: Grüße, 秘密 {n}" for n in range(8)]
     chat = f"{user}-chat"
-    assert pipeline.start_chat(chat, user, title="Support", model="gpt-4o").success
+    assert pipeline.start_chat(chat, user, title=f"Support {token}", model="gpt-4o").success
     assert pipeline.persist_user_message(chat, user, texts[0], message_id="u1").success
     assert pipeline.persist_assistant_message(
         chat, user, texts[1], message_id="a1", usage={"input_tokens": 9, "output_tokens": 4}
@@ -73,7 +73,7 @@ def test_no_byte_of_an_erased_users_content_is_left(
         before = read_side.get_message_persistence_stats("alice").stats
         result, released = erase_and_scrub(read_side, "alice", "GDPR Art. 17, ticket 42", "dpo-1")
     assert result.success and result.outcome == "erased" and released, result
-    assert (result.chats, result.content_events, result.legacy_plaintext_events) == (2, 8, 0)
+    assert (result.chats, result.content_events, result.legacy_plaintext_events) == (2, 9, 0)
 
     stored = stored_bytes(database_url, backend)
     found = search(stored, [*alice, token, key])
@@ -150,3 +150,19 @@ def test_nothing_more_is_recorded_for_an_erased_user(
     assert reaped.reaped == [{"chat_id": chat, "message_id": "s1"}]
     assert pipeline.start_chat("chat-b", "bob").success
     assert pipeline.persist_user_message("chat-b", "bob", "still here").success
+
+
+def test_titles_are_sealed_and_read_back(
+    pipeline: PersistencePipeline, read_side: ReadSide
+) -> None:
+    assert pipeline.start_chat("c", "alice", title="My landlord dispute").success
+    assert pipeline.persist_user_message("c", "alice", "hello").success
+    started = next(iter(pipeline.events.get("c")))
+    assert started.title.startswith("aesgcm:v1:")  # type: ignore[attr-defined]
+    replayed = read_side.replay_chat("c", "alice").chat
+    assert replayed is not None and replayed.title == "My landlord dispute"
+    trail = read_side.audit_trail("alice").records
+    assert trail[0]["fields"]["title"] == "My landlord dispute"
+    read_side.erase_user("alice", reason="request", requested_by="dpo")
+    replayed = read_side.replay_chat("c", "alice").chat
+    assert replayed is not None and replayed.title == ERASED_CONTENT
