@@ -166,3 +166,16 @@ def test_titles_are_sealed_and_read_back(
     read_side.erase_user("alice", reason="request", requested_by="dpo")
     replayed = read_side.replay_chat("c", "alice").chat
     assert replayed is not None and replayed.title == ERASED_CONTENT
+
+
+def test_the_erasure_logs_who_asked_but_never_why(pipeline: PersistencePipeline, chat: str) -> None:
+    assert pipeline.persist_user_message(chat, "alice", "hello").success
+    with capture_logs() as logs:
+        pipeline.erase_user("alice", reason="Sensitive grounds 4711", requested_by="dpo-9")
+    (entry,) = [e for e in logs if e["event"] == "erase_user"]
+    assert (entry["user_id"], entry["requested_by"], entry["outcome"]) == (
+        "alice",
+        "dpo-9",
+        "recorded",
+    )
+    assert "Sensitive grounds" not in str(logs)
