@@ -30,6 +30,22 @@ def request_id_of(headers: Headers) -> str:
     return given if REQUEST_ID.fullmatch(given) else uuid4().hex
 
 
+# Unread request bytes make the socket's close a reset, which can destroy the 413 before the
+# client reads it; up to this much of an oversized body is read and dropped first.
+DRAIN_BYTES = 8 * 1024 * 1024
+
+
+async def drain(receive: Receive, budget: int) -> None:
+    """Read and drop what the client is still sending, up to `budget` bytes."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
 class RequestContext:
     """A pure ASGI middleware (no per-request task or body copy beyond the bound)."""
 
@@ -79,6 +95,7 @@ class RequestContext:
         before reading any, or while reading a body of undeclared length)."""
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await drain(receive, DRAIN_BYTES)
             return None
         chunks: list[bytes] = []
         size = 0
@@ -88,10 +105,13 @@ class RequestContext:
                 return b"".join(chunks)  # the client went away; the app will see no more
             chunk = message.get("body", b"")
             size += len(chunk)
+            more = message.get("more_body", False)
             if size > self.max_body_bytes:
+                if more:
+                    await drain(receive, DRAIN_BYTES)
                 return None
             chunks.append(chunk)
-            if not message.get("more_body", False):
+            if not more:
                 return b"".join(chunks)
 
     async def failed(self, error: Exception, outcome: dict[str, int], send: Send) -> None:
