@@ -99,3 +99,15 @@ def running_server(
         database.close()
         read_side.close()
         pipeline.close()
+
+
+@contextmanager
+def served(
+    request: Any, tmp_path_factory: Any, token_counter: TiktokenCounter, **settings: Any
+) -> Iterator[Api]:
+    """A server over a fresh database of the fixture's backend parameter: the modules' `api`."""
+    with (
+        throwaway_database(request.param, tmp_path_factory.mktemp("http")) as url,
+        running_server(url, token_counter, **settings) as api,
+    ):
+        yield api

@@ -48,13 +48,7 @@ def test_callers_who_queue_behind_a_commit_share_the_next_transaction(
         assert pipeline.start_chat(chat_id, "alice").success
     rounds = RoundRecorder(pipeline)
 
-    with ThreadPoolExecutor(max_workers=9) as pool:
-        first = pool.submit(persist, pipeline, chats[0], "m-0")
-        assert rounds.first_round_started.wait(10)
-        queued = [pool.submit(persist, pipeline, c, f"m-{n}") for n, c in enumerate(chats[1:], 1)]
-        wait_until(lambda: len(pipeline.group_commit.waiting) == 8)
-        rounds.release_first_round.set()
-        results = [first.result(), *(f.result() for f in queued)]
+    results = one_caller_then_the_rest_queued(pipeline, rounds, chats)
 
     assert all(r.success for r in results), [r.error for r in results]
     assert rounds.rounds == [1, 8]  # eight messages, one transaction
@@ -73,13 +67,7 @@ def test_a_conflict_in_a_shared_transaction_fails_nobody_else(
     assert persist(other_process, "chat-4", "elsewhere").success
     rounds = RoundRecorder(pipeline)
 
-    with ThreadPoolExecutor(max_workers=5) as pool:
-        first = pool.submit(persist, pipeline, chats[0], "m-0")
-        assert rounds.first_round_started.wait(10)
-        queued = [pool.submit(persist, pipeline, c, f"m-{n}") for n, c in enumerate(chats[1:], 1)]
-        wait_until(lambda: len(pipeline.group_commit.waiting) == 4)
-        rounds.release_first_round.set()
-        results = [first.result(), *(f.result() for f in queued)]
+    results = one_caller_then_the_rest_queued(pipeline, rounds, chats)
 
     assert all(r.success for r in results), [r.error for r in results]
     # The shared round of four failed on chat-4 as a whole; each was recorded again alone, and
@@ -110,6 +98,20 @@ def test_many_threads_on_many_chats_lose_and_double_nothing(
         assert_all_recorded_once(pipeline, chat_id, {f"{chat_id}-{i}" for i in range(20)})
 
 
+def one_caller_then_the_rest_queued(
+    pipeline: PersistencePipeline, rounds: RoundRecorder, chats: list[str]
+) -> list[CommandResult]:
+    """One message per chat: the first caller's round is held open until every other caller
+    waits behind it, then released, so that the others can share the next round."""
+    with ThreadPoolExecutor(max_workers=len(chats)) as pool:
+        first = pool.submit(persist, pipeline, chats[0], "m-0")
+        assert rounds.first_round_started.wait(10)
+        queued = [pool.submit(persist, pipeline, c, f"m-{n}") for n, c in enumerate(chats[1:], 1)]
+        wait_until(lambda: len(pipeline.group_commit.waiting) == len(chats) - 1)
+        rounds.release_first_round.set()
+        return [first.result(), *(f.result() for f in queued)]
+
+
 def wait_until(condition: Any, timeout_s: float = 10.0) -> None:
     done = threading.Event()
     for _ in range(int(timeout_s / 0.01)):
@@ -129,14 +131,9 @@ def test_a_store_that_fails_fails_the_whole_round_at_once(
         assert pipeline.start_chat(chat_id, "alice").success
     rounds = RoundRecorder(pipeline)
 
-    with table_locked_by_another_writer(database_url), ThreadPoolExecutor(max_workers=6) as pool:
+    with table_locked_by_another_writer(database_url):
         began = time.monotonic()
-        first = pool.submit(persist, pipeline, chats[0], "m-0")
-        assert rounds.first_round_started.wait(10)
-        queued = [pool.submit(persist, pipeline, c, f"m-{n}") for n, c in enumerate(chats[1:], 1)]
-        wait_until(lambda: len(pipeline.group_commit.waiting) == 5)
-        rounds.release_first_round.set()
-        results = [first.result(), *(f.result() for f in queued)]
+        results = one_caller_then_the_rest_queued(pipeline, rounds, chats)
         waited = time.monotonic() - began
 
     assert [r.error.code if r.error else None for r in results] == [ErrorCode.PERSISTENCE_ERROR] * 6

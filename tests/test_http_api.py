@@ -18,7 +18,7 @@ from structlog.testing import LogCapture
 from domain.chat import Chat
 from infrastructure.tokens import TiktokenCounter
 from tests.conftest import BACKENDS
-from tests.http_server import Api, running_server, throwaway_database
+from tests.http_server import Api, running_server, served, throwaway_database
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -27,10 +27,7 @@ def api(
     tmp_path_factory: pytest.TempPathFactory,
     token_counter: TiktokenCounter,
 ) -> Iterator[Api]:
-    with (
-        throwaway_database(request.param, tmp_path_factory.mktemp("http")) as url,
-        running_server(url, token_counter, http_max_body_bytes=64 * 1024) as api,
-    ):
+    with served(request, tmp_path_factory, token_counter, http_max_body_bytes=64 * 1024) as api:
         yield api
 
 

@@ -16,7 +16,7 @@ from infrastructure.api_keys import Role
 from infrastructure.cli import app
 from infrastructure.tokens import TiktokenCounter
 from tests.conftest import BACKENDS
-from tests.http_server import Api, running_server, throwaway_database
+from tests.http_server import Api, served
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -25,10 +25,7 @@ def api(
     tmp_path_factory: pytest.TempPathFactory,
     token_counter: TiktokenCounter,
 ) -> Iterator[Api]:
-    with (
-        throwaway_database(request.param, tmp_path_factory.mktemp("auth")) as url,
-        running_server(url, token_counter) as api,
-    ):
+    with served(request, tmp_path_factory, token_counter) as api:
         yield api
 
 

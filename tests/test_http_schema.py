@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 
 from infrastructure.tokens import TiktokenCounter
 from tests.conftest import BACKENDS
-from tests.http_server import Api, running_server, throwaway_database
+from tests.http_server import Api, served
 
 EXAMPLES = 25  # per operation and mode (19 operations), on both backends
 
@@ -50,10 +50,7 @@ def api(
     tmp_path_factory: pytest.TempPathFactory,
     token_counter: TiktokenCounter,
 ) -> Iterator[Api]:
-    with (
-        throwaway_database(request.param, tmp_path_factory.mktemp("schema")) as url,
-        running_server(url, token_counter) as api,
-    ):
+    with served(request, tmp_path_factory, token_counter) as api:
         yield api
 
 
