@@ -14,7 +14,7 @@ from domain.boundary import CommandRun, validate
 from domain.chat import Chat
 from domain.errors import ChatLedgerError, ErrorCode
 from domain.message_recording import MessagePlan
-from domain.messages import CommandResult, MessageIds, StartChat
+from domain.messages import CommandResult, MessageIds, StartChat, UserRef
 
 MAX_IMPORT_MESSAGES = 5000
 
@@ -42,7 +42,7 @@ class ImportCommands(BatchCommands):
         """
 
         def action(run: CommandRun) -> ImportResult:
-            owner = validate(MessageIds, chat_id="import", user_id=user_id).user_id
+            owner = validate(UserRef, user_id=user_id).user_id
             self.protector.ensure_writable(owner)
             imports = self.plan_import(owner, chats)
             with ExitStack() as locks:

@@ -141,6 +141,10 @@ class StartChat(StrictInput):
     model: ModelName | None = None
 
 
+class UserRef(StrictInput):
+    user_id: Identifier
+
+
 class MessageIds(StrictInput):
     chat_id: Identifier
     user_id: Identifier
