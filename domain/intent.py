@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from domain.ports import DetectedIntent
 
 # Intent -> keywords. Ordered: on a tie, the intent listed first wins, so results are stable.
@@ -45,6 +47,10 @@ KEYWORD_RULES: dict[str, tuple[str, ...]] = {
 FALLBACK_INTENT = "general_question"
 
 
+# Words as the whole-word rule sees them: runs of ASCII letters and digits (text is lowered).
+_WORD = re.compile(r"[a-z0-9]+")
+
+
 def _is_word_character(character: str) -> bool:
     return character.isascii() and character.isalnum()
 
@@ -85,13 +91,21 @@ class KeywordIntentDetector:
         self.rules = {
             intent: tuple(k.lower() for k in keywords) for intent, keywords in rules.items()
         }
+        # A keyword that starts with a letter or digit can only match where its first word
+        # stands as a whole word in the text: one pass collects the text's words, and only
+        # intents with such a word present are searched. Keywords that start otherwise are
+        # always searched.
+        self.first_words = {
+            intent: {keyword: _first_word(keyword) for keyword in keywords}
+            for intent, keywords in self.rules.items()
+        }
+        self.always_searched = {
+            intent for intent, firsts in self.first_words.items() if None in firsts.values()
+        }
 
     def detect(self, text: str) -> DetectedIntent:
         lowered = text.lower()[:20_000]  # the opening of a message carries its intent
-        matches = {
-            intent: whole_phrase_matches(lowered, keywords)
-            for intent, keywords in self.rules.items()
-        }
+        matches = self.matches(lowered)
         ranked = sorted(matches.items(), key=lambda item: -len(item[1]))
         best_name, best_keywords = ranked[0]
         if not best_keywords:
@@ -100,3 +114,22 @@ class KeywordIntentDetector:
         margin = (len(best_keywords) - runner_up) / len(best_keywords)
         confidence = min(0.95, 0.5 + 0.1 * len(best_keywords) + 0.2 * margin)
         return DetectedIntent(best_name, round(confidence, 3), best_keywords)
+
+    def matches(self, lowered: str) -> dict[str, tuple[str, ...]]:
+        """Per intent, the keywords found in the lowered text (see whole_phrase_matches)."""
+        words = set(_WORD.findall(lowered))
+        found: dict[str, tuple[str, ...]] = {}
+        for intent, firsts in self.first_words.items():
+            if intent in self.always_searched or not words.isdisjoint(firsts.values()):
+                candidates = tuple(
+                    k for k, first in firsts.items() if first is None or first in words
+                )
+                found[intent] = whole_phrase_matches(lowered, candidates)
+            else:
+                found[intent] = ()
+        return found
+
+
+def _first_word(keyword: str) -> str | None:
+    word = _WORD.match(keyword)
+    return word.group() if word else None

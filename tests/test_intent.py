@@ -75,3 +75,29 @@ def test_keyword_search_finds_what_the_regular_expression_finds(
 ) -> None:
     text = "".join(words)
     assert whole_phrase_matches(text, tuple(keywords)) == reference_matches(text, tuple(keywords))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(pieces, max_size=30),
+    rules=st.lists(
+        st.lists(pieces.filter(str.strip), min_size=1, max_size=6, unique=True),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_searching_only_intents_whose_first_words_occur_changes_nothing(
+    words: list[str], rules: list[list[str]]
+) -> None:
+    text = "".join(words)
+    detector = KeywordIntentDetector({f"i{n}": tuple(k) for n, k in enumerate(rules)})
+    expected = {f"i{n}": reference_matches(text, tuple(k)) for n, k in enumerate(rules)}
+    assert detector.matches(text) == expected
+
+
+def test_the_default_rules_find_what_the_regular_expression_finds() -> None:
+    detector = KeywordIntentDetector()
+    text = "hi! what is tl;dr of this python code vs that? thank you, thanks. summarise data-trend"
+    expected = {i: reference_matches(text, k) for i, k in detector.rules.items()}
+    assert detector.matches(text) == expected
+    assert expected["summarization"] == ("tl;dr", "summarise")
