@@ -90,9 +90,13 @@ class ChatApplication(Application[str]):
         )
         return run_command(self.observer, run, action, result)
 
-    def load_owned_chat(self, chat_id: str, user_id: str) -> Chat:
+    def load_owned_chat(self, chat_id: str, user_id: str, *, taken: bool = False) -> Chat:
+        """The chat, if `user_id` owns it: a copy of the cached one, or with `taken` (a command
+        holding the chat's lock) the cached chat itself, out of the cache until it is saved and
+        put back, so that nobody copies or reads it half-changed. No copy per command: copying
+        a long chat's message index cost more than deciding its next message."""
         try:
-            chat: Chat = self.repository.get(chat_id)
+            chat: Chat = self.repository.get(chat_id, deepcopy_from_cache=not taken)
         except AggregateNotFoundError:
             raise ChatLedgerError(
                 ErrorCode.CHAT_NOT_FOUND, "no chat with this id", {"chat_id": chat_id}
@@ -103,6 +107,8 @@ class ChatApplication(Application[str]):
                 "this chat belongs to another user",
                 {"chat_id": chat_id},  # as CHAT_NOT_FOUND: the two differ only in code
             )
+        if taken:
+            self.forget(chat_id)
         return chat
 
     def append(
@@ -124,42 +130,34 @@ class ChatApplication(Application[str]):
         with self.chat_locks.holding(ids.chat_id):
             for attempt in range(1, self.max_attempts + 1):
                 run.attempts = attempt
-                chat = self.load_owned_chat(ids.chat_id, ids.user_id)
-                if not erased_too:
-                    self.protector.ensure_writable(chat.owner_id)
+                chat = self.load_owned_chat(ids.chat_id, ids.user_id, taken=True)
                 loaded_version = chat.version
-                result = decide(chat)
+                try:
+                    if not erased_too:
+                        self.protector.ensure_writable(chat.owner_id)
+                    result = decide(chat)
+                finally:
+                    if not chat.pending_events:  # unchanged: back into the cache
+                        self.remember_saved(chat)
                 if not chat.pending_events:
                     return result
                 try:
                     with run.storing():
-                        self.commit(chat)
+                        self.commit(chat)  # puts the saved chat back into the cache
                 except IntegrityError:
-                    # Another process appended first: back off with jitter, catch up, decide again.
+                    # Another process appended first: back off with jitter, decide again on the
+                    # chat as stored (this one holds the refused events; it is not cached).
                     time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
-                    self.catch_up_cached(chat.id)
+                    self.forget(chat.id)  # a reader may have cached an older version meanwhile
                     continue
                 self.snapshot_if_due(chat, loaded_version)
-                return result.model_copy(update={"version": chat.version})
+                result.version = chat.version
+                return result
         raise ChatLedgerError(
             ErrorCode.CONFLICT,
             f"chat stayed contended for {self.max_attempts} attempts",
             {"chat_id": ids.chat_id},
         )
-
-    def catch_up_cached(self, chat_id: str) -> None:
-        """Apply to the cached chat the events that other processes appended since."""
-        if self.repository.cache is None:
-            return
-        try:
-            cached = self.repository.cache.get(chat_id)
-            for event in self.events.get(chat_id, gt=cached.version):
-                event.mutate(cached)  # type: ignore[attr-defined]
-        except KeyError:
-            return  # not cached: the next load reads the store anyway
-        except Exception:
-            self.forget(chat_id)  # half caught up: drop it, reload in full
-            raise
 
     def forget(self, chat_id: str) -> None:
         """Drop a chat from the cache, so that the next load reads the store."""
