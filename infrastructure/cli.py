@@ -7,6 +7,7 @@ Exit codes: 0 everything recorded (or already there), 1 some records failed, 2 u
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +24,9 @@ from infrastructure.cli_common import (
     DatabaseOption,
     JsonOption,
     VerboseOption,
+    command_settings,
     console,
+    errors,
     opened_pipeline,
     opened_read_side,
 )
@@ -40,6 +43,7 @@ from infrastructure.conversations import (
     read_conversations,
 )
 from infrastructure.ingest import Ingestor, IngestTotals
+from infrastructure.ingest_processes import IngestJob, WorkersFailedError, ingest_in_processes
 from infrastructure.settings import describe_database
 
 DEMO_USER = "demo-user"
@@ -52,14 +56,23 @@ app = typer.Typer(
 def ingest_with_progress(
     ingestor: Ingestor, items: list[Conversation] | Path, quiet: bool
 ) -> IngestTotals:
-    totals = IngestTotals()
-    total = count_lines(items) if isinstance(items, Path) else len(items)
     source = read_conversations(items) if isinstance(items, Path) else items
+    totals = IngestTotals()
+    return shown_progress(ingestor.ingest(source, totals), lines_of(items), quiet) or totals
+
+
+def lines_of(items: list[Conversation] | Path) -> int:
+    return count_lines(items) if isinstance(items, Path) else len(items)
+
+
+def shown_progress(running: Iterator[IngestTotals], lines: int, quiet: bool) -> IngestTotals | None:
+    """A progress bar over the lines of the input as their totals come in; the last totals."""
+    totals = None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]} msg/s"), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=Console(stderr=True), disable=quiet) as progress:
-        task = progress.add_task("ingesting", total=total, rate="-")
-        for _ in ingestor.ingest(source, totals):
+        task = progress.add_task("ingesting", total=lines, rate="-")
+        for totals in running:
             elapsed = progress.tasks[task].elapsed or 0.0
             rate = f"{totals.messages / elapsed:,.0f}" if elapsed > 0 else "-"
             progress.update(task, advance=1, rate=rate)
@@ -101,23 +114,50 @@ def ingest(
             min=1, max=64, help="Conversations recorded at once; their transactions share commits."
         ),
     ] = 4,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Processes that record at once, each every N-th line (one per core is best "
+            "for big files: the work per message is Python, one core per process).",
+        ),
+    ] = 1,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Ingest conversations (the ../shared/data format); running it again records nothing new."""
+    if workers > 1:
+        job = IngestJob(command_settings(database_url, verbose), file, user_id, workers,
+                        stream_replies=stream, clients=clients)  # fmt: skip
+        totals, problems = IngestTotals(), []
+        try:
+            shown_progress(ingest_in_processes(job, totals), lines_of(file), quiet=as_json)
+        except WorkersFailedError as failure:
+            for problem in failure.problems:
+                errors.print(f"[red]{problem}[/red]; run the ingest again to record the rest")
+            if failure.database_unusable:
+                raise typer.Exit(3) from None
+            problems = failure.problems
+        report(totals, as_json, f"ingested {file.name}", problems)
+        return
     with opened_pipeline(database_url, verbose) as (pipeline, _):
         ingestor = Ingestor(pipeline, user_id=user_id, stream_replies=stream, clients=clients)
         totals = ingest_with_progress(ingestor, file, quiet=as_json)
     report(totals, as_json, f"ingested {file.name}")
 
 
-def report(totals: IngestTotals, as_json: bool, title: str) -> None:
+def report(
+    totals: IngestTotals, as_json: bool, title: str, problems: list[str] | None = None
+) -> None:
+    """The totals; exit 1 when anything was not recorded (failed, unreadable, or a worker's
+    share left unfinished: `problems`)."""
     if as_json:
-        print(json.dumps(totals_document(totals)))
+        print(json.dumps(totals_document(totals) | ({"problems": problems} if problems else {})))
     else:
         print_totals(title, totals)
-    if totals.failed or totals.unreadable_lines:
+    if totals.failed or totals.unreadable_lines or problems:
         raise typer.Exit(1)
 
 

@@ -32,16 +32,26 @@ VerboseOption = Annotated[
 ]
 
 
-@contextmanager
-def opened_pipeline(
-    database_url: str | None, verbose: bool = False
-) -> Iterator[tuple[PersistencePipeline, Settings]]:
+def command_settings(database_url: str | None, verbose: bool = False) -> Settings:
+    """The settings of a command: the environment's, with its options on top (exit 3 when
+    they cannot work)."""
     # Batch commands log one line per message at info level: only with --verbose.
     overrides: dict[str, Any] = {} if verbose else {"log_level": "warning"}
     if database_url:
         overrides["database_url"] = database_url
     try:
-        settings = Settings(**overrides)
+        return Settings(**overrides)
+    except (SettingsError, ValueError) as error:
+        errors.print(f"[red]cannot open the database:[/red] {error}", highlight=False)
+        raise typer.Exit(3) from None
+
+
+@contextmanager
+def opened_pipeline(
+    database_url: str | None, verbose: bool = False
+) -> Iterator[tuple[PersistencePipeline, Settings]]:
+    settings = command_settings(database_url, verbose)
+    try:
         pipeline = bootstrap(settings)
     except (SettingsError, OSError, ValueError) as error:
         errors.print(f"[red]cannot open the database:[/red] {error}", highlight=False)

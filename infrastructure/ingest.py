@@ -31,6 +31,15 @@ class IngestTotals:
     def messages(self) -> int:
         return self.recorded + self.duplicates + self.failed
 
+    def add(self, other: IngestTotals) -> None:
+        self.conversations += other.conversations
+        self.recorded += other.recorded
+        self.duplicates += other.duplicates
+        self.failed += other.failed
+        self.unreadable_lines.extend(other.unreadable_lines)
+        self.error_codes.update(other.error_codes)
+        self.tokens += other.tokens
+
     def count(self, result: CommandResult) -> None:
         if not result.success:
             self.failed += 1
@@ -55,28 +64,34 @@ class Ingestor:
         self, items: Iterable[Conversation | UnreadableLine], totals: IngestTotals
     ) -> Iterator[IngestTotals]:
         """Record each conversation; yields the running totals after each line of the file."""
+        for line in self.lines(items):
+            totals.add(line)
+            yield totals
+
+    def lines(self, items: Iterable[Conversation | UnreadableLine]) -> Iterator[IngestTotals]:
+        """What each line came to, as it is done: a conversation's counts, or an unreadable
+        line. Windows of conversations are recorded by `clients` threads at once."""
         with ThreadPoolExecutor(max_workers=self.clients) as pool:
             in_flight: deque[Future[list[list[CommandResult]]]] = deque()
-            for window in self.windows(items, totals):
-                if not window:  # an unreadable line
-                    yield totals
+            for window in self.windows(items):
+                if isinstance(window, UnreadableLine):
+                    yield IngestTotals(unreadable_lines=[window.line_number])
                     continue
                 in_flight.append(pool.submit(self.record_window, window))
                 if len(in_flight) > 2 * self.clients:  # read ahead, never the whole file
-                    yield from self.counted(in_flight.popleft().result(), totals)
+                    yield from self.counted(in_flight.popleft().result())
             while in_flight:
-                yield from self.counted(in_flight.popleft().result(), totals)
+                yield from self.counted(in_flight.popleft().result())
 
     def windows(
-        self, items: Iterable[Conversation | UnreadableLine], totals: IngestTotals
-    ) -> Iterator[list[Conversation]]:
+        self, items: Iterable[Conversation | UnreadableLine]
+    ) -> Iterator[list[Conversation] | UnreadableLine]:
         """Runs of conversations of up to `window_messages` messages, each one transaction."""
         window: list[Conversation] = []
         size = 0
         for item in items:
             if isinstance(item, UnreadableLine):
-                totals.unreadable_lines.append(item.line_number)
-                yield []
+                yield item
                 continue
             if window and size + len(item.messages) > self.window_messages:
                 yield window
@@ -87,14 +102,12 @@ class Ingestor:
             yield window
 
     @staticmethod
-    def counted(
-        conversations: list[list[CommandResult]], totals: IngestTotals
-    ) -> Iterator[IngestTotals]:
+    def counted(conversations: list[list[CommandResult]]) -> Iterator[IngestTotals]:
         for results in conversations:
-            totals.conversations += 1
+            line = IngestTotals(conversations=1)
             for result in results:
-                totals.count(result)
-            yield totals
+                line.count(result)
+            yield line
 
     def record_window(self, window: list[Conversation]) -> list[list[CommandResult]]:
         """One transaction for the window; where a conversation of it is refused, one
