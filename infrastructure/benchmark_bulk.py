@@ -11,6 +11,8 @@ from domain.pipeline import PersistencePipeline
 from infrastructure.benchmark import Note, RawApplication, stored_size
 from infrastructure.conversations import Conversation
 from infrastructure.ingest import Ingestor, IngestTotals
+from infrastructure.ingest_processes import IngestJob, ingest_in_processes
+from infrastructure.settings import Settings
 from projections.read_side import ReadSide
 
 
@@ -26,6 +28,7 @@ class IngestFigures:
     per_second: float
     raw_per_second: float
     clients: int
+    workers: int = 1  # processes
 
     @property
     def ratio(self) -> float:
@@ -43,31 +46,55 @@ class ReplayFigures:
 
 @dataclass
 class IngestBenchmark:
+    """The conversations ingested by one process, then by `workers` processes (as
+    `chatledger ingest --workers`), each time into new chats, beside raw bulk saves."""
+
     pipeline: PersistencePipeline
+    settings: Settings
     raw: RawApplication
     conversations: list[Conversation]
+    workers: int
     clients: int = 4
 
-    def run(self) -> IngestFigures:
-        ingestor = Ingestor(self.pipeline, user_id="bench-ingest", clients=self.clients)
-        totals = IngestTotals()
-        began = perf_counter()
-        for _ in ingestor.ingest(self.conversations, totals):
-            pass
-        seconds = perf_counter() - began
-        if totals.failed or totals.recorded != totals.messages:
-            raise RuntimeError(f"the ingest did not record every message: {totals}")
-        return IngestFigures(
-            conversations=totals.conversations,
-            messages=totals.messages,
-            per_second=round(totals.messages / seconds, 1),
-            raw_per_second=round(self.raw_rate(ingestor.window_messages, totals.messages), 1),
-            clients=self.clients,
-        )
+    def run(self) -> list[IngestFigures]:
+        window = Ingestor(self.pipeline, user_id="bench-ingest").window_messages
+        raw_rate = None
+        figures = []
+        for workers in sorted({1, self.workers}):
+            conversations = [
+                c.model_copy(update={"conversation_id": f"w{workers}-{c.conversation_id}"})
+                for c in self.conversations
+            ]
+            totals, seconds = self.ingested(conversations, workers)
+            if totals.failed or totals.recorded != totals.messages:
+                raise RuntimeError(f"the ingest did not record every message: {totals}")
+            raw_rate = raw_rate or self.raw_rate(conversations[0], window, totals.messages)
+            figures.append(IngestFigures(
+                conversations=totals.conversations, messages=totals.messages,
+                per_second=round(totals.messages / seconds, 1),
+                raw_per_second=round(raw_rate, 1), clients=self.clients, workers=workers,
+            ))  # fmt: skip
+        return figures
 
-    def raw_rate(self, per_transaction: int, events: int) -> float:
+    def ingested(
+        self, conversations: list[Conversation], workers: int
+    ) -> tuple[IngestTotals, float]:
+        totals = IngestTotals()
+        if workers == 1:
+            ingestor = Ingestor(self.pipeline, user_id="bench-ingest", clients=self.clients)
+            running = ingestor.ingest(conversations, totals)
+        else:
+            job = IngestJob(self.settings, conversations, "bench-ingest", workers,
+                            clients=self.clients)  # fmt: skip
+            running = ingest_in_processes(job, totals)
+        began = perf_counter()
+        for _ in running:
+            pass
+        return totals, perf_counter() - began
+
+    def raw_rate(self, sample: Conversation, per_transaction: int, events: int) -> float:
         """As many events of the same mean size, saved `per_transaction` at a time."""
-        body = "x" * stored_size(self.pipeline, self.conversations[0].conversation_id)
+        body = "x" * stored_size(self.pipeline, sample.conversation_id)
         began = perf_counter()
         for start in range(0, events, per_transaction):
             notes = [Note() for _ in range(max(1, min(per_transaction, events - start) // 2))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -175,7 +176,7 @@ def clients_phase(run: Run) -> list[ClientFigures]:
         return ClientsBenchmark(run.pipeline, raw, run.prompts).run([1, 4, 16], run.messages)
 
 
-def ingest_phase(run: Run) -> IngestFigures:
+def ingest_phase(run: Run) -> list[IngestFigures]:
     path = default_data_file()
     items = read_conversations(path) if path else iter(generate_conversations(run.ingest_messages))
     conversations: list[Conversation] = []
@@ -185,7 +186,8 @@ def ingest_phase(run: Run) -> IngestFigures:
             if sum(len(c.messages) for c in conversations) >= run.ingest_messages:
                 break
     with raw_application(run.backend, run.url) as raw:
-        return IngestBenchmark(run.pipeline, raw, conversations).run()
+        workers = os.cpu_count() or 1
+        return IngestBenchmark(run.pipeline, run.settings, raw, conversations, workers).run()
 
 
 def replay_phase(run: Run) -> list[ReplayFigures]:
@@ -283,13 +285,15 @@ def print_http(backend: str, figures: list[HttpFigures]) -> None:
     Console().print(table)
 
 
-def print_ingest(backend: str, ingest: IngestFigures) -> None:
-    table = Table(title=f"bulk ingest on {backend} ({ingest.clients} clients, windows of 500)")
-    for column in ("conversations", "messages", "msg/s", "raw bulk saves events/s", "raw / ours"):
+def print_ingest(backend: str, figures: list[IngestFigures]) -> None:
+    table = Table(title=f"bulk ingest on {backend} (windows of 500 messages per transaction)")
+    for column in ("processes", "clients each", "conversations", "messages", "msg/s",
+                   "raw bulk saves events/s", "raw / ours"):  # fmt: skip
         table.add_column(column, justify="right")
-    table.add_row(f"{ingest.conversations:,}", f"{ingest.messages:,}",
-                  f"{ingest.per_second:,.0f}", f"{ingest.raw_per_second:,.0f}",
-                  f"{ingest.ratio}x")  # fmt: skip
+    for f in figures:
+        table.add_row(str(f.workers), str(f.clients), f"{f.conversations:,}",
+                      f"{f.messages:,}", f"{f.per_second:,.0f}", f"{f.raw_per_second:,.0f}",
+                      f"{f.ratio}x")  # fmt: skip
     Console().print(table)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from typer.testing import CliRunner
 
@@ -27,7 +28,8 @@ def test_every_phase_prints_its_figures(backend: str) -> None:
     assert report["encryption"]["sealed_p50_ms"] > 0 and "cost_percent" in report["encryption"]
     assert [c["clients"] for c in report["clients"]] == [1, 4, 16]
     assert all(c["per_second"] > 0 and c["raw_per_second"] > 0 for c in report["clients"])
-    assert report["ingest"]["messages"] >= 120 and report["ingest"]["per_second"] > 0
+    assert [i["workers"] for i in report["ingest"]] == sorted({1, os.cpu_count() or 1})
+    assert all(i["messages"] >= 120 and i["per_second"] > 0 for i in report["ingest"])
     assert [r["events"] for r in report["replay"]] == [150, 75]
     assert {q["history"] for q in report["read"]["queries"]} == {100}
     assert [h["clients"] for h in report["http"]] == [1, 4, 16]
