@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-import orjson
 
 GENESIS_HASH = "0" * 64
 
@@ -26,51 +23,12 @@ def _as_text(value: Any) -> str:
 def canonical_bytes(event_type: str, fields: dict[str, Any]) -> bytes:
     """Sorted keys, no whitespace, ASCII only: the same event gives the same bytes in any process
     and after a round trip through the event store (tuples become lists, datetimes ISO text).
-    Keys are text: the commands reject anything else before an event exists.
-
-    The definition is Python's `json.dumps` below. orjson writes the same bytes in less than
-    half the time for what events hold: plain values of the builtin types, no float under 1e-4 (json
-    writes 1e-05 where orjson writes 0.00001), no text outside printable ASCII (json escapes
-    it). Anything else takes the definition; a property test holds the two equal."""
+    Keys are text: the commands reject anything else before an event exists."""
     document = {"event_type": event_type, **fields}
-    if _orjson_writes_as_json(document):
-        try:
-            encoded = orjson.dumps(document, default=_as_text, option=_CANONICAL)
-        except TypeError:  # integers beyond 64 bits, lone surrogates: the definition decides
-            pass
-        else:
-            if encoded.isascii() and b"\x7f" not in encoded:
-                return encoded
     text = json.dumps(
         document, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_as_text
     )
     return text.encode("ascii")
-
-
-_CANONICAL = (
-    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-
-
-_SCALARS = frozenset({str, int, bool, type(None), datetime})
-
-
-def _orjson_writes_as_json(value: Any) -> bool:
-    """No float orjson writes otherwise, nothing but builtin JSON types and datetimes. (Keys
-    that are not text, integers beyond 64 bits and lone surrogates make orjson raise.)"""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        kind = type(item)
-        if kind in _SCALARS:
-            continue
-        if kind is dict:
-            pending.extend(item.values())
-        elif kind is list or kind is tuple:
-            pending.extend(item)
-        elif kind is not float or not (item == 0.0 or 1e-4 <= abs(item) < math.inf):
-            return False  # NaN and infinities too: json refuses them here, orjson writes null
-    return True
 
 
 def chain_hash(event_type: str, fields: dict[str, Any]) -> str:

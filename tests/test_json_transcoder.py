@@ -101,3 +101,17 @@ def test_the_event_store_decodes_with_orjson(pipeline: PersistencePipeline, chat
     assert result.success, result.error
     (event,) = [e for e in pipeline.events.get(chat) if getattr(e, "message_id", None)]
     assert repr(vars(event)["metadata"]) == repr(metadata)
+
+
+def written(transcoder: JSONTranscoder, value: Any) -> bytes | str:
+    """The encoded bytes, or the exception's type."""
+    try:
+        return transcoder.encode(value)
+    except Exception as error:  # the same failure is part of the contract
+        return type(error).__name__
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(keys, values | st.just("\ud800"), max_size=6) | values)
+def test_writes_the_bytes_the_json_transcoder_writes(value: Any) -> None:
+    assert written(FAST, value) == written(PLAIN, value)
