@@ -11,7 +11,6 @@ from domain.application import PIPELINE_VERSION, ChatApplication, new_message_id
 from domain.boundary import CommandRun, validate
 from domain.chat import Chat
 from domain.messages import AssistantMessage, CommandResult, UserMessage
-from domain.personal_metadata import seal_personal_metadata
 from domain.ports import content_binding
 
 
@@ -93,10 +92,9 @@ class MessageRecording(ChatApplication):
             ),
             tokens=tokens.model_dump(),
             metadata=message.metadata,
-            personal_metadata=seal_personal_metadata(
-                self.protector, message.user_id, chat.id, plan.message_id,
-                message.personal_metadata,
-            ),  # fmt: skip
+            personal_metadata=self.sealed_metadata(
+                chat, plan.message_id, message.personal_metadata
+            ),
             pipeline_version=PIPELINE_VERSION,
             **plan.details(chat),
         )

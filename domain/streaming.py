@@ -22,7 +22,6 @@ from domain.messages import (
     StreamEnd,
     StreamFailure,
 )
-from domain.personal_metadata import seal_personal_metadata
 from domain.ports import content_binding
 from domain.stream_context import StreamContext
 
@@ -81,10 +80,9 @@ class StreamCommands(ChatApplication):
                     model=generation.model or chat.model,
                     temperature=generation.temperature,
                     metadata=generation.metadata,
-                    personal_metadata=seal_personal_metadata(
-                        self.protector, chat.owner_id, chat.id, message_id,
-                        generation.personal_metadata,
-                    ),  # fmt: skip
+                    personal_metadata=self.sealed_metadata(
+                        chat, message_id, generation.personal_metadata
+                    ),
                     pipeline_version=PIPELINE_VERSION,
                 )
                 return CommandResult(success=True, chat_id=chat.id, message_id=run.message_id)
@@ -144,10 +142,9 @@ class StreamCommands(ChatApplication):
                     error_code=end.error_code,
                     error_message=end.error_message,
                     metadata=end.metadata,
-                    personal_metadata=seal_personal_metadata(
-                        self.protector, chat.owner_id, chat.id, stream.message_id,
-                        end.personal_metadata,
-                    ),  # fmt: skip
+                    personal_metadata=self.sealed_metadata(
+                        chat, stream.message_id, end.personal_metadata
+                    ),
                 )
                 return CommandResult(
                     success=True, chat_id=chat.id, message_id=stream.message_id, tokens=tokens,
@@ -191,10 +188,9 @@ class StreamCommands(ChatApplication):
                     error_code=failure.error_code,
                     error_message=failure.error_message,
                     metadata=failure.metadata,
-                    personal_metadata=seal_personal_metadata(
-                        self.protector, chat.owner_id, chat.id, stream.message_id,
-                        failure.personal_metadata,
-                    ),  # fmt: skip
+                    personal_metadata=self.sealed_metadata(
+                        chat, stream.message_id, failure.personal_metadata
+                    ),
                 )
                 return CommandResult(success=True, chat_id=chat.id, message_id=stream.message_id)
 
