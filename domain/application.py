@@ -20,6 +20,7 @@ from domain.errors import ChatLedgerError, ErrorCode
 from domain.group_commit import ChatLocks, GroupCommit
 from domain.intent import KeywordIntentDetector
 from domain.messages import CommandResult, MessageIds, TokenSummary
+from domain.personal_metadata import seal_personal_metadata
 from domain.ports import (
     CommandObserver,
     ContentProtector,
@@ -263,6 +264,10 @@ class ChatApplication(Application[str]):
         return (
             None if title is None else self.protector.seal(owner_id, title, title_binding(chat_id))
         )
+
+    def sealed_metadata(self, chat: Chat, message_id: str, personal: dict[str, Any]) -> str:
+        """Personal metadata goes with the chat owner's key, as the message's content does."""
+        return seal_personal_metadata(self.protector, chat.owner_id, chat.id, message_id, personal)
 
     def title_of(self, started: Chat.Started) -> str | None:
         if started.title is None:

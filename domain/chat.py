@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -75,6 +76,9 @@ class Chat(BaseAggregate[str]):
         processing_ms: float
         metadata: dict[str, Any]
         pipeline_version: str
+        # Sealed canonical JSON ("" for none). Events recorded before it existed lack it:
+        # they read this default, and their hashes (over the stored fields) still hold.
+        personal_metadata: str = ""
 
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
@@ -96,6 +100,7 @@ class Chat(BaseAggregate[str]):
         error_message: str | None
         metadata: dict[str, Any]
         pipeline_version: str
+        personal_metadata: str = ""
 
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
@@ -110,6 +115,7 @@ class Chat(BaseAggregate[str]):
         temperature: float | None
         metadata: dict[str, Any]
         pipeline_version: str
+        personal_metadata: str = ""
 
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
@@ -130,6 +136,7 @@ class Chat(BaseAggregate[str]):
         error_code: str | None
         error_message: str | None
         metadata: dict[str, Any]
+        personal_metadata: str = ""
 
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
@@ -148,6 +155,7 @@ class Chat(BaseAggregate[str]):
         error_code: str
         error_message: str | None
         metadata: dict[str, Any]
+        personal_metadata: str = ""
 
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
@@ -218,6 +226,16 @@ def link_event(
 ) -> dict[str, Any]:
     """Fix the event's timestamp and link it to the chain: add `prev_hash` and `hash`."""
     timestamp = fields.get("timestamp") or event_class.create_timestamp()
-    linked = {**fields, "timestamp": timestamp, "prev_hash": prev_hash}
+    # A field left to its default is in the event all the same: the hash must cover it.
+    linked = {**defaults(event_class), **fields, "timestamp": timestamp, "prev_hash": prev_hash}
     identity = {"originator_id": chat_id, "originator_version": version}
     return {**linked, "hash": chain_hash(event_class.__qualname__, {**identity, **linked})}
+
+
+def defaults(event_class: type[Any]) -> dict[str, Any]:
+    """The event's fields that have a default (fields added after events were recorded)."""
+    return {
+        f.name: f.default
+        for f in dataclasses.fields(event_class)
+        if f.default is not dataclasses.MISSING
+    }

@@ -32,7 +32,8 @@ class DataSubject(BaseAggregate[str]):
         reason: str
         key: str  # destroyed | no_key | already_erased (KeyDestruction)
         chats: int
-        content_events: int  # events of the user's chats that held content
+        # Events of the user's chats that held content, a title or personal metadata.
+        content_events: int
         legacy_plaintext_events: int  # of those, stored before encryption: still plaintext
         pipeline_version: str
 

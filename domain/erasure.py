@@ -103,12 +103,13 @@ class ErasureCommands(ChatApplication):
         return chats
 
     def count_content(self, chats: list[str]) -> tuple[int, int]:
-        """Events that hold content (or a title), and of those the plaintext ones from before
-        encryption."""
+        """Events that hold content (or a title, or personal metadata), and of those the
+        plaintext ones from before encryption."""
         content = legacy = 0
         for chat_id in chats:
             for event in self.events.get(chat_id):
-                stored = getattr(event, "content", None) or getattr(event, "title", None)
+                stored = (getattr(event, "content", None) or getattr(event, "title", None)
+                          or getattr(event, "personal_metadata", None))  # fmt: skip
                 if stored:
                     content += 1
                     legacy += not self.protector.is_sealed(stored)

@@ -92,6 +92,9 @@ class MessageRecording(ChatApplication):
             ),
             tokens=tokens.model_dump(),
             metadata=message.metadata,
+            personal_metadata=self.sealed_metadata(
+                chat, plan.message_id, message.personal_metadata
+            ),
             pipeline_version=PIPELINE_VERSION,
             **plan.details(chat),
         )

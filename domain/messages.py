@@ -156,6 +156,7 @@ class UserMessage(MessageIds):
     content: Annotated[Content, StringConstraints(min_length=1)]
     context: ContextItems = Field(default_factory=ContextItems)
     metadata: Metadata = Field(default_factory=dict)
+    personal_metadata: Metadata = Field(default_factory=dict)  # sealed under the owner's key
 
 
 class Generation(MessageIds):
@@ -166,6 +167,7 @@ class Generation(MessageIds):
     model: ModelName | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)] | None = None
     metadata: Metadata = Field(default_factory=dict)
+    personal_metadata: Metadata = Field(default_factory=dict)
 
 
 class Outcome(StrictInput):
@@ -175,6 +177,7 @@ class Outcome(StrictInput):
     error_code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")] | None = None
     error_message: ErrorText | None = None
     metadata: Metadata = Field(default_factory=dict)
+    personal_metadata: Metadata = Field(default_factory=dict)
 
 
 class AssistantMessage(Generation, Outcome):
@@ -245,3 +248,4 @@ class StreamFailure(StrictInput):
     error_message: ErrorText | None = None
     content: Content = ""
     metadata: Metadata = Field(default_factory=dict)
+    personal_metadata: Metadata = Field(default_factory=dict)

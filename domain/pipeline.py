@@ -64,6 +64,7 @@ class PersistencePipeline(ImportCommands, StreamCommands, ErasureCommands):
         *,
         context: ContextItems | dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        personal_metadata: dict[str, Any] | None = None,
         message_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> CommandResult:
@@ -89,6 +90,7 @@ class PersistencePipeline(ImportCommands, StreamCommands, ErasureCommands):
         error_code: str | None = None,
         error_message: str | None = None,
         metadata: dict[str, Any] | None = None,
+        personal_metadata: dict[str, Any] | None = None,
         message_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> CommandResult:

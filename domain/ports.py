@@ -78,8 +78,17 @@ def title_binding(chat_id: str) -> str:
     return f"{chat_id}\n"
 
 
+def personal_metadata_binding(chat_id: str, message_id: str) -> str:
+    """What a message's sealed personal metadata is bound to: a third line, so that neither a
+    sealed content nor a title opens in its place (ids never hold a newline)."""
+    return f"{chat_id}\n{message_id}\nmetadata"
+
+
 # What the read side shows, everywhere, in place of content whose owner was erased.
 ERASED_CONTENT = "[erased]"
+# Shown for a sealed text that does not open with its key: altered, or moved to another
+# message. `verify` names the broken link; the read side keeps going.
+UNREADABLE_CONTENT = "[unreadable]"
 
 
 class KeyDestruction(StrEnum):

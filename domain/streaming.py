@@ -54,6 +54,7 @@ class StreamCommands(ChatApplication):
         model: str | None = None,
         temperature: float | None = None,
         metadata: dict[str, Any] | None = None,
+        personal_metadata: dict[str, Any] | None = None,
         message_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> OpenedStream:
@@ -62,7 +63,8 @@ class StreamCommands(ChatApplication):
 
         def action(run: CommandRun) -> OpenedStream:
             generation = validate(Generation, **fields)
-            run.message_id = generation.message_id or run.message_id or new_message_id()
+            message_id = generation.message_id or run.message_id or new_message_id()
+            run.message_id = message_id
 
             def decide(chat: Chat) -> CommandResult:
                 duplicate = self.find_duplicate(chat, generation, STREAM_EVENTS, None)
@@ -78,6 +80,9 @@ class StreamCommands(ChatApplication):
                     model=generation.model or chat.model,
                     temperature=generation.temperature,
                     metadata=generation.metadata,
+                    personal_metadata=self.sealed_metadata(
+                        chat, message_id, generation.personal_metadata
+                    ),
                     pipeline_version=PIPELINE_VERSION,
                 )
                 return CommandResult(success=True, chat_id=chat.id, message_id=run.message_id)
@@ -102,6 +107,7 @@ class StreamCommands(ChatApplication):
         error_code: str | None = None,
         error_message: str | None = None,
         metadata: dict[str, Any] | None = None,
+        personal_metadata: dict[str, Any] | None = None,
     ) -> CommandResult:
         """Record the reply with its timings; `content` defaults to the chunks fed to `stream`."""
         fields = stream.ids()
@@ -113,6 +119,7 @@ class StreamCommands(ChatApplication):
             end = validate(
                 StreamEnd, content=text, usage=usage, error_code=error_code,
                 error_message=error_message, metadata=metadata or {},
+                personal_metadata=personal_metadata or {},
             )  # fmt: skip
             warnings: list[str] = []
 
@@ -135,6 +142,9 @@ class StreamCommands(ChatApplication):
                     error_code=end.error_code,
                     error_message=end.error_message,
                     metadata=end.metadata,
+                    personal_metadata=self.sealed_metadata(
+                        chat, stream.message_id, end.personal_metadata
+                    ),
                 )
                 return CommandResult(
                     success=True, chat_id=chat.id, message_id=stream.message_id, tokens=tokens,
@@ -152,6 +162,7 @@ class StreamCommands(ChatApplication):
         error_message: str | None = None,
         *,
         metadata: dict[str, Any] | None = None,
+        personal_metadata: dict[str, Any] | None = None,
     ) -> CommandResult:
         """Record that a stream ended in an error, keeping the partial reply the user saw."""
         fields = stream.ids()
@@ -161,6 +172,7 @@ class StreamCommands(ChatApplication):
             failure = validate(
                 StreamFailure, error_code=error_code, error_message=error_message,
                 content=stream.content, metadata=metadata or {},
+                personal_metadata=personal_metadata or {},
             )  # fmt: skip
 
             def decide(chat: Chat) -> CommandResult:
@@ -176,6 +188,9 @@ class StreamCommands(ChatApplication):
                     error_code=failure.error_code,
                     error_message=failure.error_message,
                     metadata=failure.metadata,
+                    personal_metadata=self.sealed_metadata(
+                        chat, stream.message_id, failure.personal_metadata
+                    ),
                 )
                 return CommandResult(success=True, chat_id=chat.id, message_id=stream.message_id)
 

@@ -21,15 +21,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.errors import ChatLedgerError, ErrorCode
-from domain.ports import ERASED_CONTENT, KeyDestruction, KeyStore, UserKey
+from domain.ports import ERASED_CONTENT, UNREADABLE_CONTENT, KeyDestruction, KeyStore, UserKey
 
 PREFIX = "aesgcm:v1:"
 ENVELOPE = re.compile(r"^aesgcm:v1:([0-9a-f]{16}):([A-Za-z0-9_-]{16}):([A-Za-z0-9_-]{22,})$")
 NONCE_BYTES = 12
 KEY_TTL_S = 2.0
-# Shown for a sealed text that does not open with its key: altered, or moved to another
-# message. `verify` names the broken link; the read side keeps going.
-UNREADABLE_CONTENT = "[unreadable]"
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class UserMessageBody(Ids):
     content: Annotated[Content, StringConstraints(min_length=1)]
     context: ContextItems | None = None
     metadata: Metadata | None = None
+    personal_metadata: Metadata | None = None
 
 
 class GenerationBody(Ids):
@@ -58,6 +59,7 @@ class GenerationBody(Ids):
     model: ModelName | None = None
     temperature: Temperature | None = None
     metadata: Metadata | None = None
+    personal_metadata: Metadata | None = None
 
 
 class AssistantMessageBody(GenerationBody):
@@ -76,6 +78,7 @@ class CompleteStreamBody(StreamFigures):
     error_code: ErrorCodeText | None = None
     error_message: ErrorText | None = None
     metadata: Metadata | None = None
+    personal_metadata: Metadata | None = None
 
 
 class FailStreamBody(StreamFigures):
@@ -86,6 +89,7 @@ class FailStreamBody(StreamFigures):
     error_message: ErrorText | None = None
     content: Content = ""
     metadata: Metadata | None = None
+    personal_metadata: Metadata | None = None
 
 
 class BrokenLinkModel(BaseModel):

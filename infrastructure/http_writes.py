@@ -98,6 +98,7 @@ def complete_stream(
     result = wired.pipeline.complete_stream(
         stream, body.content, usage=body.usage.model_dump() if body.usage else None,
         error_code=body.error_code, error_message=body.error_message, metadata=body.metadata,
+        personal_metadata=body.personal_metadata,
     )  # fmt: skip
     return as_response(result, created=True)
 
@@ -118,6 +119,7 @@ def fail_stream(
         first_chunk_ms=body.first_chunk_ms, duration_ms=body.duration_ms, content=body.content,
     )  # fmt: skip
     result = wired.pipeline.fail_stream(
-        stream, body.error_code, body.error_message, metadata=body.metadata
-    )
+        stream, body.error_code, body.error_message, metadata=body.metadata,
+        personal_metadata=body.personal_metadata,
+    )  # fmt: skip
     return as_response(result, created=True)

@@ -19,6 +19,7 @@ READ_MODEL_SCHEMA_LOCK = 0x43484C52  # "CHLR"
 
 class Cursor(Protocol):
     rowcount: int
+    description: Any
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
@@ -132,6 +133,10 @@ class _QmarkCursor:
     @property
     def rowcount(self) -> int:
         return self.cursor.rowcount
+
+    @property
+    def description(self) -> Any:
+        return self.cursor.description
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         # No parameters, no placeholder parsing: DDL may hold a literal %.

@@ -27,6 +27,9 @@ class TableSpec:
     columns: tuple[tuple[str, str], ...]
     primary_key: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
+    # Columns added after deployments created tables of this spec, last in `columns` and in
+    # the order added, each with the value (SQL) that rows written before it get.
+    added_columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -47,6 +50,15 @@ class TableSpec:
                 f"CREATE INDEX IF NOT EXISTS {table}_i{number} ON {table} ({', '.join(index)})"
             )
         return statements
+
+    def add_columns(self, generation: int, present: set[str]) -> list[str]:
+        """What brings a generation's table created before `added_columns` up to date."""
+        kinds = dict(self.columns)
+        return [
+            f"ALTER TABLE {self.table(generation)} ADD COLUMN {name} {kinds[name]} DEFAULT {value}"
+            for name, value in self.added_columns
+            if name not in present
+        ]
 
 
 class SqlReadModel(ReadModelView):
@@ -76,6 +88,28 @@ class SqlReadModel(ReadModelView):
                 )
                 self.create_generation(cursor, 1)
                 self.point_view_at(cursor, 1)
+            else:
+                self.add_missing_columns(cursor)
+
+    def add_missing_columns(self, cursor: Cursor) -> None:
+        """Tables created by an earlier version gain the columns added since, in place: no
+        rebuild. The view is created again, since PostgreSQL expanded its `*` at creation."""
+        if not self.spec.added_columns:
+            return
+        cursor.execute(
+            "SELECT current_generation, building_generation FROM read_model_generations "
+            "WHERE projection = ?",
+            (self.name,),
+        )
+        current, building = cursor.fetchone()
+        for generation in {int(current), int(building or current)}:
+            cursor.execute(f"SELECT * FROM {self.spec.table(generation)} WHERE 1 = 0")
+            present = {column[0] for column in cursor.description}
+            statements = self.spec.add_columns(generation, present)
+            for statement in statements:
+                cursor.execute(statement)
+            if statements and generation == int(current):
+                self.point_view_at(cursor, generation)
 
     def create_generation(self, cursor: Cursor, generation: int) -> None:
         for statement in self.spec.create(generation):

@@ -10,7 +10,14 @@ from eventsourcing.persistence import Tracking
 from domain.ports import ERASED_CONTENT
 from infrastructure.sql_database import Cursor
 from infrastructure.sql_read_model import SqlReadModel, TableSpec
-from projections.changes import AuditEntry, ContentErased, MessageClosed, MessageRow, closed_row
+from projections.changes import (
+    ERASED_METADATA,
+    AuditEntry,
+    ContentErased,
+    MessageClosed,
+    MessageRow,
+    closed_row,
+)
 from projections.stats import ALL_TIME, StatKey
 from projections.views import AuditFilter, AuditIndexView, MessageTableView, StatsView
 
@@ -33,6 +40,8 @@ MESSAGES = TableSpec(
     columns=_columns(MessageRow, ("chat_id", "message_id", "user_id", "role", "status")),
     primary_key=("chat_id", "message_id"),
     indexes=(("user_id", "created_at"),),  # chat lookups use the primary key
+    # Rows projected before the column existed came from events without personal metadata.
+    added_columns=(("personal_metadata", "'{}'"),),
 )
 CLOSED_FIELDS = MessageClosed._fields[2:]
 STATS = TableSpec(
@@ -108,6 +117,11 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
             f"UPDATE {table} SET content = ? WHERE user_id = ? AND content IS NOT NULL "
             "AND content <> '' AND content <> ?",
             [(ERASED_CONTENT, user_id, ERASED_CONTENT) for user_id in self.erased_users],
+        )
+        cursor.executemany(
+            f"UPDATE {table} SET personal_metadata = ? WHERE user_id = ? "
+            "AND personal_metadata <> ? AND personal_metadata <> ?",
+            [(ERASED_METADATA, user_id, "{}", ERASED_METADATA) for user_id in self.erased_users],
         )
 
     def messages(self, chat_id: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 from domain.application import ChatApplication
 from domain.chat import Chat
 from domain.ports import ContentProtector
-from projections.changes import AuditEntry, opened_content, opened_title
+from projections.changes import AuditEntry, opened_content, opened_metadata, opened_title
 from projections.views import AuditFilter, AuditIndexView
 
 PAGE = 1000
@@ -26,8 +26,12 @@ def recorded_fields(event: Any, with_content: bool, protector: ContentProtector)
     fields = {k: v for k, v in vars(event).items() if k not in TOP_LEVEL}
     if not with_content:
         fields.pop("content", None)
-    elif "content" in fields:
-        fields["content"] = opened_content(event, protector)
+        fields.pop("personal_metadata", None)
+    else:
+        if "content" in fields:
+            fields["content"] = opened_content(event, protector)
+        if "metadata" in fields:  # events from before personal metadata existed too
+            fields["personal_metadata"] = opened_metadata(event, protector)
     if isinstance(event, Chat.Started):
         fields["title"] = opened_title(event, protector)
     for name, gen_ai in GEN_AI_NAMES.items():

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from domain.chat import Chat, ChatEvent
 from domain.data_subject import DataSubject
+from domain.personal_metadata import OpenedMetadata, open_personal_metadata
 from domain.ports import ERASED_CONTENT, ContentProtector, content_binding, title_binding
 
 # PostgreSQL text cannot hold NUL; the event store keeps the exact content, read models show
@@ -74,6 +75,8 @@ class MessageRow(NamedTuple):
     position: int
     version: int
     event_hash: str
+    # Last: a table created before it gained the column at its end, and rows keep one order.
+    personal_metadata: str  # JSON: the object, or "[erased]" / "[unreadable]" in its place
 
 
 class MessageClosed(NamedTuple):
@@ -99,6 +102,7 @@ class MessageClosed(NamedTuple):
     position: int
     version: int
     event_hash: str
+    personal_metadata: str
 
 
 class AuditEntry(NamedTuple):
@@ -113,20 +117,35 @@ class AuditEntry(NamedTuple):
 
 
 class ContentErased(NamedTuple):
-    """A user was erased: the content of every row of theirs reads ERASED_CONTENT from now on."""
+    """A user was erased: the content and personal metadata of every row of theirs read
+    ERASED_CONTENT from now on."""
 
     user_id: str
 
 
+ERASED_METADATA = json.dumps(ERASED_CONTENT)
+
+
 def erased(row: MessageRow) -> MessageRow:
-    """The row as an erasure leaves it (empty content reveals nothing and stays)."""
-    return row._replace(content=ERASED_CONTENT) if row.content else row
+    """The row as an erasure leaves it (empty content and metadata reveal nothing and stay)."""
+    content = ERASED_CONTENT if row.content else row.content
+    personal = row.personal_metadata if row.personal_metadata == "{}" else ERASED_METADATA
+    return row._replace(content=content, personal_metadata=personal)
 
 
 def opened_content(event: ChatEvent, protector: ContentProtector) -> str:
     fields = vars(event)
     binding = content_binding(event.originator_id, fields["message_id"])
     return protector.unseal(fields["user_id"], fields["content"], binding)
+
+
+def opened_metadata(event: ChatEvent, protector: ContentProtector) -> OpenedMetadata:
+    """Events recorded before personal metadata existed read "" (none)."""
+    fields = vars(event)
+    stored = fields.get("personal_metadata", "")
+    return open_personal_metadata(
+        protector, fields["user_id"], event.originator_id, fields["message_id"], stored
+    )
 
 
 def opened_title(started: Chat.Started, protector: ContentProtector) -> str | None:
@@ -207,6 +226,7 @@ def new_message_row(event: ChatEvent, position: int, protector: ContentProtector
         position,
         event.originator_version,
         event.hash,
+        as_json(opened_metadata(event, protector)),
     )
 
 
@@ -237,6 +257,7 @@ def closed_stream(
         position,
         event.originator_version,
         event.hash,
+        as_json(opened_metadata(event, protector)),
     )
 
 

@@ -4,6 +4,7 @@ back, the chains verify, and statistics and the audit trail still answer for the
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 
@@ -20,29 +21,47 @@ from tests.read_model_oracle import actual_dumps, expected_dumps
 from tests.stored_bytes import search, stored_bytes
 
 
+def personal_values(user: str, token: str) -> list[str]:
+    """Values a backend marks personal (in personal_metadata), one per way of recording."""
+    return [f"{user}.{token}.pm{n}@example.org Straße 秘 {n}" for n in range(9)]
+
+
 def record_conversations(pipeline: PersistencePipeline, user: str, token: str) -> list[str]:
-    """Every way content is recorded, for one user; returns the texts."""
+    """Every way content and personal metadata are recorded, for one user; returns the texts
+    of the messages (the personal values are personal_values(user, token))."""
     texts = [f"{user} {token} says #{n}: Grüße, 秘密 {n}" for n in range(8)]
+    personal = [
+        {"email": value, "nested": {"n": [value]}} for value in personal_values(user, token)
+    ]
     chat = f"{user}-chat"
     assert pipeline.start_chat(chat, user, title=f"Support {token}", model="gpt-4o").success
-    assert pipeline.persist_user_message(chat, user, texts[0], message_id="u1").success
-    assert pipeline.persist_assistant_message(
-        chat, user, texts[1], message_id="a1", usage={"input_tokens": 9, "output_tokens": 4}
+    assert pipeline.persist_user_message(
+        chat, user, texts[0], message_id="u1", personal_metadata=personal[0]
     ).success
-    opened = pipeline.open_stream(chat, user, message_id="s1")
+    assert pipeline.persist_assistant_message(
+        chat, user, texts[1], message_id="a1", usage={"input_tokens": 9, "output_tokens": 4},
+        personal_metadata=personal[1],
+    ).success  # fmt: skip
+    opened = pipeline.open_stream(chat, user, message_id="s1", personal_metadata=personal[2])
     assert opened.stream is not None
     opened.stream.add_chunk(texts[2])
-    assert pipeline.complete_stream(opened.stream).success
+    assert pipeline.complete_stream(opened.stream, personal_metadata=personal[3]).success
     failing = pipeline.open_stream(chat, user, message_id="s2")
     assert failing.stream is not None
     failing.stream.add_chunk(texts[3])
-    assert pipeline.fail_stream(failing.stream, "PROVIDER_ERROR").success
-    batch = [{"role": "user", "content": texts[4], "message_id": "b1"},
-             {"role": "assistant", "content": texts[5], "message_id": "b2"}]  # fmt: skip
+    assert pipeline.fail_stream(
+        failing.stream, "PROVIDER_ERROR", personal_metadata=personal[4]
+    ).success
+    batch = [{"role": "user", "content": texts[4], "message_id": "b1",
+              "personal_metadata": personal[5]},
+             {"role": "assistant", "content": texts[5], "message_id": "b2",
+              "personal_metadata": personal[6]}]  # fmt: skip
     assert pipeline.persist_messages(chat, user, batch).success
     imported = {"chat_id": f"{user}-old", "messages": [
-        {"role": "user", "content": texts[6], "message_id": "i1"},
-        {"role": "assistant", "content": texts[7], "message_id": "i2"}]}  # fmt: skip
+        {"role": "user", "content": texts[6], "message_id": "i1",
+         "personal_metadata": personal[7]},
+        {"role": "assistant", "content": texts[7], "message_id": "i2",
+         "personal_metadata": personal[8]}]}  # fmt: skip
     assert pipeline.import_chats(user, [imported]).success
     return texts
 
@@ -59,6 +78,15 @@ def contents(read_side: ReadSide, chat_id: str) -> list[str | None]:
     return [row["content"] for row in read_side.messages.messages(chat_id)]
 
 
+def personal_metadata(read_side: ReadSide, chat_id: str) -> list[object]:
+    """Each row's personal metadata as JSON values (the column holds JSON text)."""
+    return [json.loads(row["personal_metadata"]) for row in read_side.messages.messages(chat_id)]
+
+
+def values_in(documents: list[object]) -> set[str]:
+    return {d["email"] for d in documents if isinstance(d, dict) and "email" in d}
+
+
 def test_no_byte_of_an_erased_users_content_is_left(
     backend: str, database_url: str, pipeline: PersistencePipeline, read_side: ReadSide
 ) -> None:
@@ -66,25 +94,41 @@ def test_no_byte_of_an_erased_users_content_is_left(
     with capture_logs() as logs:
         alice = record_conversations(pipeline, "alice", token)
         bob = record_conversations(pipeline, "bob", other)
+        alice_personal, bob_personal = (
+            personal_values("alice", token),
+            personal_values("bob", other),
+        )
         read_side.catch_up()
         read_side.rebuild("messages")  # plaintext copied into read models, a generation dropped
         assert contents(read_side, "alice-chat")[0] == alice[0]
+        opened = personal_metadata(read_side, "alice-chat") + personal_metadata(
+            read_side, "alice-old"
+        )
+        assert values_in(opened) == set(alice_personal) - {alice_personal[2]}  # s1: the end's
         key = key_material(read_side, "alice")
         before = read_side.get_message_persistence_stats("alice").stats
         result, released = erase_and_scrub(read_side, "alice", "GDPR Art. 17, ticket 42", "dpo-1")
     assert result.success and result.outcome == "erased" and released, result
-    assert (result.chats, result.content_events, result.legacy_plaintext_events) == (2, 9, 0)
+    assert (result.chats, result.content_events, result.legacy_plaintext_events) == (2, 10, 0)
 
     stored = stored_bytes(database_url, backend)
-    found = search(stored, [*alice, token, key])
+    found = search(stored, [*alice, *alice_personal, token, key])
     print(f"\nbyte search {backend}: {found.scanned} bytes, {found.texts} texts, {found.hits}")
     assert found.hits == []
-    assert search(stored, bob).hits == bob  # the search does find text that is there
-    assert not any(text in str(logs) for text in [*alice, *bob])
+    # The search does find text that is there (Bob's opening s1 was replaced by its end's).
+    assert search(stored, bob).hits == bob
+    assert search(stored, bob_personal).hits == [v for v in bob_personal if v != bob_personal[2]]
+    assert not any(text in str(logs) for text in [*alice, *bob, *alice_personal, *bob_personal])
 
     assert set(contents(read_side, "alice-chat")) == {ERASED_CONTENT}
     assert set(contents(read_side, "alice-old")) == {ERASED_CONTENT}
+    alice_rows = personal_metadata(read_side, "alice-chat") + personal_metadata(
+        read_side, "alice-old"
+    )
+    assert set(map(json.dumps, alice_rows)) == {json.dumps(ERASED_CONTENT)}
     assert contents(read_side, "bob-chat")[0] == bob[0]
+    bob_rows = personal_metadata(read_side, "bob-chat") + personal_metadata(read_side, "bob-old")
+    assert values_in(bob_rows) == set(bob_personal) - {bob_personal[2]}
     after = read_side.get_message_persistence_stats("alice").stats
     assert after is not None and before is not None
     assert after.model_dump() == before.model_dump()
@@ -92,10 +136,14 @@ def test_no_byte_of_an_erased_users_content_is_left(
     replayed = read_side.replay_chat("alice-chat", "alice").chat
     assert replayed is not None
     assert {m["content"] for m in replayed.messages} == {ERASED_CONTENT}
+    assert {m["personal_metadata"] for m in replayed.messages} == {json.dumps(ERASED_CONTENT)}
     trail = read_side.audit_trail("alice", with_content=True).records
     assert trail[-1]["event_type"] == "Erased"
     assert trail[-1]["fields"]["requested_by"] == "dpo-1"
     assert {r["fields"].get("content") for r in trail} <= {None, ERASED_CONTENT}
+    assert {json.dumps(r["fields"].get("personal_metadata")) for r in trail} <= {
+        "null", "{}", json.dumps(ERASED_CONTENT)}  # fmt: skip
+    assert bob_personal[2] in str(read_side.audit_trail("bob", with_content=True).records)
     assert ChainVerifier(pipeline).verify().intact
     for name in ("messages", "stats", "audit"):
         read_side.rebuild(name)

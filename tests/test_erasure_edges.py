@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 from domain.chat import Chat
 from domain.errors import ErrorCode
 from domain.messages import CommandResult
-from domain.ports import ERASED_CONTENT, PlaintextContent, content_binding
+from domain.ports import ERASED_CONTENT, UNREADABLE_CONTENT, PlaintextContent, content_binding
 from infrastructure.bootstrap import bootstrap
 from infrastructure.cli import app
 from infrastructure.cli_erasure import erase_and_scrub
-from infrastructure.content_encryption import KEY_TTL_S, UNREADABLE_CONTENT, AesGcmContent
+from infrastructure.content_encryption import KEY_TTL_S, AesGcmContent
 from infrastructure.content_keys import SqlKeyStore
 from infrastructure.settings import Settings
 from infrastructure.sql_database import SQLiteDatabase

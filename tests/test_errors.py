@@ -72,6 +72,12 @@ INVALID_USER_MESSAGES: dict[str, dict[str, Any]] = {
     },
     "metadata that would not decode": {"metadata": {"_type_": "nope", "_data_": 1}},
     "metadata with a number as a key": {"metadata": {"a": {1: "one", "b": 2}}},
+    "personal metadata not an object": {"personal_metadata": ["a list"]},
+    "personal metadata too deep": {"personal_metadata": {"a": [[[[[[[[[["deep"]]]]]]]]]]}},
+    "personal metadata surrogate": {"personal_metadata": {"note": "\udfff"}},
+    "personal metadata too big": {"personal_metadata": {"blob": "y" * 70_000}},
+    "personal metadata NaN": {"personal_metadata": {"score": math.nan}},
+    "personal metadata with a number as a key": {"personal_metadata": {1: "one"}},
     "context not ids": {"context": {"insights": ["ok", "not ok!"]}},
     "unknown context kind": {"context": {"secrets": ["s1"]}},
 }

@@ -54,6 +54,7 @@ USER_FIELDS = [
     "content",
     "context",
     "metadata",
+    "personal_metadata",
     "message_id",
     "idempotency_key",
 ]
@@ -97,16 +98,33 @@ def test_starting_a_chat_with_anything_gets_a_coded_answer(
 
 
 @settings(SLOW_IS_FINE, max_examples=30)
-@given(chunk=nasty_text, error_code=anything, usage=anything, prompt=anything)
+@given(chunk=nasty_text, error_code=anything, usage=anything, prompt=anything, personal=anything)
 def test_streams_and_prompt_counting_get_coded_answers(
-    pipeline: PersistencePipeline, chunk: str, error_code: Any, usage: Any, prompt: Any
-) -> None:
+    pipeline: PersistencePipeline, chunk: str, error_code: Any, usage: Any, prompt: Any,
+    personal: Any,
+) -> None:  # fmt: skip
     pipeline.start_chat("hostile", "alice")
     opened = pipeline.open_stream("hostile", "alice")
     assert opened.stream is not None
     opened.stream.add_chunk(chunk)
     assert_coded(pipeline.complete_stream(opened.stream, usage=usage))
     assert_coded(pipeline.fail_stream(opened.stream, error_code))
+    before = event_count(pipeline)
+    hostile = pipeline.open_stream("hostile", "alice", personal_metadata=personal)
+    assert_coded(hostile)
+    assert event_count(pipeline) == before + (1 if hostile.success else 0)
+    stream = pipeline.open_stream("hostile", "alice").stream
+    assert stream is not None
+    stream.add_chunk(chunk)
+    closes: list[Callable[[StreamContext], CommandResult]] = [
+        lambda s: pipeline.complete_stream(s, personal_metadata=personal),
+        lambda s: pipeline.fail_stream(s, "E", personal_metadata=personal),
+    ]
+    for close in closes:  # a refused close writes nothing; after one that is not, not open
+        before = event_count(pipeline)
+        result = close(stream)
+        assert_coded(result)
+        assert event_count(pipeline) == before + (1 if result.success else 0)
     forged = StreamContext(chunk if isinstance(chunk, str) else "x", "alice", "m", None)
     assert_coded(pipeline.complete_stream(forged))
     assert_coded(pipeline.count_prompt_tokens(prompt if isinstance(prompt, list) else [prompt]))
@@ -127,7 +145,7 @@ NOT_JSON: list[Any] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("field", ["metadata", "context", "intent", "usage"])
+@pytest.mark.parametrize("field", ["metadata", "personal_metadata", "context", "intent", "usage"])
 def test_deep_or_non_json_structures_are_refused_or_stay_readable(
     pipeline: PersistencePipeline,
     open_pipeline: Callable[..., PersistencePipeline],

@@ -98,6 +98,33 @@ def test_stream_open_complete_and_fail(alice: httpx.Client, api: Api) -> None:
     assert (api.services.pipeline.content_of(last), last.chunk_count) == ("Half", 1)
 
 
+def test_personal_metadata_is_accepted_everywhere_and_read_back(alice: httpx.Client) -> None:
+    """Message, stream and batch bodies take personal_metadata; replay shows it unsealed."""
+    chat = new_chat(alice)
+    mine = {"email": "alice@example.org"}
+    sent = [
+        (f"{path(chat)}/messages/user", {"content": "Hi", "message_id": "u1",
+                                          "personal_metadata": mine}),
+        (f"{path(chat)}/messages/assistant", {"content": "Hello", "message_id": "a1",
+                                               "personal_metadata": mine}),
+        (f"{path(chat)}/streams", {"message_id": "s1", "personal_metadata": mine}),
+        (f"{path(chat)}/streams/s1/complete", {"content": "Done", "chunk_count": 1,
+                                                "personal_metadata": mine}),
+        (f"{path(chat)}/streams", {"message_id": "s2"}),
+        (f"{path(chat)}/streams/s2/fail", {"error_code": "TIMEOUT", "personal_metadata": mine}),
+        (f"{path(chat)}/messages", {"messages": [{"role": "user", "content": "More",
+                                                  "message_id": "b1", "personal_metadata": mine}]}),
+    ]  # fmt: skip
+    for url, body in sent:
+        response = alice.post(url, json=body)
+        assert response.status_code == 201, response.text
+    not_an_object = {"content": "x", "personal_metadata": ["a", "list"]}
+    refused = alice.post(f"{path(chat)}/messages/user", json=not_an_object)
+    assert refused.status_code == 422
+    replayed = alice.get(f"{path(chat)}/replay").json()["chat"]["messages"]
+    assert [json.loads(m["personal_metadata"]) for m in replayed] == [mine] * 5
+
+
 def test_invalid_input_is_422_naming_fields_never_echoing_them(alice: httpx.Client) -> None:
     chat = new_chat(alice)
     secret = "sk-planted-\ud800"

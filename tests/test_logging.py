@@ -6,6 +6,7 @@ import io
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from structlog.testing import capture_logs
@@ -77,7 +78,12 @@ def test_redaction_processor_is_a_plain_callable() -> None:
 
 
 # Not ids (spaces): ids are logged by design; free text never is.
-PLANTED = ("PLANTED CONTENT 9f3e", "sk-live-PLANTED-KEY-77aa", "PLANTED TITLE c4d1")
+PLANTED = (
+    "PLANTED CONTENT 9f3e",
+    "sk-live-PLANTED-KEY-77aa",
+    "PLANTED TITLE c4d1",
+    "planted.personal@example.org",
+)
 
 
 def test_no_command_logs_content_keys_or_titles_on_any_path(
@@ -87,12 +93,17 @@ def test_no_command_logs_content_keys_or_titles_on_any_path(
     every free-text field: the log lines carry ids and codes, never the planted text."""
     pipeline = open_pipeline(lock_timeout_s=1)
     read_side = open_read_side(pipeline)
-    content, key, title = PLANTED
+    content, key, title, personal = PLANTED
     secret_meta = {"api_key": key, "note": content}
+    mine = {"email": personal, "note": content}
     with capture_logs() as logs:
         pipeline.start_chat("c-log", "alice", title=title, model="gpt-4o")
         pipeline.start_chat("c-log", "mallory", title=title)  # CONFLICT
-        pipeline.persist_user_message("c-log", "alice", content, metadata=secret_meta)
+        pipeline.persist_user_message(
+            "c-log", "alice", content, metadata=secret_meta, personal_metadata=mine
+        )
+        not_text_keys: dict[Any, str] = {1: personal}  # VALIDATION_ERROR
+        pipeline.persist_user_message("c-log", "alice", content, personal_metadata=not_text_keys)
         pipeline.persist_user_message("c-log", "alice", content, message_id=content)  # invalid id
         pipeline.persist_user_message("c-log", "mallory", content)  # UNAUTHORIZED
         pipeline.persist_user_message("nowhere", "alice", content)  # CHAT_NOT_FOUND
@@ -100,15 +111,18 @@ def test_no_command_logs_content_keys_or_titles_on_any_path(
         pipeline.persist_assistant_message(
             "c-log", "alice", content, error_code="E", error_message=content,
             metadata=secret_meta, usage={"input_tokens": 1, "api_key": key},
+            personal_metadata=mine,
         )  # fmt: skip
-        opened = pipeline.open_stream("c-log", "alice", metadata=secret_meta)
+        opened = pipeline.open_stream(
+            "c-log", "alice", metadata=secret_meta, personal_metadata=mine
+        )
         assert opened.stream is not None
         opened.stream.add_chunk(content)
-        pipeline.complete_stream(opened.stream, metadata=secret_meta)
+        pipeline.complete_stream(opened.stream, metadata=secret_meta, personal_metadata=mine)
         pipeline.complete_stream(opened.stream, content + "changed")  # CONFLICT
         failing = pipeline.open_stream("c-log", "alice").stream
         assert failing is not None
-        pipeline.fail_stream(failing, "E", content, metadata=secret_meta)
+        pipeline.fail_stream(failing, "E", content, metadata=secret_meta, personal_metadata=mine)
         pipeline.count_prompt_tokens([{"role": "user", "content": content}])
         pipeline.count_prompt_tokens([{"role": content, "content": content}])
         with table_locked_by_another_writer(database_url):

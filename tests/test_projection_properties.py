@@ -28,6 +28,7 @@ operations = st.one_of(
     st.tuples(st.just("fail"), st.integers(0, 3)),
     st.tuples(st.just("reap")),
     st.tuples(st.just("catch_up")),
+    st.tuples(st.just("erase")),  # ben: his rows' content and personal metadata, mid-batch
 )  # fmt: skip
 run_ids = itertools.count()
 
@@ -49,11 +50,16 @@ class Workload:
             self.read_side.catch_up()
         elif kind == "reap":
             self.pipeline.reap_abandoned_streams(older_than=timedelta(0))
+        elif kind == "erase":
+            self.pipeline.erase_user(USERS[1], reason="property test", requested_by="dpo")
         else:
             getattr(self, f"do_{kind}")(*args)
 
     def do_user(self, index: int, text: str) -> None:
-        self.pipeline.persist_user_message(*self.chat(index), text or "?")
+        personal = {"said": text} if text else None
+        self.pipeline.persist_user_message(
+            *self.chat(index), text or "?", personal_metadata=personal
+        )
 
     def do_assistant(
         self, index: int, text: str, model: str | None, error: str | None, tokens: int | None
@@ -78,7 +84,9 @@ class Workload:
 
     def do_fail(self, index: int) -> None:
         if index in self.streams:
-            self.pipeline.fail_stream(self.streams.pop(index), "PROVIDER_ERROR")
+            self.pipeline.fail_stream(
+                self.streams.pop(index), "PROVIDER_ERROR", personal_metadata={"seen": index}
+            )
 
 
 @settings(

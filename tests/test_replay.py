@@ -84,7 +84,8 @@ def test_the_replay_command_shows_messages_and_events(
     pipeline: PersistencePipeline, database_url: str
 ) -> None:
     pipeline.start_chat("c", "alice")
-    pipeline.persist_user_message("c", "alice", "hello", message_id="u1")
+    mine = {"email": "alice@example.org"}
+    pipeline.persist_user_message("c", "alice", "hello", message_id="u1", personal_metadata=mine)
     runner = CliRunner()
     shown = runner.invoke(app, ["replay", "c", "--events", "--database-url", database_url])
     assert shown.exit_code == 0, shown.output
@@ -94,5 +95,7 @@ def test_the_replay_command_shows_messages_and_events(
     )
     timeline = json.loads(document.stdout)["chat"]["timeline"]
     assert timeline[1]["changed"] == "user message u1 recorded (1 tokens, o200k_base)"
+    (message,) = json.loads(document.stdout)["chat"]["messages"]
+    assert json.loads(message["personal_metadata"]) == mine  # unsealed with the key in the db
     missing = runner.invoke(app, ["replay", "nope", "--database-url", database_url])
     assert missing.exit_code == 1
