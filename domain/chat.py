@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -232,6 +233,7 @@ def link_event(
     return {**linked, "hash": chain_hash(event_class.__qualname__, {**identity, **linked})}
 
 
+@functools.cache  # per event class; read-only (spread into a new dict)
 def defaults(event_class: type[Any]) -> dict[str, Any]:
     """The event's fields that have a default (fields added after events were recorded)."""
     return {
