@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -233,11 +232,17 @@ def link_event(
     return {**linked, "hash": chain_hash(event_class.__qualname__, {**identity, **linked})}
 
 
-@functools.cache  # per event class; read-only (spread into a new dict)
 def defaults(event_class: type[Any]) -> dict[str, Any]:
-    """The event's fields that have a default (fields added after events were recorded)."""
-    return {
-        f.name: f.default
-        for f in dataclasses.fields(event_class)
-        if f.default is not dataclasses.MISSING
-    }
+    """The event's fields that have a default (fields added after events were recorded);
+    looked up once per class, and read-only (spread into a new dict)."""
+    found = _DEFAULTS.get(event_class)
+    if found is None:
+        found = _DEFAULTS[event_class] = {
+            f.name: f.default
+            for f in dataclasses.fields(event_class)
+            if f.default is not dataclasses.MISSING
+        }
+    return found
+
+
+_DEFAULTS: dict[type[Any], dict[str, Any]] = {}
