@@ -15,6 +15,7 @@ from domain.chat import Chat
 from domain.errors import ChatLedgerError, ErrorCode
 from domain.message_recording import MessagePlan
 from domain.messages import CommandResult, MessageIds, StartChat, UserRef
+from domain.ports import OriginatorIndex
 
 MAX_IMPORT_MESSAGES = 5000
 
@@ -81,7 +82,8 @@ class ImportCommands(BatchCommands):
         return ChatImport(start, plans)
 
     def record_import(self, run: CommandRun, imports: list[ChatImport]) -> ImportResult:
-        chats = [self.chat_to_import(i.start) for i in imports]
+        stored = self.stored_chats([i.start.chat_id for i in imports])
+        chats = [self.chat_to_import(i.start, stored) for i in imports]
         loaded_versions = [chat.version - len(chat.pending_events) for chat in chats]
         results = [
             BatchResult(success=True, chat_id=chat.id, version=0,
@@ -105,11 +107,20 @@ class ImportCommands(BatchCommands):
             result.version = chat.version
         return ImportResult(success=True, chats=results)
 
-    def chat_to_import(self, start: StartChat) -> Chat:
-        try:
-            return self.load_owned_chat(start.chat_id, start.user_id)
-        except ChatLedgerError as error:
-            if error.code is not ErrorCode.CHAT_NOT_FOUND:
-                raise
+    def stored_chats(self, chat_ids: list[str]) -> set[str] | None:
+        """Which of these chats have events, in one query; None where the store cannot say so
+        at once (then each chat is looked up). The chats' locks are held: only another process
+        can start one meanwhile, and its events then conflict with ours (CONFLICT, no harm)."""
+        if isinstance(self.recorder, OriginatorIndex):
+            return self.recorder.originators_among(chat_ids)
+        return None
+
+    def chat_to_import(self, start: StartChat, stored: set[str] | None) -> Chat:
+        if stored is None or start.chat_id in stored:
+            try:
+                return self.load_owned_chat(start.chat_id, start.user_id)
+            except ChatLedgerError as error:
+                if error.code is not ErrorCode.CHAT_NOT_FOUND:
+                    raise
         title = self.sealed_title(start.user_id, start.chat_id, start.title)
         return Chat.start(start.chat_id, start.user_id, title, start.model, PIPELINE_VERSION)

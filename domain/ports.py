@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from domain.errors import ChatLedgerError, ErrorCode
 
@@ -57,6 +58,14 @@ class CommandReport:
     exception_type: str | None = None
     store_ms: float | None = None  # of processing_ms, the time spent saving events
     requested_by: str | None = None  # erasures: the id of who asked (never the reason)
+
+
+@runtime_checkable
+class OriginatorIndex(Protocol):
+    """An event store that tells in one query which of many streams exist (the SQLite and
+    PostgreSQL recorders): an import of a window of chats asks once, not once per chat."""
+
+    def originators_among(self, originator_ids: Sequence[str]) -> set[str]: ...
 
 
 class CommandObserver(Protocol):

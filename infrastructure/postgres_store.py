@@ -8,6 +8,7 @@ retry (or the next message) is the retry.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.postgres import (
@@ -16,7 +17,7 @@ from eventsourcing.postgres import (
     PostgresFactory,
     PostgresRecorder,
 )
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from infrastructure.append_only import postgres_triggers
@@ -69,6 +70,15 @@ class FailFastApplicationRecorder(SerialSchemaRecorder, PostgresApplicationRecor
 
     def max_notification_id(self) -> Any:
         return PostgresApplicationRecorder.max_notification_id.__wrapped__(self)
+
+    def originators_among(self, originator_ids: Sequence[str]) -> set[str]:
+        """Which of these streams have events (OriginatorIndex), by the primary key's index."""
+        statement = SQL(
+            "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%s)"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(statement, (list(originator_ids),))
+            return {row["originator_id"] for row in cursor.fetchall()}
 
 
 class FailFastPostgresFactory(PostgresFactory):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 
@@ -35,6 +36,23 @@ def ensure_wal_mode(path: str, lock_timeout_s: float) -> None:
 class AppendOnlyApplicationRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return super().construct_create_table_statements() + sqlite_triggers(self.events_table_name)
+
+    def originators_among(self, originator_ids: Sequence[str]) -> set[str]:
+        """Which of these streams have events (OriginatorIndex), by the primary key's index."""
+        found: set[str] = set()
+        with self.datastore.transaction(commit=False) as cursor:
+            for start in range(0, len(originator_ids), _IDS_PER_QUERY):
+                part = list(originator_ids[start : start + _IDS_PER_QUERY])
+                marks = ",".join("?" * len(part))  # the ids are bound; the table name is ours
+                table = self.events_table_name
+                sql = f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN ({marks})"  # noqa: S608
+                cursor.execute(sql, part)
+                found.update(row["originator_id"] for row in cursor.fetchall())
+        return found
+
+
+# SQLite builds before 3.32 bind at most 999 parameters per statement.
+_IDS_PER_QUERY = 900
 
 
 class AppendOnlySQLiteFactory(SQLiteFactory):

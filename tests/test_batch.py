@@ -11,6 +11,7 @@ from domain.chain import find_broken_link
 from domain.chat import Chat
 from domain.errors import ErrorCode
 from domain.pipeline import PersistencePipeline
+from domain.ports import OriginatorIndex
 from tests.conftest import PipelineFactory
 from tests.test_group_commit import RoundRecorder
 
@@ -183,3 +184,23 @@ def test_an_import_that_meets_another_writer_is_a_conflict_and_can_be_repeated(
 
     second = pipeline.import_chats("alice", chats)
     assert second.success and [c.version for c in second.chats] == [7, 8]
+
+
+def test_an_import_finds_the_chats_other_processes_started_in_one_query(
+    open_pipeline: PipelineFactory,
+) -> None:
+    pipeline, other_process = open_pipeline(), open_pipeline()
+    assert other_process.start_chat("elsewhere", "alice").success
+    assert other_process.start_chat("bobs", "bob").success
+    recorder = pipeline.recorder
+    assert isinstance(recorder, OriginatorIndex)
+    asked = [f"none-{n}" for n in range(1000)] + ["elsewhere", "bobs"]  # more than one query
+    assert recorder.originators_among(asked) == {"elsewhere", "bobs"}
+
+    chats = [{"chat_id": "elsewhere", "messages": conversation()},
+             {"chat_id": "fresh", "messages": conversation()}]  # fmt: skip
+    result = pipeline.import_chats("alice", chats)
+    assert result.success, result.error
+    assert [c.version for c in result.chats] == [7, 7]
+    refused = pipeline.import_chats("alice", [{"chat_id": "bobs", "messages": conversation()}])
+    assert refused.error and refused.error.code is ErrorCode.UNAUTHORIZED
