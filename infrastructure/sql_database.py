@@ -42,8 +42,10 @@ def _translated(error: Exception) -> PersistenceError:
     return OperationalError(message)
 
 
-def _null(value: None) -> None:
-    return None
+# Called for every None that is bound. The lookup of an empty dict returns None for any key
+# and runs no Python frame, unlike a function written in Python.
+_NOTHING: dict[object, None] = {}
+_bound_as_null = _NOTHING.get
 
 
 class SQLiteDatabase:
@@ -56,7 +58,7 @@ class SQLiteDatabase:
         # miss, then two attribute lookups); a message row binds about nine. An adapter found at
         # once binds the same NULL, and cut a third of the binding time of such rows.
         # (Process-wide, like every sqlite3 adapter; registering it again is harmless.)
-        sqlite3.register_adapter(type(None), _null)
+        sqlite3.register_adapter(type(None), _bound_as_null)
         self.path = path
         self.lock_timeout_s = lock_timeout_s
         self.local = threading.local()
