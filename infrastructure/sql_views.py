@@ -45,6 +45,7 @@ STATS = TableSpec(
         ("value", "BIGINT NOT NULL"),
     ),
     primary_key=("scope", "bucket", "metric", "key"),
+    holds_content=False,
 )
 AUDIT = TableSpec(
     name="audit_index",
@@ -57,6 +58,7 @@ AUDIT = TableSpec(
         ("event_type", "position"),
         ("recorded_at",),
     ),
+    holds_content=False,
 )
 
 
