@@ -50,6 +50,15 @@ class OrjsonTranscoder(JSONTranscoder):
         # document holds at most as many of them as it holds "_type_" tokens (encoded JSON
         # never escapes those characters): most events hold just the timestamp's.
         envelopes = data.count(_ENVELOPE_KEY)
+        if envelopes == 1 and type(document) is dict:
+            # Nearly every event: its one envelope is its timestamp. With a single "_type_" in
+            # the document, that envelope holds no other and no other object is one.
+            stamp = document.get("timestamp")
+            if type(stamp) is dict and len(stamp) == 2:
+                decoded = self._decode_obj(stamp)
+                if decoded is not stamp:
+                    document["timestamp"] = decoded
+                    return document
         return self._restored(document, envelopes)[0] if envelopes else document
 
     def _restored(self, value: Any, budget: int) -> tuple[Any, int]:

@@ -30,6 +30,9 @@ class TableSpec:
     # Columns added after deployments created tables of this spec, last in `columns` and in
     # the order added, each with the value (SQL) that rows written before it get.
     added_columns: tuple[tuple[str, str], ...] = ()
+    # False for tables that hold no content (ids, times, counts, hashes: what the event log
+    # keeps in the clear anyway): their dropped pages need not be zeroed (docs/erasure.md).
+    holds_content: bool = True
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -117,7 +120,8 @@ class SqlReadModel(ReadModelView):
         cursor.execute("INSERT INTO projection_positions VALUES (?, ?, 0)", (self.name, generation))
 
     def drop_generation(self, cursor: Cursor, generation: int) -> None:
-        cursor.execute(f"DROP TABLE IF EXISTS {self.spec.table(generation)}")
+        table = self.spec.table(generation)
+        self.database.drop_table(cursor, table, zero_pages=self.spec.holds_content)
         cursor.execute(
             "DELETE FROM projection_positions WHERE projection = ? AND generation = ?",
             (self.name, generation),

@@ -54,6 +54,7 @@ STATS = TableSpec(
         ("value", "BIGINT NOT NULL"),
     ),
     primary_key=("scope", "bucket", "metric", "key"),
+    holds_content=False,
 )
 AUDIT = TableSpec(
     name="audit_index",
@@ -66,6 +67,7 @@ AUDIT = TableSpec(
         ("event_type", "position"),
         ("recorded_at",),
     ),
+    holds_content=False,
 )
 
 
@@ -100,10 +102,8 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
         # A plain INSERT: the position's compare-and-set already makes each event apply once,
         # so a duplicate key here would be a bug to surface, not a retry to absorb.
         # Rows as exact tuples: sqlite3 binds those faster than a tuple subclass.
-        names = self.spec.column_names
-        cursor.executemany(
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-            [tuple(row) for row in self.new_rows],
+        self.database.insert_rows(
+            cursor, table, self.spec.column_names, [tuple(row) for row in self.new_rows]
         )
         cursor.executemany(
             f"UPDATE {table} SET {', '.join(f'{n} = ?' for n in CLOSED_FIELDS)} "
@@ -180,11 +180,7 @@ class SqlAuditIndex(SqlReadModel, AuditIndexView):
         self.last_tracking = tracking
 
     def write_staged(self, cursor: Cursor, table: str) -> None:
-        names = self.spec.column_names
-        cursor.executemany(
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-            self.entries_staged,
-        )
+        self.database.insert_rows(cursor, table, self.spec.column_names, self.entries_staged)
 
     def entries(
         self, where: AuditFilter, after_position: int = 0, limit: int = 1000

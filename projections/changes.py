@@ -7,6 +7,8 @@ incremental projections, by rebuilds, and by the tests' direct computation from 
 from __future__ import annotations
 
 import json
+from functools import partial
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from domain.chat import Chat, ChatEvent
@@ -124,6 +126,8 @@ class ContentErased(NamedTuple):
 
 
 ERASED_METADATA = json.dumps(ERASED_CONTENT)
+# MessageRow(*values) without the Python frame of the generated __new__ (once per event).
+_message_row = partial(tuple.__new__, MessageRow)
 
 
 def erased(row: MessageRow) -> MessageRow:
@@ -198,7 +202,7 @@ def new_message_row(event: ChatEvent, position: int, protector: ContentProtector
     is_stream = isinstance(event, Chat.StreamOpened)
     recorded_at = event.timestamp.isoformat()
     # Positional, in MessageRow's field order: this runs once per event in every rebuild.
-    return MessageRow(
+    return _message_row((
         event.originator_id,
         fields["message_id"],
         fields["user_id"],
@@ -227,7 +231,7 @@ def new_message_row(event: ChatEvent, position: int, protector: ContentProtector
         event.originator_version,
         event.hash,
         as_json(opened_metadata(event, protector)),
-    )
+    ))  # fmt: skip
 
 
 def closed_stream(
@@ -261,15 +265,18 @@ def closed_stream(
     )
 
 
-_CLOSED_INDEXES = tuple(MessageRow._fields.index(name) for name in MessageClosed._fields)
+# Where each field of a closed stream's row comes from, as an index into (*row, *closed):
+# closed's value for the fields it has, the row's for the others.
+_CLOSED_PICKS = itemgetter(*(
+    len(MessageRow._fields) + MessageClosed._fields.index(name)
+    if name in MessageClosed._fields else index
+    for index, name in enumerate(MessageRow._fields)
+))  # fmt: skip
 
 
 def closed_row(row: MessageRow, closed: MessageClosed) -> MessageRow:
     """The row of a stream once `closed` applies to it."""
-    values = list(row)
-    for index, value in zip(_CLOSED_INDEXES, closed, strict=True):
-        values[index] = value
-    return MessageRow._make(values)
+    return _message_row(_CLOSED_PICKS(row + closed))
 
 
 _CLOSING_EVENTS = (Chat.StreamCompleted, Chat.StreamFailed)  # a tuple: isinstance is faster

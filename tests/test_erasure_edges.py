@@ -158,3 +158,27 @@ def test_erase_user_command(database_url: str, open_pipeline: PipelineFactory) -
     assert json.loads(unknown.stdout)["error"]["code"] == "USER_NOT_FOUND"
     assert runner.invoke(app, [*base, "not an id"]).exit_code == 2
     assert runner.invoke(app, ["erase-user", "erin", "--database-url", database_url]).exit_code == 2
+
+
+def test_dropped_tables_are_zeroed_unless_they_hold_no_content(tmp_path: Path) -> None:
+    """SQLite: a dropped table that holds content is zeroed (secure_delete=ON); one that holds
+    none (statistics, audit index) is freed as it is, and the connection stays ON after."""
+    path = tmp_path / "drops.sqlite"
+    database = SQLiteDatabase(str(path))
+    marker = uuid.uuid4().hex
+    try:
+        for name, zero_pages in (("content_table", True), ("content_free_table", False)):
+            with database.transaction() as cursor:
+                cursor.execute(f"CREATE TABLE {name} (text TEXT)")
+                cursor.executemany(f"INSERT INTO {name} VALUES (?)",
+                                   [(f"{name} {marker} {n}",) for n in range(500)])  # fmt: skip
+            with database.transaction() as cursor:
+                database.drop_table(cursor, name, zero_pages=zero_pages)
+                cursor.execute("PRAGMA secure_delete")
+                assert cursor.fetchone()[0] == 1
+        assert database.release_freed_pages()
+    finally:
+        database.close()
+    stored = path.read_bytes()
+    assert f"content_table {marker}".encode() not in stored
+    assert f"content_free_table {marker}".encode() in stored  # the search sees what is left
