@@ -56,6 +56,7 @@ STATS = TableSpec(
     primary_key=("scope", "bucket", "metric", "key"),
     holds_content=False,
 )
+STAT_KEY_COLUMNS = STATS.primary_key
 AUDIT = TableSpec(
     name="audit_index",
     columns=_columns(AuditEntry, ("position", "recorded_at", "chat_id", "user_id", "event_type")),
@@ -148,12 +149,8 @@ class SqlStats(SqlReadModel, StatsView):
         self.last_tracking = tracking
 
     def write_staged(self, cursor: Cursor, table: str) -> None:
-        cursor.executemany(
-            f"INSERT INTO {table} (scope, bucket, metric, key, value) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (scope, bucket, metric, key) "
-            f"DO UPDATE SET value = {table}.value + excluded.value",
-            [(*key, value) for key, value in sorted(self.deltas.items()) if value],
-        )
+        rows = [(*key, value) for key, value in sorted(self.deltas.items()) if value]
+        self.database.add_to_counters(cursor, table, STAT_KEY_COLUMNS, rows)
 
     def counters(self, scope: str, since_hour: str | None) -> list[tuple[str, str, int]]:
         # Hour buckets are ISO text ("2026-11-26T05") and sort below "all".
