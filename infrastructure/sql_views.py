@@ -18,7 +18,7 @@ from projections.changes import (
     MessageRow,
     closed_row,
 )
-from projections.stats import ALL_TIME, StatKey
+from projections.stats import ALL_TIME, StatDeltas
 from projections.views import AuditFilter, AuditIndexView, MessageTableView, StatsView
 
 TEXT, INT, BIG, REAL = "TEXT", "INTEGER", "BIGINT", "DOUBLE PRECISION"
@@ -139,18 +139,15 @@ class SqlStats(SqlReadModel, StatsView):
     spec = STATS
 
     def discard(self) -> None:
-        self.deltas: dict[StatKey, int] = {}
+        self.deltas = StatDeltas()
         self.last_tracking = None
 
     def stage(self, change: Any, tracking: Tracking) -> None:
-        deltas = self.deltas
-        for key, value in change:
-            deltas[key] = deltas.get(key, 0) + value
+        self.deltas.add(change)
         self.last_tracking = tracking
 
     def write_staged(self, cursor: Cursor, table: str) -> None:
-        rows = [(*key, value) for key, value in sorted(self.deltas.items()) if value]
-        self.database.add_to_counters(cursor, table, STAT_KEY_COLUMNS, rows)
+        self.database.add_to_counters(cursor, table, STAT_KEY_COLUMNS, self.deltas.rows())
 
     def counters(self, scope: str, since_hour: str | None) -> list[tuple[str, str, int]]:
         # Hour buckets are ISO text ("2026-11-26T05") and sort below "all".

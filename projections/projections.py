@@ -10,7 +10,7 @@ from eventsourcing.projection import Projection
 from domain.chat import Chat, ChatEvent
 from domain.ports import ContentProtector
 from projections.changes import ContentErased, audit_entry, message_change
-from projections.stats import stat_deltas
+from projections.stats import event_figures
 from projections.views import AuditIndexView, MessageTableView, StatsView
 
 CHAT_EVENTS = (
@@ -43,7 +43,7 @@ class StatsProjection(Projection[StatsView]):
     name = "stats"
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self.view.stage(stat_deltas(domain_event), tracking)
+        self.view.stage(event_figures(domain_event), tracking)
 
 
 class AuditIndexProjection(Projection[AuditIndexView]):
