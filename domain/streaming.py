@@ -118,8 +118,8 @@ class StreamCommands(ChatApplication):
             text = content if content is not None else stream.content
             end = validate(
                 StreamEnd, content=text, usage=usage, error_code=error_code,
-                error_message=error_message, metadata=metadata or {},
-                personal_metadata=personal_metadata or {},
+                error_message=error_message, metadata=_given_or_empty(metadata),
+                personal_metadata=_given_or_empty(personal_metadata),
             )  # fmt: skip
             warnings: list[str] = []
 
@@ -171,8 +171,8 @@ class StreamCommands(ChatApplication):
             stream.check()
             failure = validate(
                 StreamFailure, error_code=error_code, error_message=error_message,
-                content=stream.content, metadata=metadata or {},
-                personal_metadata=personal_metadata or {},
+                content=stream.content, metadata=_given_or_empty(metadata),
+                personal_metadata=_given_or_empty(personal_metadata),
             )  # fmt: skip
 
             def decide(chat: Chat) -> CommandResult:
@@ -305,3 +305,8 @@ def stream_timings(chat: Chat, stream: StreamContext) -> dict[str, Any]:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def _given_or_empty(metadata: Any) -> Any:
+    """None means none; anything else given is validated as it is (`[]` is not an object)."""
+    return {} if metadata is None else metadata

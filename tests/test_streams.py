@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from domain.chat import Chat
 from domain.errors import ErrorCode
+from domain.messages import CommandResult
 from domain.pipeline import PersistencePipeline
 from domain.stream_context import StreamContext
 
@@ -97,3 +99,20 @@ def test_stream_content_is_validated(pipeline: PersistencePipeline, chat: str) -
     result = pipeline.complete_stream(stream)
     assert result.error is not None and result.error.code == ErrorCode.VALIDATION_ERROR
     assert pipeline.repository.get(chat).open_streams  # still open: nothing half-written
+
+
+def test_metadata_that_is_not_an_object_is_refused_not_dropped(
+    pipeline: PersistencePipeline, chat: str
+) -> None:
+    stream = opened(pipeline, chat)
+    closes: list[Callable[[], CommandResult]] = [
+        lambda: pipeline.complete_stream(stream, "done", metadata=[]),  # type: ignore[arg-type]
+        lambda: pipeline.complete_stream(stream, "done", personal_metadata=""),  # type: ignore[arg-type]
+        lambda: pipeline.fail_stream(stream, "PROVIDER_ERROR", metadata=0),  # type: ignore[arg-type]
+        lambda: pipeline.fail_stream(stream, "PROVIDER_ERROR", personal_metadata=[]),  # type: ignore[arg-type]
+    ]
+    for close in closes:
+        result = close()
+        assert result.error is not None and result.error.code == ErrorCode.VALIDATION_ERROR
+        assert pipeline.repository.get(chat).open_streams  # still open: nothing recorded
+    assert pipeline.complete_stream(stream, "done", metadata=None).success
