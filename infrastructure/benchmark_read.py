@@ -13,6 +13,7 @@ from typing import Any
 from domain.application import PIPELINE_VERSION
 from domain.chat import Chat
 from domain.pipeline import PersistencePipeline
+from domain.ports import content_binding
 from projections.read_side import ReadSide
 from projections.verification import ChainVerifier
 from projections.views import AuditFilter
@@ -47,13 +48,19 @@ def seed_history(
     chat_prefix: str = "bench",
 ) -> int:
     """Record `messages` messages of one user over `chats` chats, saved many events per
-    transaction (a benchmark fixture: real events and chains, without per-message latency)."""
+    transaction (a benchmark fixture: real events and chains, content sealed under the user's
+    key as the pipeline seals it, without per-message latency)."""
     per_chat = max(1, messages // chats)
     written = 0
     for number in range(chats):
         chat = Chat.start(f"{chat_prefix}-{number}", user_id, None, "gpt-4o", PIPELINE_VERSION)
+
+        def sealed(message_id: str, text: str, chat_id: str = chat.id) -> str:
+            return pipeline.protector.seal(user_id, text, content_binding(chat_id, message_id))
+
         for index in range(per_chat):
-            record_message(chat, user_id, index, texts[(number * per_chat + index) % len(texts)])
+            text = texts[(number * per_chat + index) % len(texts)]
+            record_message(chat, user_id, index, sealed(f"m{index}", text))
             if len(chat.pending_events) >= 1000:
                 written += len(chat.pending_events)
                 pipeline.save(chat)
@@ -63,7 +70,8 @@ def seed_history(
 
 
 def record_message(chat: Chat, user_id: str, index: int, text: str) -> None:
-    """A user message, a reply or a streamed reply, with the metadata a chat backend sends."""
+    """A user message, a reply or a streamed reply, with the metadata a chat backend sends;
+    `text` as stored (sealed), the token count made up from its length."""
     message_id = f"m{index}"
     tokens = {"count": len(text) // 4, "encoding": "o200k_base", "exact_model": True}
     context: dict[str, list[str]] = {
