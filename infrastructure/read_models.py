@@ -5,10 +5,12 @@ from __future__ import annotations
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from domain.pipeline import PersistencePipeline
+from infrastructure.rebuild_worker import ChangesInAnotherProcess
 from infrastructure.settings import Settings, eventsourcing_env
 from infrastructure.sql_database import PostgresDatabase, SqlDatabase, SQLiteDatabase
 from infrastructure.sql_views import SqlAuditIndex, SqlMessageTable, SqlStats
 from projections.read_side import ReadSide
+from projections.runner import ChangeMaker
 
 
 def read_model_database(settings: Settings) -> SqlDatabase:
@@ -35,10 +37,14 @@ def build_read_side(
     *,
     catch_up_on_read: bool | None = None,
     batch_size: int = 2000,
+    change_maker: ChangeMaker | None = None,
 ) -> ReadSide:
-    """Read-your-writes (catch up on every query) is the embedded default's behaviour."""
+    """Read-your-writes (catch up on every query) is the embedded default's behaviour. A
+    rebuild makes its changes in a second process where that is safe and pays (see
+    ChangesInAnotherProcess), unless another change maker is given."""
     database = read_model_database(settings)
     views = [SqlMessageTable(database), SqlStats(database), SqlAuditIndex(database)]
     if catch_up_on_read is None:
         catch_up_on_read = database.dialect == "sqlite"
-    return ReadSide(pipeline, views, catch_up_on_read=catch_up_on_read, batch_size=batch_size)
+    return ReadSide(pipeline, views, catch_up_on_read=catch_up_on_read, batch_size=batch_size,
+                    change_maker=change_maker or ChangesInAnotherProcess(settings))  # fmt: skip

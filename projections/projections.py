@@ -60,6 +60,9 @@ PROJECTIONS: dict[str, type[Projection[Any]]] = {
 
 
 def build_projection(view: Any, protector: ContentProtector) -> Projection[Any]:
-    if isinstance(view, MessageTableView):
+    """The projection named as the view (its changes can also be staged elsewhere than in a
+    ReadModelView: a rebuild's second process collects them to send)."""
+    projection = PROJECTIONS[view.name]
+    if projection is MessageTableProjection:
         return MessageTableProjection(view, protector)
-    return PROJECTIONS[view.name](view=view)
+    return projection(view=view)

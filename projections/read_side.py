@@ -17,7 +17,7 @@ from domain.pipeline import PersistencePipeline
 from projections.audit_export import audit_page, audit_records
 from projections.projections import build_projection
 from projections.replay import ChatAsOf, replay_events
-from projections.runner import Progress, ProjectionRunner, ProjectionStatus
+from projections.runner import ChangeMaker, Progress, ProjectionRunner, ProjectionStatus
 from projections.stats import PersistenceStats, since_hour, summarise
 from projections.views import (
     AuditFilter,
@@ -99,12 +99,13 @@ class ReadSide:
         *,
         catch_up_on_read: bool,
         batch_size: int = 2000,
+        change_maker: ChangeMaker | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.catch_up_on_read = catch_up_on_read
         self.runners = {
             view.name: ProjectionRunner(
-                pipeline, build_projection(view, pipeline.protector), batch_size
+                pipeline, build_projection(view, pipeline.protector), batch_size, change_maker
             )
             for view in views
         }

@@ -5,7 +5,8 @@ push notifications and because a poll never skips: positions become visible in o
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,11 @@ from eventsourcing.projection import Projection
 from projections.views import PositionMovedError, ReadModelView
 
 Progress = Callable[[int, int], None]  # (position reached, head)
+StagedChange = tuple[Any, int]  # what a projection stages for one event, and the event's position
+# Makes the staged changes of the events after a position up to a head somewhere else (another
+# process), in batches in log order: (projection name, position, head, batch size). It may
+# stop early, or make none at all; what it did not make is caught up here.
+ChangeMaker = Callable[[str, int, int, int], Generator[list[StagedChange], None, None]]
 
 
 @dataclass(frozen=True)
@@ -36,12 +42,17 @@ class ProjectionRunner:
     """Applies new events to a projection's view; thread-safe (one batch at a time)."""
 
     def __init__(
-        self, source: Application[Any], projection: Projection[Any], batch_size: int = 2000
+        self,
+        source: Application[Any],
+        projection: Projection[Any],
+        batch_size: int = 2000,
+        change_maker: ChangeMaker | None = None,
     ):
         self.source = source
         self.projection = projection
         self.view: ReadModelView = projection.view
         self.batch_size = batch_size
+        self.change_maker = change_maker
         self.lock = threading.Lock()
 
     def head(self) -> int:
@@ -98,9 +109,36 @@ class ProjectionRunner:
         """Replay from the first event into a new generation while the current one keeps
         answering, then switch over in one step. An interrupted rebuild resumes."""
         generation = self.view.start_generation(restart=restart)
+        if self.change_maker is not None:
+            self.apply_changes_made_elsewhere(generation, progress)
         self.catch_up(generation, progress)
         self.view.switch_to(generation)
         return generation
+
+    def apply_changes_made_elsewhere(self, generation: int, progress: Progress | None) -> None:
+        """Stage and commit what the change maker made, batch by batch, each with its tracking
+        position in the same transaction as here: decoding, unsealing and building rows run
+        in another process while this one writes. A batch that another runner applied first
+        ends it; catch_up then goes on from wherever the view's position is."""
+        assert self.change_maker is not None
+        with self.lock:
+            head, position = self.head(), self.view.position(generation)
+            if position is None or position >= head:
+                return
+            batches = self.change_maker(self.view.name, position, head, self.batch_size)
+            name = self.source.name
+            with closing(batches):  # stops the other process wherever this ends
+                for batch in batches:
+                    self.view.discard()
+                    for change, notification_id in batch:
+                        self.view.stage(change, Tracking(name, notification_id))
+                    try:
+                        self.view.commit(generation, position)
+                    except PositionMovedError:
+                        return
+                    position = batch[-1][1]
+                    if progress:
+                        progress(position, head)
 
     def status(self) -> ProjectionStatus:
         generations = self.view.generations()

@@ -1,0 +1,148 @@
+"""A rebuild's per-event Python in other processes, so that a rebuild uses every core.
+
+Rebuilding a projection is, per event, reading and decoding it, unsealing its content and
+building its row (Python, one interpreter lock), then inserting and committing (mostly the
+database). Here forked processes do the first part and send the staged changes of each batch
+through a pipe, while the rebuilding process stages, inserts and commits them with their
+tracking positions, as it always does: exactly once, resumable, and the same rows.
+
+Only where forking is safe and pays: the rebuilding process runs no other thread (a fork
+copies locks that another thread may hold, the database drivers' among them), and enough
+events are left that a process start is worth it. Otherwise, and whenever a worker stops, the
+rebuild goes on in its own process from where it got to. The workers take turns over ranges
+of positions, so their batches arrive in log order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import Tracking
+
+from infrastructure.settings import Settings
+from projections.projections import build_projection
+from projections.runner import ProjectionRunner, StagedChange
+
+# Below this many events a rebuild takes a second or two, and starting and connecting a
+# second process costs a good part of the gain.
+MIN_EVENTS = 20_000
+
+MAX_WORKERS = 4
+
+log = structlog.get_logger("chatledger.rebuild")
+
+
+@dataclass(frozen=True)
+class ChangesInAnotherProcess:
+    """A ChangeMaker (projections.runner) that makes the changes in a forked process."""
+
+    settings: Settings
+    min_events: int = MIN_EVENTS
+    start_method: str | None = None  # None: fork, where that is safe; tests choose spawn
+    # Processes making changes: with two, the per-event Python of a messages rebuild kept
+    # pace with the writing process on two cores; more than the cores is no use.
+    workers: int = field(default_factory=lambda: min(MAX_WORKERS, os.cpu_count() or 1))
+
+    def __call__(
+        self, name: str, position: int, head: int, batch_size: int
+    ) -> Generator[list[StagedChange], None, None]:
+        method = self.start_method or _safe_start_method()
+        if method is None or head - position < self.min_events:
+            return
+        context: Any = multiprocessing.get_context(method)
+        workers: list[tuple[Any, Connection]] = []
+        try:
+            for index in range(self.workers):
+                reader, writer = context.Pipe(duplex=False)
+                plan = _Plan(name, position, head, batch_size, index, self.workers)
+                worker = context.Process(target=_make_changes, args=(self.settings, plan, writer),
+                                         name=f"rebuild-{name}-{index}")  # fmt: skip
+                worker.start()
+                writer.close()  # the worker holds the only writing end: its exit ends the pipe
+                workers.append((worker, reader))
+            # Range r of the log is worker r % workers's: taken in turn, they come in log order.
+            for turn in range(_Plan(name, position, head, batch_size, 0, 1).ranges()):
+                worker, reader = workers[turn % len(workers)]
+                try:
+                    batch = reader.recv()
+                except EOFError:
+                    log.warning("rebuild_worker_stopped", projection=name,
+                                exit_code=worker.exitcode)  # fmt: skip
+                    return
+                if batch:
+                    yield batch
+        finally:
+            for worker, reader in workers:
+                reader.close()
+                if worker.is_alive():  # the rebuild ended first (another runner, an error)
+                    worker.terminate()
+                worker.join()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which ranges of positions a worker makes: position ranges of `size`, after `position`
+    up to `head`, every `workers`-th from range `index` on."""
+
+    name: str
+    position: int
+    head: int
+    size: int
+    index: int
+    workers: int
+
+    def ranges(self) -> int:
+        return -(-(self.head - self.position) // self.size)
+
+    def mine(self) -> range:
+        return range(self.index, self.ranges(), self.workers)
+
+
+def _safe_start_method() -> str | None:
+    """fork, where it is offered, no other thread runs (PostgreSQL's connection pool runs
+    some: a rebuild there stays in one process), and a second core is there to use."""
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        return None
+    return "fork" if (os.cpu_count() or 1) > 1 else None
+
+
+class _Collector:
+    """Stands in for the view in the worker: keeps what the projection stages."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.staged: list[StagedChange] = []
+
+    def stage(self, change: Any, tracking: Tracking) -> None:
+        # The position, not the Tracking: it is rebuilt at the other end, at a fraction of
+        # what pickling a frozen dataclass costs.
+        self.staged.append((change, tracking.notification_id))
+
+
+def _make_changes(settings: Settings, plan: _Plan, batches: Connection) -> None:
+    """A worker: its own connections and keys; one batch per range of its plan, in order
+    (empty where the range holds no event)."""
+    # Here, not at the top: bootstrap wires the read models, whose wiring imports this module.
+    from infrastructure.bootstrap import bootstrap
+
+    pipeline = bootstrap(settings, configure_logs=False)
+    try:
+        collector = _Collector(plan.name)
+        runner = ProjectionRunner(pipeline, build_projection(collector, pipeline.protector))
+        for number in plan.mine():
+            low = plan.position + number * plan.size
+            high = min(low + plan.size, plan.head)
+            events = pipeline.recorder.select_notifications(low + 1, plan.size, stop=high)
+            runner.stage(events)
+            batches.send(collector.staged)
+            collector.staged = []
+    finally:
+        batches.close()
+        pipeline.close()
