@@ -135,8 +135,10 @@ def bench(
         try:
             for phase in Phase:
                 if only in (None, phase):
-                    with console.status(f"{phase.value} on {backend}"):
-                        report[phase.value] = PHASES[phase](run)
+                    # A line, not a spinner: a spinner's thread would take CPU from what is
+                    # measured, and keep rebuilds from forking their workers.
+                    console.print(f"{phase.value} on {backend} ...", highlight=False)
+                    report[phase.value] = PHASES[phase](run)
                     report.setdefault("peak_rss_mb", {})[phase.value] = peak_rss_mb()
         finally:
             pipeline.close()

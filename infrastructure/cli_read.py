@@ -39,7 +39,9 @@ def progress_bar(quiet: bool) -> Progress:
     columns = (TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]} events/s"), TimeElapsedColumn(),
                TimeRemainingColumn())  # fmt: skip
-    return Progress(*columns, console=Console(stderr=True), disable=quiet)
+    # Redrawn on each report rather than by a thread of its own: a rebuild forks its workers
+    # only where no other thread runs (infrastructure/rebuild_worker.py).
+    return Progress(*columns, console=Console(stderr=True), disable=quiet, auto_refresh=False)
 
 
 def run_with_progress(
@@ -58,10 +60,10 @@ def run_with_progress(
     def report(position: int, head: int) -> None:
         elapsed = progress.tasks[task].elapsed or 0.0
         rate = f"{(position - start) / elapsed:,.0f}" if elapsed > 0 else "-"
-        progress.update(task, completed=position, total=max(1, head), rate=rate)
+        progress.update(task, completed=position, total=max(1, head), rate=rate, refresh=True)
 
     result = work(report)
-    progress.update(task, completed=max(1, runner.head()))
+    progress.update(task, completed=max(1, runner.head()), refresh=True)
     return result
 
 
