@@ -41,18 +41,21 @@ class TableSpec:
     def table(self, generation: int) -> str:
         return f"{self.name}_g{int(generation)}"
 
-    def create(self, generation: int) -> list[str]:
+    def create(self, generation: int, *, indexed: bool = True) -> list[str]:
         table = self.table(generation)
         columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)
         statements = [
             f"CREATE TABLE IF NOT EXISTS {table} ({columns}, "
             f"PRIMARY KEY ({', '.join(self.primary_key)}))"
         ]
-        for number, index in enumerate(self.indexes):
-            statements.append(
-                f"CREATE INDEX IF NOT EXISTS {table}_i{number} ON {table} ({', '.join(index)})"
-            )
-        return statements
+        return statements + (self.create_indexes(generation) if indexed else [])
+
+    def create_indexes(self, generation: int) -> list[str]:
+        table = self.table(generation)
+        return [
+            f"CREATE INDEX IF NOT EXISTS {table}_i{number} ON {table} ({', '.join(index)})"
+            for number, index in enumerate(self.indexes)
+        ]
 
     def add_columns(self, generation: int, present: set[str]) -> list[str]:
         """What brings a generation's table created before `added_columns` up to date."""
@@ -114,8 +117,8 @@ class SqlReadModel(ReadModelView):
             if statements and generation == int(current):
                 self.point_view_at(cursor, generation)
 
-    def create_generation(self, cursor: Cursor, generation: int) -> None:
-        for statement in self.spec.create(generation):
+    def create_generation(self, cursor: Cursor, generation: int, *, indexed: bool = True) -> None:
+        for statement in self.spec.create(generation, indexed=indexed):
             cursor.execute(statement)
         cursor.execute("INSERT INTO projection_positions VALUES (?, ?, 0)", (self.name, generation))
 
@@ -166,7 +169,9 @@ class SqlReadModel(ReadModelView):
             if building is not None:
                 self.drop_generation(cursor, int(building))
             generation = max(int(current), int(building or 0)) + 1
-            self.create_generation(cursor, generation)
+            # Secondary indexes come at the switch: built once over the finished table, they
+            # cost less than kept up to date row by row while it fills.
+            self.create_generation(cursor, generation, indexed=False)
             cursor.execute(
                 "UPDATE read_model_generations SET building_generation = ? WHERE projection = ?",
                 (generation, self.name),
@@ -174,6 +179,9 @@ class SqlReadModel(ReadModelView):
             return generation
 
     def switch_to(self, generation: int) -> None:
+        with self.database.transaction() as cursor:  # its own: the switch stays short
+            for statement in self.spec.create_indexes(generation):
+                cursor.execute(statement)
         with self.database.transaction() as cursor:
             self.database.lock_schema(cursor)
             cursor.execute(

@@ -26,6 +26,28 @@ def tables(read_side: ReadSide) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
+def indexes(read_side: ReadSide) -> set[str]:
+    if read_side.messages.database.dialect == "sqlite":  # type: ignore[attr-defined]
+        rows = plain_sql(read_side, "SELECT name FROM sqlite_master WHERE type = 'index'")
+    else:
+        rows = plain_sql(read_side, "SELECT indexname FROM pg_indexes "
+                                    "WHERE schemaname = current_schema()")  # fmt: skip
+    return {str(row[0]) for row in rows}
+
+
+def test_a_rebuilt_table_gets_its_secondary_indexes_at_the_switch(
+    pipeline: PersistencePipeline, read_side: ReadSide
+) -> None:
+    conversation(pipeline)
+    runner = read_side.runner("messages")
+    building = runner.view.start_generation()
+    runner.catch_up(building)
+    assert f"messages_g{building}_i0" not in indexes(read_side)  # filled without it
+    runner.view.switch_to(building)
+    assert f"messages_g{building}_i0" in indexes(read_side)  # (user_id, created_at)
+    assert "messages_g1_i0" not in indexes(read_side)
+
+
 def plain_sql(read_side: ReadSide, sql: str) -> list[tuple[object, ...]]:
     view = read_side.messages
     assert isinstance(view, SqlReadModel)
