@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from infrastructure.bootstrap import bootstrap
 from infrastructure.conversations import Conversation, UnreadableLine, read_conversations
+from infrastructure.forking import fork_is_safe
 from infrastructure.ingest import Ingestor, IngestTotals
 from infrastructure.settings import Settings
 
@@ -33,6 +34,7 @@ class IngestJob:
     workers: int
     stream_replies: bool = False
     clients: int = 4
+    start_method: str | None = None  # None: fork where that is safe, else spawn
 
     def share(self, worker: int) -> Iterator[Conversation | UnreadableLine]:
         """Every `workers`-th line, from line `worker` on (unreadable lines too: each line is
@@ -53,7 +55,7 @@ class WorkersFailedError(Exception):
 def ingest_in_processes(job: IngestJob, totals: IngestTotals) -> Iterator[IngestTotals]:
     """Yields the running totals after each line any worker finished; raises
     WorkersFailedError at the end if a worker could not open the database, failed, or died."""
-    context = _context()
+    context = _context(job.start_method)
     workers: list[BaseProcess] = []
     reports: dict[Connection, int] = {}  # the parent's end of each worker's pipe -> worker
     for index in range(job.workers):
@@ -117,8 +119,7 @@ def _work(job: IngestJob, index: int, reports: Connection) -> None:
         reports.close()
 
 
-def _context() -> Any:
-    # fork starts a worker in milliseconds and shares the loaded tokenizer tables; spawn
-    # where fork is not offered.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+def _context(start_method: str | None) -> Any:
+    # fork starts a worker in milliseconds; spawn (a fresh interpreter, a second or so) where
+    # forking is not safe: a bench or a server process runs threads of its own.
+    return multiprocessing.get_context(start_method or ("fork" if fork_is_safe() else "spawn"))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -26,6 +25,7 @@ from typing import Any
 import structlog
 from eventsourcing.persistence import Tracking
 
+from infrastructure.forking import fork_is_safe
 from infrastructure.settings import Settings
 from projections.projections import build_projection
 from projections.runner import ProjectionRunner, StagedChange
@@ -41,7 +41,7 @@ log = structlog.get_logger("chatledger.rebuild")
 
 @dataclass(frozen=True)
 class ChangesInAnotherProcess:
-    """A ChangeMaker (projections.runner) that makes the changes in a forked process."""
+    """A ChangeMaker (projections.runner) that makes the changes in forked processes."""
 
     settings: Settings
     min_events: int = MIN_EVENTS
@@ -106,11 +106,9 @@ class _Plan:
 
 
 def _safe_start_method() -> str | None:
-    """fork, where it is offered, no other thread runs (PostgreSQL's connection pool runs
-    some: a rebuild there stays in one process), and a second core is there to use."""
-    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
-        return None
-    return "fork" if (os.cpu_count() or 1) > 1 else None
+    """fork, where it is safe (PostgreSQL's connection pool runs threads: a rebuild there
+    stays in one process) and a second core is there to use."""
+    return "fork" if fork_is_safe() and (os.cpu_count() or 1) > 1 else None
 
 
 class _Collector:

@@ -80,8 +80,9 @@ def test_a_worker_that_dies_is_named_and_a_rerun_records_the_rest(
             os._exit(9)  # as a process killed mid-way: no report, no clean-up
         yield from lines(self, mine)
 
+    # fork, so that the workers run the patched Ingestor.lines below.
     job = IngestJob(Settings(database_url=database_url, log_level="warning"), conversations,
-                    "ingest", workers=2)  # fmt: skip
+                    "ingest", workers=2, start_method="fork")  # fmt: skip
     with monkeypatch.context() as patch:
         patch.setattr(Ingestor, "lines", second_worker_dies)  # the workers are forked
         totals = IngestTotals()
