@@ -28,9 +28,9 @@ from domain.ports import (
     NullObserver,
     PlaintextContent,
     TokenCounter,
-    content_binding,
     title_binding,
 )
+from domain.sealed_fields import opened_content, opened_title
 
 PIPELINE_VERSION = "chatledger/0.1.0"
 R = TypeVar("R", bound=CommandResult)
@@ -253,11 +253,11 @@ class ChatApplication(Application[str]):
         )
 
     def content_of(self, event: ChatEvent) -> str | None:
-        stored = getattr(event, "content", None)
-        if stored is None:
-            return None
-        binding = content_binding(event.originator_id, vars(event)["message_id"])
-        return self.protector.unseal(vars(event)["user_id"], stored, binding)
+        return (
+            None
+            if getattr(event, "content", None) is None
+            else opened_content(event, self.protector)
+        )
 
     def sealed_title(self, owner_id: str, chat_id: str, title: str | None) -> str | None:
         """Titles say what a chat is about, in the user's words: sealed like content."""
@@ -270,10 +270,7 @@ class ChatApplication(Application[str]):
         return seal_personal_metadata(self.protector, chat.owner_id, chat.id, message_id, personal)
 
     def title_of(self, started: Chat.Started) -> str | None:
-        if started.title is None:
-            return None
-        binding = title_binding(started.originator_id)
-        return self.protector.unseal(started.owner_id, started.title, binding)
+        return opened_title(started, self.protector)
 
     def close(self) -> None:
         super().close()

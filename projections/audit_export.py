@@ -9,7 +9,8 @@ from typing import Any
 from domain.application import ChatApplication
 from domain.chat import Chat
 from domain.ports import ContentProtector
-from projections.changes import AuditEntry, opened_content, opened_metadata, opened_title
+from domain.sealed_fields import opened_content, opened_metadata, opened_title
+from projections.changes import AuditEntry
 from projections.views import AuditFilter, AuditIndexView
 
 PAGE = 1000

@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 
 from domain.chat import Chat, ChatEvent
 from domain.data_subject import DataSubject
-from domain.personal_metadata import OpenedMetadata, open_personal_metadata
-from domain.ports import ERASED_CONTENT, ContentProtector, content_binding, title_binding
+from domain.ports import ERASED_CONTENT, ContentProtector
+from domain.sealed_fields import opened_content, opened_metadata
 
 # PostgreSQL text cannot hold NUL; the event store keeps the exact content, read models show
 # the visible symbol for NUL (U+2400) on both backends so that they stay identical.
@@ -143,28 +143,6 @@ def erased(row: MessageRow) -> MessageRow:
     content = ERASED_CONTENT if row.content else row.content
     personal = row.personal_metadata if row.personal_metadata == "{}" else ERASED_METADATA
     return row._replace(content=content, personal_metadata=personal)
-
-
-def opened_content(event: ChatEvent, protector: ContentProtector) -> str:
-    fields = vars(event)
-    binding = content_binding(event.originator_id, fields["message_id"])
-    return protector.unseal(fields["user_id"], fields["content"], binding)
-
-
-def opened_metadata(event: ChatEvent, protector: ContentProtector) -> OpenedMetadata:
-    """Events recorded before personal metadata existed read "" (none)."""
-    fields = vars(event)
-    stored = fields.get("personal_metadata", "")
-    return open_personal_metadata(
-        protector, fields["user_id"], event.originator_id, fields["message_id"], stored
-    )
-
-
-def opened_title(started: Chat.Started, protector: ContentProtector) -> str | None:
-    if started.title is None:
-        return None
-    binding = title_binding(started.originator_id)
-    return protector.unseal(started.owner_id, started.title, binding)
 
 
 def event_type(event: ChatEvent) -> str:

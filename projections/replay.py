@@ -11,13 +11,8 @@ from pydantic import BaseModel, Field
 from domain.chain import find_broken_link
 from domain.chat import Chat, ChatEvent
 from domain.ports import ContentProtector
-from projections.changes import (
-    MessageChange,
-    MessageClosed,
-    MessageRow,
-    message_change,
-    opened_title,
-)
+from domain.sealed_fields import opened_title
+from projections.changes import MessageChange, MessageClosed, MessageRow, message_change
 
 
 class TimelineEntry(BaseModel):
