@@ -56,7 +56,6 @@ STATS = TableSpec(
     primary_key=("scope", "bucket", "metric", "key"),
     holds_content=False,
 )
-STAT_KEY_COLUMNS = STATS.primary_key
 AUDIT = TableSpec(
     name="audit_index",
     columns=_columns(AuditEntry, ("position", "recorded_at", "chat_id", "user_id", "event_type")),
@@ -147,7 +146,7 @@ class SqlStats(SqlReadModel, StatsView):
         self.last_tracking = tracking
 
     def write_staged(self, cursor: Cursor, table: str) -> None:
-        self.database.add_to_counters(cursor, table, STAT_KEY_COLUMNS, self.deltas.rows())
+        self.database.add_to_counters(cursor, table, self.spec.primary_key, self.deltas.rows())
 
     def counters(self, scope: str, since_hour: str | None) -> list[tuple[str, str, int]]:
         # Hour buckets are ISO text ("2026-11-26T05") and sort below "all".
