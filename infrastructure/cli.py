@@ -70,12 +70,19 @@ def shown_progress(running: Iterator[IngestTotals], lines: int, quiet: bool) -> 
     totals = None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]} msg/s"), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=Console(stderr=True), disable=quiet) as progress:
+    # Redrawn from here, at most ten times a second, not by a thread of its own: `--workers`
+    # forks its processes only where no other thread runs (infrastructure/forking.py).
+    console = Console(stderr=True)
+    with Progress(*columns, console=console, disable=quiet, auto_refresh=False) as progress:
         task = progress.add_task("ingesting", total=lines, rate="-")
+        drawn = 0.0
         for totals in running:
             elapsed = progress.tasks[task].elapsed or 0.0
             rate = f"{totals.messages / elapsed:,.0f}" if elapsed > 0 else "-"
-            progress.update(task, advance=1, rate=rate)
+            redraw = elapsed - drawn >= 0.1
+            progress.update(task, advance=1, rate=rate, refresh=redraw)
+            drawn = elapsed if redraw else drawn
+        progress.refresh()
     return totals
 
 
