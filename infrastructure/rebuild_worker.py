@@ -28,7 +28,8 @@ from eventsourcing.persistence import Tracking
 from infrastructure.forking import fork_is_safe
 from infrastructure.settings import Settings
 from projections.projections import build_projection
-from projections.runner import ProjectionRunner, StagedChange
+from projections.runner import ProjectionRunner, ReadyBatch
+from projections.views import BATCH_TYPES
 
 # Below this many events a rebuild takes a second or two, and starting and connecting a
 # second process costs a good part of the gain.
@@ -52,7 +53,7 @@ class ChangesInAnotherProcess:
 
     def __call__(
         self, name: str, position: int, head: int, batch_size: int
-    ) -> Generator[list[StagedChange], None, None]:
+    ) -> Generator[ReadyBatch, None, None]:
         method = self.start_method or _safe_start_method()
         if method is None or head - position < self.min_events:
             return
@@ -76,7 +77,7 @@ class ChangesInAnotherProcess:
                     log.warning("rebuild_worker_stopped", projection=name,
                                 exit_code=worker.exitcode)  # fmt: skip
                     return
-                if batch:
+                if batch is not None:
                     yield batch
         finally:
             for worker, reader in workers:
@@ -112,21 +113,32 @@ def _safe_start_method() -> str | None:
 
 
 class _Collector:
-    """Stands in for the view in the worker: keeps what the projection stages."""
+    """Stands in for the view in the worker: stages into a batch of the view's kind."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.staged: list[StagedChange] = []
+        self.batch_type = BATCH_TYPES[name]
+        self.start()
+
+    def start(self) -> None:
+        self.batch = self.batch_type()
+        self.last_position: int | None = None
 
     def stage(self, change: Any, tracking: Tracking) -> None:
-        # The position, not the Tracking: it is rebuilt at the other end, at a fraction of
-        # what pickling a frozen dataclass costs.
-        self.staged.append((change, tracking.notification_id))
+        self.batch.stage(change)
+        self.last_position = tracking.notification_id
+
+    def take(self) -> ReadyBatch | None:
+        """The batch staged since the last take, ready to send (None: the range was empty)."""
+        last_position = self.last_position
+        ready = None if last_position is None else (self.batch.ready(), last_position)
+        self.start()
+        return ready
 
 
 def _make_changes(settings: Settings, plan: _Plan, batches: Connection) -> None:
     """A worker: its own connections and keys; one batch per range of its plan, in order
-    (empty where the range holds no event)."""
+    (None where the range holds no event)."""
     # Here, not at the top: bootstrap wires the read models, whose wiring imports this module.
     from infrastructure.bootstrap import bootstrap
 
@@ -139,8 +151,7 @@ def _make_changes(settings: Settings, plan: _Plan, batches: Connection) -> None:
             high = min(low + plan.size, plan.head)
             events = pipeline.recorder.select_notifications(low + 1, plan.size, stop=high)
             runner.stage(events)
-            batches.send(collector.staged)
-            collector.staged = []
+            batches.send(collector.take())
     finally:
         batches.close()
         pipeline.close()

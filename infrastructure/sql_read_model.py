@@ -75,7 +75,6 @@ class SqlReadModel(ReadModelView):
     def __init__(self, database: SqlDatabase) -> None:
         super().__init__()
         self.database = database
-        self.discard()
         self.create_first_generation()
 
     # -- schema and generations --------------------------------------------------------------
@@ -211,10 +210,11 @@ class SqlReadModel(ReadModelView):
             )
             if cursor.rowcount != 1:
                 raise PositionMovedError(f"{self.name} generation {generation} moved on")
-            self.write_staged(cursor, self.spec.table(generation))
+            self.write(cursor, self.spec.table(generation), self.staged())
         self.discard()
 
-    def write_staged(self, cursor: Cursor, table: str) -> None:
+    def write(self, cursor: Cursor, table: str, staged: Any) -> None:
+        """Write what the batch staged (its `ready` form) into a generation's table."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -5,20 +5,17 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from eventsourcing.persistence import Tracking
-
 from domain.ports import ERASED_CONTENT
 from infrastructure.sql_database import Cursor
 from infrastructure.sql_read_model import SqlReadModel, TableSpec
+from projections.batches import MessageWrites
 from projections.changes import (
     ERASED_METADATA,
     AuditEntry,
-    ContentErased,
     MessageClosed,
     MessageRow,
-    closed_row,
 )
-from projections.stats import ALL_TIME, StatDeltas
+from projections.stats import ALL_TIME
 from projections.views import AuditFilter, AuditIndexView, MessageTableView, StatsView
 
 TEXT, INT, BIG, REAL = "TEXT", "INTEGER", "BIGINT", "DOUBLE PRECISION"
@@ -74,41 +71,15 @@ AUDIT = TableSpec(
 class SqlMessageTable(SqlReadModel, MessageTableView):
     spec = MESSAGES
 
-    def discard(self) -> None:
-        self.new_rows: list[MessageRow] = []
-        # Where each message's row is in new_rows: a stream that opens and closes in the same
-        # batch (most do, and every one in a rebuild) is inserted closed, never updated.
-        self.row_index: dict[tuple[str, str], int] = {}
-        self.closed: list[MessageClosed] = []
-        self.erased_users: list[str] = []
-        self.last_tracking = None
-
-    def stage(self, change: Any, tracking: Tracking) -> None:
-        if isinstance(change, MessageRow):
-            self.row_index.setdefault((change.chat_id, change.message_id), len(self.new_rows))
-            self.new_rows.append(change)
-        elif isinstance(change, MessageClosed):
-            index = self.row_index.get((change.chat_id, change.message_id))
-            if index is None:
-                self.closed.append(change)
-            else:
-                self.new_rows[index] = closed_row(self.new_rows[index], change)
-        elif isinstance(change, ContentErased):
-            self.erased_users.append(change.user_id)
-        self.last_tracking = tracking
-
-    def write_staged(self, cursor: Cursor, table: str) -> None:
+    def write(self, cursor: Cursor, table: str, staged: MessageWrites) -> None:
         # Rows first: a stream whose row an earlier batch inserted is closed by an UPDATE.
         # A plain INSERT: the position's compare-and-set already makes each event apply once,
         # so a duplicate key here would be a bug to surface, not a retry to absorb.
-        # Rows as exact tuples: sqlite3 binds those faster than a tuple subclass.
-        self.database.insert_rows(
-            cursor, table, self.spec.column_names, [tuple(row) for row in self.new_rows]
-        )
+        self.database.insert_rows(cursor, table, self.spec.column_names, staged.rows)
         cursor.executemany(
             f"UPDATE {table} SET {', '.join(f'{n} = ?' for n in CLOSED_FIELDS)} "
             "WHERE chat_id = ? AND message_id = ?",
-            [(*c[2:], c.chat_id, c.message_id) for c in self.closed],
+            staged.closes,
         )
         # Last: rows of this batch that were unsealed before the erasure are purged too. Rows
         # unsealed after it already read ERASED_CONTENT; empty content stays empty, as a
@@ -116,12 +87,12 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
         cursor.executemany(
             f"UPDATE {table} SET content = ? WHERE user_id = ? AND content IS NOT NULL "
             "AND content <> '' AND content <> ?",
-            [(ERASED_CONTENT, user_id, ERASED_CONTENT) for user_id in self.erased_users],
+            [(ERASED_CONTENT, user_id, ERASED_CONTENT) for user_id in staged.erased_users],
         )
         cursor.executemany(
             f"UPDATE {table} SET personal_metadata = ? WHERE user_id = ? "
             "AND personal_metadata <> ? AND personal_metadata <> ?",
-            [(ERASED_METADATA, user_id, "{}", ERASED_METADATA) for user_id in self.erased_users],
+            [(ERASED_METADATA, user_id, "{}", ERASED_METADATA) for user_id in staged.erased_users],
         )
 
     def messages(self, chat_id: str) -> list[dict[str, Any]]:
@@ -137,16 +108,8 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
 class SqlStats(SqlReadModel, StatsView):
     spec = STATS
 
-    def discard(self) -> None:
-        self.deltas = StatDeltas()
-        self.last_tracking = None
-
-    def stage(self, change: Any, tracking: Tracking) -> None:
-        self.deltas.add(change)
-        self.last_tracking = tracking
-
-    def write_staged(self, cursor: Cursor, table: str) -> None:
-        self.database.add_to_counters(cursor, table, self.spec.primary_key, self.deltas.rows())
+    def write(self, cursor: Cursor, table: str, staged: list[tuple[Any, ...]]) -> None:
+        self.database.add_to_counters(cursor, table, self.spec.primary_key, staged)
 
     def counters(self, scope: str, since_hour: str | None) -> list[tuple[str, str, int]]:
         # Hour buckets are ISO text ("2026-11-26T05") and sort below "all".
@@ -164,16 +127,8 @@ class SqlStats(SqlReadModel, StatsView):
 class SqlAuditIndex(SqlReadModel, AuditIndexView):
     spec = AUDIT
 
-    def discard(self) -> None:
-        self.entries_staged: list[AuditEntry] = []
-        self.last_tracking = None
-
-    def stage(self, change: Any, tracking: Tracking) -> None:
-        self.entries_staged.append(change)
-        self.last_tracking = tracking
-
-    def write_staged(self, cursor: Cursor, table: str) -> None:
-        self.database.insert_rows(cursor, table, self.spec.column_names, self.entries_staged)
+    def write(self, cursor: Cursor, table: str, staged: list[tuple[Any, ...]]) -> None:
+        self.database.insert_rows(cursor, table, self.spec.column_names, staged)
 
     def entries(
         self, where: AuditFilter, after_position: int = 0, limit: int = 1000

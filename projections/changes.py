@@ -6,7 +6,6 @@ incremental projections, by rebuilds, and by the tests' direct computation from 
 
 from __future__ import annotations
 
-import copyreg
 import json
 from functools import partial
 from operator import itemgetter
@@ -129,13 +128,6 @@ class ContentErased(NamedTuple):
 ERASED_METADATA = json.dumps(ERASED_CONTENT)
 # MessageRow(*values) without the Python frame of the generated __new__ (once per event).
 _message_row = partial(tuple.__new__, MessageRow)
-_message_closed = partial(tuple.__new__, MessageClosed)
-
-# A rebuild's workers send rows through a pipe (infrastructure/rebuild_worker.py). Pickled as
-# their tuple and the partials above, they are unpickled in C; as NamedTuples, each row would
-# run the generated __new__, a Python frame per row in the process that is the bottleneck.
-copyreg.pickle(MessageRow, lambda row: (_message_row, (tuple(row),)))
-copyreg.pickle(MessageClosed, lambda closed: (_message_closed, (tuple(closed),)))
 
 
 def erased(row: MessageRow) -> MessageRow:

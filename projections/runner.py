@@ -17,11 +17,13 @@ from eventsourcing.projection import Projection
 from projections.views import PositionMovedError, ReadModelView
 
 Progress = Callable[[int, int], None]  # (position reached, head)
-StagedChange = tuple[Any, int]  # what a projection stages for one event, and the event's position
-# Makes the staged changes of the events after a position up to a head somewhere else (another
-# process), in batches in log order: (projection name, position, head, batch size). It may
-# stop early, or make none at all; what it did not make is caught up here.
-ChangeMaker = Callable[[str, int, int, int], Generator[list[StagedChange], None, None]]
+# A batch staged elsewhere: what its `ready` gave (projections/batches.py), and the position
+# of its last event.
+ReadyBatch = tuple[Any, int]
+# Stages the events after a position up to a head somewhere else (another process), in
+# batches in log order: (projection name, position, head, batch size). It may stop early, or
+# stage none at all; what it did not stage is caught up here.
+ChangeMaker = Callable[[str, int, int, int], Generator[ReadyBatch, None, None]]
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,10 @@ class ProjectionRunner:
         return generation
 
     def apply_changes_made_elsewhere(self, generation: int, progress: Progress | None) -> None:
-        """Stage and commit what the change maker made, batch by batch, each with its tracking
-        position in the same transaction as here: decoding, unsealing and building rows run
-        in another process while this one writes. A batch that another runner applied first
-        ends it; catch_up then goes on from wherever the view's position is."""
+        """Commit what the change maker staged, batch by batch, each with its tracking position
+        in the same transaction as here: decoding, unsealing and staging run in another
+        process while this one writes. A batch that another runner applied first ends it;
+        catch_up then goes on from wherever the view's position is."""
         assert self.change_maker is not None
         with self.lock:
             head, position = self.head(), self.view.position(generation)
@@ -128,15 +130,14 @@ class ProjectionRunner:
             batches = self.change_maker(self.view.name, position, head, self.batch_size)
             name = self.source.name
             with closing(batches):  # stops the other process wherever this ends
-                for batch in batches:
+                for ready, last_position in batches:
                     self.view.discard()
-                    for change, notification_id in batch:
-                        self.view.stage(change, Tracking(name, notification_id))
+                    self.view.adopt(ready, Tracking(name, last_position))
                     try:
                         self.view.commit(generation, position)
                     except PositionMovedError:
                         return
-                    position = batch[-1][1]
+                    position = last_position
                     if progress:
                         progress(position, head)
 

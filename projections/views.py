@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
+from projections.batches import AuditBatch, Batch, MessageBatch, StatBatch
 from projections.changes import AuditEntry
 
 
@@ -30,9 +31,13 @@ class Generations:
 
 class ReadModelView(TrackingRecorder, ABC):
     name: ClassVar[str]
+    batch_type: ClassVar[type[Batch]]
+    batch: Batch  # what the projection staged since the last commit
+    adopted: Any  # or what another process staged (see adopt)
+    last_tracking: Tracking | None
 
     def __init__(self) -> None:
-        self.last_tracking: Tracking | None = None
+        self.discard()
 
     # -- generations and positions ---------------------------------------------------------
 
@@ -53,12 +58,25 @@ class ReadModelView(TrackingRecorder, ABC):
 
     # -- batches ------------------------------------------------------------------------------
 
-    @abstractmethod
     def stage(self, change: Any, tracking: Tracking) -> None:
         """Keep a change for the next commit."""
+        self.batch.stage(change)
+        self.last_tracking = tracking
 
-    @abstractmethod
-    def discard(self) -> None: ...
+    def adopt(self, ready: Any, tracking: Tracking) -> None:
+        """Take what another process staged for the events up to `tracking`, in the form its
+        batch's `ready` gave, for the next commit."""
+        self.adopted = ready
+        self.last_tracking = tracking
+
+    def discard(self) -> None:
+        self.batch = self.batch_type()
+        self.adopted = None
+        self.last_tracking = None
+
+    def staged(self) -> Any:
+        """What the next commit writes (the batch's `ready` form)."""
+        return self.batch.ready() if self.adopted is None else self.adopted
 
     @abstractmethod
     def commit(self, generation: int, expected_position: int) -> None:
@@ -87,6 +105,7 @@ class ReadModelView(TrackingRecorder, ABC):
 
 class MessageTableView(ReadModelView):
     name = "messages"
+    batch_type = MessageBatch
 
     @abstractmethod
     def messages(self, chat_id: str) -> list[dict[str, Any]]: ...
@@ -94,6 +113,7 @@ class MessageTableView(ReadModelView):
 
 class StatsView(ReadModelView):
     name = "stats"
+    batch_type = StatBatch
 
     @abstractmethod
     def counters(self, scope: str, since_hour: str | None) -> list[tuple[str, str, int]]:
@@ -112,6 +132,7 @@ class AuditFilter:
 
 class AuditIndexView(ReadModelView):
     name = "audit"
+    batch_type = AuditBatch
 
     @abstractmethod
     def entries(
@@ -122,3 +143,8 @@ class AuditIndexView(ReadModelView):
     @abstractmethod
     def count(self, where: AuditFilter) -> int:
         """How many entries match (for a progress bar's total)."""
+
+
+BATCH_TYPES: dict[str, type[Batch]] = {
+    view.name: view.batch_type for view in (MessageTableView, StatsView, AuditIndexView)
+}

@@ -17,7 +17,7 @@ from domain.pipeline import PersistencePipeline
 from infrastructure.rebuild_worker import ChangesInAnotherProcess
 from infrastructure.settings import Settings
 from projections.read_side import ReadSide
-from projections.runner import ChangeMaker, StagedChange
+from projections.runner import ChangeMaker, ReadyBatch
 from tests.read_model_oracle import actual_dumps, expected_dumps
 from tests.test_read_models import conversation
 
@@ -43,7 +43,7 @@ class Batches:
 
     def __call__(
         self, name: str, position: int, head: int, size: int
-    ) -> Generator[list[StagedChange], None, None]:
+    ) -> Generator[ReadyBatch, None, None]:
         for batch in self.maker(name, position, head, size):
             if self.taken == self.stop_after:
                 if not self.kill:

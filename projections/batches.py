@@ -1,0 +1,86 @@
+"""What a view writes in one commit, staged event by event.
+
+A batch keeps what a projection staged for a run of events and gives it back (`ready`) in the
+form the view writes: lists of plain tuples, strings and numbers. Catch-up stages batches where
+the view is; a rebuild's workers (infrastructure/rebuild_worker.py) stage them in other
+processes and send what `ready` gives. Plain values pickle and unpickle in C, so the process
+that writes runs no Python per event: it only inserts and commits.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, NamedTuple
+
+from projections.changes import AuditEntry, ContentErased, MessageClosed, MessageRow, closed_row
+from projections.stats import EventFigures, StatDeltas
+
+
+class Batch(ABC):
+    @abstractmethod
+    def stage(self, change: Any) -> None:
+        """Keep one event's change (None: the event changes nothing here)."""
+
+    @abstractmethod
+    def ready(self) -> Any:
+        """What the view writes, as plain values (see the module's docstring)."""
+
+
+class MessageWrites(NamedTuple):
+    rows: list[tuple[Any, ...]]  # new rows, in MessageRow's column order
+    closes: list[tuple[Any, ...]]  # a stream's closing fields, then its chat_id and message_id
+    erased_users: list[str]
+
+
+class MessageBatch(Batch):
+    def __init__(self) -> None:
+        self.rows: list[MessageRow] = []
+        # Where each message's row is in rows: a stream that opens and closes in the same
+        # batch (most do, and every one in a rebuild) is inserted closed, never updated.
+        self.row_index: dict[tuple[str, str], int] = {}
+        self.closed: list[MessageClosed] = []
+        self.erased_users: list[str] = []
+
+    def stage(self, change: Any) -> None:
+        if isinstance(change, MessageRow):
+            self.row_index.setdefault((change.chat_id, change.message_id), len(self.rows))
+            self.rows.append(change)
+        elif isinstance(change, MessageClosed):
+            index = self.row_index.get((change.chat_id, change.message_id))
+            if index is None:
+                self.closed.append(change)
+            else:
+                self.rows[index] = closed_row(self.rows[index], change)
+        elif isinstance(change, ContentErased):
+            self.erased_users.append(change.user_id)
+
+    def ready(self) -> MessageWrites:
+        # Exact tuples: sqlite3 binds them faster than a tuple subclass, and they pickle
+        # without a NamedTuple's Python __new__ at the other end.
+        return MessageWrites(
+            [tuple(row) for row in self.rows],
+            [(*closed[2:], closed.chat_id, closed.message_id) for closed in self.closed],
+            self.erased_users,
+        )
+
+
+class StatBatch(Batch):
+    def __init__(self) -> None:
+        self.deltas = StatDeltas()
+
+    def stage(self, change: EventFigures | None) -> None:
+        self.deltas.add(change)
+
+    def ready(self) -> list[tuple[str, str, str, str, int]]:
+        return self.deltas.rows()
+
+
+class AuditBatch(Batch):
+    def __init__(self) -> None:
+        self.entries: list[tuple[Any, ...]] = []
+
+    def stage(self, change: AuditEntry) -> None:
+        self.entries.append(tuple(change))
+
+    def ready(self) -> list[tuple[Any, ...]]:
+        return self.entries
