@@ -87,7 +87,7 @@ def test_no_second_process_for_a_short_rebuild_or_beside_other_threads(
 ) -> None:
     history(pipeline, open_read_side(pipeline))
     settings = Settings(database_url=database_url)
-    assert list(ChangesInAnotherProcess(settings)("messages", 0, 10_000, 2000)) == []  # short
+    assert list(ChangesInAnotherProcess(settings)("messages", 0, 3_000, 2000)) == []  # short
     # Another thread runs (a server's, a reader's): a fork could copy a lock it holds.
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
