@@ -15,6 +15,7 @@ of positions, so their batches arrive in log order.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Generator
@@ -144,6 +145,10 @@ def _make_changes(settings: Settings, plan: _Plan, batches: Connection) -> None:
     # Here, not at the top: bootstrap wires the read models, whose wiring imports this module.
     from infrastructure.bootstrap import bootstrap
 
+    # Staging makes no reference cycles (a collection after staging a 56,320-event log
+    # found nothing to free, for each projection), so the cycle collector only costs here:
+    # its passes over each batch's objects were 6% of a worker's time (gc.callbacks).
+    gc.disable()
     pipeline = bootstrap(settings, configure_logs=False)
     try:
         collector = _Collector(plan.name)
