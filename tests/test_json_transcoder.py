@@ -31,7 +31,11 @@ def registered(transcoder: JSONTranscoder) -> JSONTranscoder:
 PLAIN, FAST = registered(JSONTranscoder()), registered(OrjsonTranscoder())
 
 text = st.text(st.characters(exclude_categories=["Cs"]))
-tricky_text = st.sampled_from(['"_type_"', "_type_", "_data_", "1234567890123456789", "\x00"])
+# Digit runs inside strings, where a number's digits may begin and where they may not.
+tricky_text = st.sampled_from([
+    '"_type_"', "_type_", "_data_", "1234567890123456789", "\x00", "ab12345678901234567890",
+    "e1234567890123456789", " 1234567890123456789", ":12345678901234567890", "-1234567890123456789",
+])  # fmt: skip
 scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -82,6 +86,10 @@ def test_decodes_what_the_json_transcoder_wrote_into_the_same_values(value: Any)
         b'{"a":NaN,"b":Infinity,"c":-Infinity}',
         b'{"big":123456789012345678901234567890,"neg":-9223372036854775809}',
         b'{"max":18446744073709551615,"min":-9223372036854775808}',
+        b'{"f":0.12345678901234567890123,"e":1e1234567890123456789,"x":[12345678901234567890]}',
+        b'{"h":"f12345678901234567890123","n":123456789012345678901}',
+        b"12345678901234567890",
+        b'{"e":1.5E-12345678901234567890, "s": 12345678901234567890}',
         b'{"s":"\\ud800"}',
         b'{"_type_":"datetime_iso","_data_":"2026-11-26T07:14:07.387598+00:00"}',
         b'[{"_type_":"uuid_hex","_data_":"' + b"0" * 32 + b'"},{"_type_":"x"}]',
