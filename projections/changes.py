@@ -34,13 +34,18 @@ EMPTY_CONTEXT: dict[str, list[str]] = {
 EMPTY_CONTEXT_JSON = json.dumps(EMPTY_CONTEXT, sort_keys=True)
 
 
+# What json.dumps(value, sort_keys=True, ensure_ascii=False) makes an encoder for on every
+# call: made once, since rows call it for their metadata and intent keywords (0.9 us a call).
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+
+
 def as_json(value: Any) -> str:
     # Most messages carry no metadata and no context: skip the encoder for those (rebuild speed).
     if not value:
         return "[]" if isinstance(value, list) else "{}"
     if value == EMPTY_CONTEXT:
         return EMPTY_CONTEXT_JSON
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 class MessageRow(NamedTuple):
