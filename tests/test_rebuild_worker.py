@@ -14,7 +14,13 @@ from multiprocessing import active_children
 import pytest
 
 from domain.pipeline import PersistencePipeline
-from infrastructure.rebuild_worker import ChangesInAnotherProcess
+from infrastructure.forking import fork_is_safe
+from infrastructure.rebuild_worker import (
+    MIN_EVENTS,
+    MIN_EVENTS_WITHOUT_FORK,
+    ChangesInAnotherProcess,
+    start_method,
+)
 from infrastructure.settings import Settings
 from projections.read_side import ReadSide
 from projections.runner import ChangeMaker, ReadyBatch
@@ -55,7 +61,9 @@ class Batches:
 
 
 @pytest.mark.parametrize(
-    ("stop_after", "kill"), [(None, False), (2, False), (2, True)], ids=["all", "stopped", "killed"]
+    ("stop_after", "kill", "method"),
+    [(None, False, "spawn"), (None, False, "forkserver"), (2, False, "spawn"), (2, True, "spawn")],
+    ids=["all", "all-from-a-fork-server", "stopped", "killed"],
 )
 def test_a_rebuild_with_a_second_process_equals_the_oracle(
     database_url: str,
@@ -63,12 +71,13 @@ def test_a_rebuild_with_a_second_process_equals_the_oracle(
     open_read_side: Callable[..., ReadSide],
     stop_after: int | None,
     kill: bool,
+    method: str,
 ) -> None:
     history(pipeline, open_read_side(pipeline))
-    # spawn, not fork: pytest runs threads of its own, and the rows must not depend on how
-    # the worker started.
+    # Not fork: pytest runs threads of its own, and the rows must not depend on how the
+    # worker started.
     maker = ChangesInAnotherProcess(
-        Settings(database_url=database_url), min_events=0, start_method="spawn"
+        Settings(database_url=database_url), min_events=0, start_method=method
     )
     batches = Batches(maker, stop_after, kill)
     read_side = open_read_side(pipeline, change_maker=batches, batch_size=8)
@@ -88,13 +97,19 @@ def test_no_second_process_for_a_short_rebuild_or_beside_other_threads(
     history(pipeline, open_read_side(pipeline))
     settings = Settings(database_url=database_url)
     assert list(ChangesInAnotherProcess(settings)("messages", 0, 3_000, 2000)) == []  # short
-    # Another thread runs (a server's, a reader's): a fork could copy a lock it holds.
+    # Another thread runs (a server's, a reader's): a fork could copy a lock it holds. Workers
+    # then start from a fork server, which pays only on longer logs.
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
         forkable = ChangesInAnotherProcess(settings, min_events=0)
         assert list(forkable("messages", 0, 10_000, 2000)) == []
+        assert start_method(MIN_EVENTS_WITHOUT_FORK - 1) is None
+        assert start_method(MIN_EVENTS_WITHOUT_FORK) == "forkserver"
     finally:
         stop.set()
         other.join()
+    # (PostgreSQL's pool runs threads of its own: no fork there.)
+    assert start_method(MIN_EVENTS) == ("fork" if fork_is_safe() else None)
+    assert start_method(MIN_EVENTS - 1) is None
