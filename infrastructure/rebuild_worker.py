@@ -67,8 +67,10 @@ class ChangesInAnotherProcess:
         if method is None or head - position < self.min_events:
             return
         context: Any = multiprocessing.get_context(method)
-        if method == "forkserver":  # the server imports this once; each worker is a fork of it
-            context.set_forkserver_preload([__name__])
+        if method == "forkserver":
+            # The server imports what a worker runs (bootstrap imports this module too) once;
+            # each worker is a fork of it, started in milliseconds for every rebuild after.
+            context.set_forkserver_preload(["infrastructure.bootstrap"])
         workers: list[tuple[Any, Connection]] = []
         try:
             for index in range(self.workers):
