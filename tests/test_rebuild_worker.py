@@ -91,9 +91,13 @@ def test_a_rebuild_with_a_second_process_equals_the_oracle(
     assert not active_children()
 
 
-def test_no_second_process_for_a_short_rebuild_or_beside_other_threads(
-    database_url: str, pipeline: PersistencePipeline, open_read_side: Callable[..., ReadSide]
+def test_workers_fork_where_that_is_safe_else_start_from_a_fork_server_on_long_logs(
+    database_url: str,
+    pipeline: PersistencePipeline,
+    open_read_side: Callable[..., ReadSide],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # the same answers on a machine of one core
     history(pipeline, open_read_side(pipeline))
     settings = Settings(database_url=database_url)
     assert list(ChangesInAnotherProcess(settings)("messages", 0, 3_000, 2000)) == []  # short
@@ -113,3 +117,5 @@ def test_no_second_process_for_a_short_rebuild_or_beside_other_threads(
     # (PostgreSQL's pool runs threads of its own: no fork there.)
     assert start_method(MIN_EVENTS) == ("fork" if fork_is_safe() else None)
     assert start_method(MIN_EVENTS - 1) is None
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # no second core to use
+    assert start_method(10 * MIN_EVENTS_WITHOUT_FORK) is None
