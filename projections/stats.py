@@ -108,7 +108,7 @@ def event_figures(event: ChatEvent) -> EventFigures | None:
 
 def stat_deltas(event: ChatEvent) -> list[tuple[StatKey, int]]:
     """Counter deltas of one event for each scope and bucket it belongs to (the definition;
-    StatDeltas adds up many events' to the same counters)."""
+    StatBatch, projections/batches.py, adds up many events' to the same counters)."""
     figures = event_figures(event)
     if figures is None:
         return []
@@ -118,34 +118,6 @@ def stat_deltas(event: ChatEvent) -> list[tuple[StatKey, int]]:
         for metric, key, value in figures.figures
         for scope in scopes for bucket in buckets
     ]  # fmt: skip
-
-
-class StatDeltas:
-    """The counter deltas of a batch of events. Events are added up per (user, chat, hour)
-    first and spread over the two scopes and two buckets once: a chat's events share those,
-    so a batch spreads once per chat and hour instead of four times per figure of each event."""
-
-    def __init__(self) -> None:
-        self.by_origin: dict[tuple[str, str, str], dict[tuple[str, str], int]] = {}
-
-    def add(self, figures: EventFigures | None) -> None:
-        if figures is None:
-            return
-        origin = (figures.user_scope, figures.chat_scope, figures.hour)
-        sums = self.by_origin.setdefault(origin, {})
-        for metric, key, value in figures.figures:
-            sums[metric, key] = sums.get((metric, key), 0) + value
-
-    def rows(self) -> list[tuple[str, str, str, str, int]]:
-        """(scope, bucket, metric, key, delta) in key order, zero deltas left out."""
-        totals: dict[StatKey, int] = {}
-        for (user_scope, chat_scope, hour), sums in self.by_origin.items():
-            for scope in (user_scope, chat_scope):
-                for bucket in (ALL_TIME, hour):
-                    for (metric, key), value in sums.items():
-                        counter = (scope, bucket, metric, key)
-                        totals[counter] = totals.get(counter, 0) + value
-        return sorted((*counter, value) for counter, value in totals.items() if value)
 
 
 class Percentiles(BaseModel):
