@@ -66,6 +66,7 @@ def ingest_in_processes(job: IngestJob, totals: IngestTotals) -> Iterator[Ingest
         workers.append(worker)
         reports[reader] = index
     problems: dict[int, str] = {}
+    unusable = False  # a worker could not open the database
     try:
         while reports:
             for ready in wait(list(reports)):
@@ -86,8 +87,9 @@ def ingest_in_processes(job: IngestJob, totals: IngestTotals) -> Iterator[Ingest
                 if kind == "line":
                     totals.add(payload)
                     yield totals
-                elif kind == "problem":
+                else:  # "problem" or "unusable"
                     problems[index] = payload
+                    unusable = unusable or kind == "unusable"
     finally:
         for worker in workers:
             if worker.is_alive():  # the parent was interrupted: leave no orphans writing
@@ -95,7 +97,6 @@ def ingest_in_processes(job: IngestJob, totals: IngestTotals) -> Iterator[Ingest
             worker.join()
     if problems:
         found = [problems[index] for index in sorted(problems)]
-        unusable = any(problem.startswith("cannot open") for problem in found)
         raise WorkersFailedError(found, database_unusable=unusable)
 
 
@@ -104,7 +105,7 @@ def _work(job: IngestJob, index: int, reports: Connection) -> None:
     try:
         pipeline = bootstrap(job.settings)
     except Exception as error:  # the database cannot be reached or the schema made
-        reports.send(("problem", f"cannot open the database: {type(error).__name__}"))
+        reports.send(("unusable", f"cannot open the database: {type(error).__name__}"))
         return
     try:
         ingestor = Ingestor(

@@ -40,7 +40,7 @@ def build_read_side(
     change_maker: ChangeMaker | None = None,
 ) -> ReadSide:
     """Read-your-writes (catch up on every query) is the embedded default's behaviour. A
-    rebuild makes its changes in a second process where that is safe and pays (see
+    rebuild stages its batches in worker processes where that pays (see
     ChangesInAnotherProcess), unless another change maker is given."""
     database = read_model_database(settings)
     views = [SqlMessageTable(database), SqlStats(database), SqlAuditIndex(database)]
