@@ -1,0 +1,38 @@
+"""Pages of the notification log: the event store's recorder (its own query on SQLite) gives
+exactly what eventsourcing's recorder gives, for every start, stop and limit a reader asks."""
+
+from __future__ import annotations
+
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from domain.pipeline import PersistencePipeline
+
+
+def test_pages_are_eventsourcings_pages(pipeline: PersistencePipeline) -> None:
+    for chat in ("c1", "c2"):
+        assert pipeline.start_chat(chat, "ann").success
+        for number in range(4):
+            assert pipeline.persist_user_message(chat, "ann", f"hi \x00 😀 {number}").success
+    recorder = pipeline.recorder
+    eventsourcings = (
+        SQLiteApplicationRecorder
+        if isinstance(recorder, SQLiteApplicationRecorder)
+        else PostgresApplicationRecorder
+    ).select_notifications
+    head = recorder.max_notification_id()
+    assert head == 10
+    for start in (1, 2, 5, head, head + 1):
+        for limit in (1, 3, 100):
+            for stop in (None, start - 1, start, start + 2, head, head + 5):
+                ours = recorder.select_notifications(start, limit, stop=stop)
+                theirs = eventsourcings(recorder, start, limit, stop=stop)
+                assert ours == theirs, (start, limit, stop)
+                assert all(type(n) is type(m) for n, m in zip(ours, theirs, strict=True))
+    topics = [recorder.select_notifications(1, 100)[1].topic]
+    assert recorder.select_notifications(1, 100, topics=topics) == eventsourcings(
+        recorder, 1, 100, topics=topics
+    )
+    assert recorder.select_notifications(1, 100, inclusive_of_start=False) == eventsourcings(
+        recorder, 1, 100, inclusive_of_start=False
+    )
