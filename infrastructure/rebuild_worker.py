@@ -18,6 +18,7 @@ to. The workers take turns over ranges of positions, so their batches arrive in 
 from __future__ import annotations
 
 import gc
+import marshal
 import multiprocessing
 import os
 from collections.abc import Generator
@@ -85,7 +86,8 @@ class ChangesInAnotherProcess:
             for turn in range(_Plan(name, position, head, batch_size, 0, 1).ranges()):
                 worker, reader = workers[turn % len(workers)]
                 try:
-                    batch = reader.recv()
+                    # Bytes from our own worker, through a pipe only it writes to.
+                    batch = marshal.loads(reader.recv_bytes())  # noqa: S302
                 except EOFError:
                     log.warning("rebuild_worker_stopped", projection=name,
                                 exit_code=worker.exitcode)  # fmt: skip
@@ -155,7 +157,10 @@ class _Collector:
 
 def _make_changes(settings: Settings, plan: _Plan, batches: Connection) -> None:
     """A worker: its own connections and keys; one batch per range of its plan, in order
-    (None where the range holds no event)."""
+    (None where the range holds no event). Batches go marshalled, not pickled: both ends run
+    the same interpreter, and a batch's plain values (projections/batches.py) marshal in a
+    seventh of the time pickle takes (2,000 message rows: 0.6 us a row against 4.3; loading
+    1.0 against 2.0), since pickle keeps a memo of every string it writes."""
     # Here, not at the top: bootstrap wires the read models, whose wiring imports this module.
     from infrastructure.bootstrap import bootstrap
 
@@ -172,7 +177,7 @@ def _make_changes(settings: Settings, plan: _Plan, batches: Connection) -> None:
             high = min(low + plan.size, plan.head)
             events = pipeline.recorder.select_notifications(low + 1, plan.size, stop=high)
             runner.stage(events)
-            batches.send(collector.take())
+            batches.send_bytes(marshal.dumps(collector.take()))
     finally:
         batches.close()
         pipeline.close()

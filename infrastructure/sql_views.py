@@ -72,14 +72,15 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
     spec = MESSAGES
 
     def write(self, cursor: Cursor, table: str, staged: MessageWrites) -> None:
+        rows, closes, erased_users = staged
         # Rows first: a stream whose row an earlier batch inserted is closed by an UPDATE.
         # A plain INSERT: the position's compare-and-set already makes each event apply once,
         # so a duplicate key here would be a bug to surface, not a retry to absorb.
-        self.database.insert_rows(cursor, table, self.spec.column_names, staged.rows)
+        self.database.insert_rows(cursor, table, self.spec.column_names, rows)
         cursor.executemany(
             f"UPDATE {table} SET {', '.join(f'{n} = ?' for n in CLOSED_FIELDS)} "
             "WHERE chat_id = ? AND message_id = ?",
-            staged.closes,
+            closes,
         )
         # Last: rows of this batch that were unsealed before the erasure are purged too. Rows
         # unsealed after it already read ERASED_CONTENT; empty content stays empty, as a
@@ -87,12 +88,12 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
         cursor.executemany(
             f"UPDATE {table} SET content = ? WHERE user_id = ? AND content IS NOT NULL "
             "AND content <> '' AND content <> ?",
-            [(ERASED_CONTENT, user_id, ERASED_CONTENT) for user_id in staged.erased_users],
+            [(ERASED_CONTENT, user_id, ERASED_CONTENT) for user_id in erased_users],
         )
         cursor.executemany(
             f"UPDATE {table} SET personal_metadata = ? WHERE user_id = ? "
             "AND personal_metadata <> ? AND personal_metadata <> ?",
-            [(ERASED_METADATA, user_id, "{}", ERASED_METADATA) for user_id in staged.erased_users],
+            [(ERASED_METADATA, user_id, "{}", ERASED_METADATA) for user_id in erased_users],
         )
 
     def messages(self, chat_id: str) -> list[dict[str, Any]]:

@@ -1,16 +1,16 @@
 """What a view writes in one commit, staged event by event.
 
 A batch keeps what a projection staged for a run of events and gives it back (`ready`) in the
-form the view writes: lists of plain tuples, strings and numbers. Catch-up stages batches where
-the view is; a rebuild's workers (infrastructure/rebuild_worker.py) stage them in other
-processes and send what `ready` gives. Plain values pickle and unpickle in C, so the process
-that writes runs no Python per event: it only inserts and commits.
+form the view writes: plain tuples and lists of strings and numbers, no subclass of them.
+Catch-up stages batches where the view is; a rebuild's workers (infrastructure/rebuild_worker.py)
+stage them in other processes and send what `ready` gives, marshalled: the process that writes
+runs no Python per event, it only inserts and commits.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, NamedTuple
+from typing import Any
 
 from projections.changes import AuditEntry, ContentErased, MessageClosed, MessageRow, closed_row
 from projections.stats import ALL_TIME, EventFigures, StatKey
@@ -26,10 +26,9 @@ class Batch(ABC):
         """What the view writes, as plain values (see the module's docstring)."""
 
 
-class MessageWrites(NamedTuple):
-    rows: list[tuple[Any, ...]]  # new rows, in MessageRow's column order
-    closes: list[tuple[Any, ...]]  # a stream's closing fields, then its chat_id and message_id
-    erased_users: list[str]
+# New rows, in MessageRow's column order; each stream closed here whose row an earlier batch
+# wrote: its closing fields, then its chat_id and message_id; the users erased.
+MessageWrites = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]
 
 
 class MessageBatch(Batch):
@@ -55,9 +54,9 @@ class MessageBatch(Batch):
             self.erased_users.append(change.user_id)
 
     def ready(self) -> MessageWrites:
-        # Exact tuples: sqlite3 binds them faster than a tuple subclass, and they pickle
-        # without a NamedTuple's Python __new__ at the other end.
-        return MessageWrites(
+        # Exact tuples: sqlite3 binds them faster than a tuple subclass, and marshal takes
+        # no subclass.
+        return (
             [tuple(row) for row in self.rows],
             [(*closed[2:], closed.chat_id, closed.message_id) for closed in self.closed],
             self.erased_users,
