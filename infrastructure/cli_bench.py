@@ -234,7 +234,8 @@ def _as_dict(figures: Any) -> dict[str, Any]:
     has_ratio = isinstance(figures, LatencyFigures | ClientFigures | IngestFigures | HttpFigures)
     extra = {"ratio": figures.ratio} if has_ratio else {}
     if isinstance(figures, RateFigures):
-        extra = {"per_second": figures.per_second}
+        extra = {"per_second": figures.per_second,
+                 "slowest_per_second": figures.slowest_per_second}  # fmt: skip
     if isinstance(figures, EncryptionFigures):
         extra = {"cost_percent": figures.cost_percent}
     return asdict(figures) | extra
@@ -320,14 +321,17 @@ def print_queries(backend: str, queries: list[QueryFigures]) -> None:
 
 
 def print_rebuilds(backend: str, rebuilds: dict[int, list[RateFigures]]) -> None:
-    table = Table(title=f"rebuild, verify and export on {backend} beside the raw read rate")
-    for column in ("history", "operation", "events", "events/s", "of raw", "memory growth MB"):
+    table = Table(title=f"rebuild, verify and export on {backend} beside the raw read rate "
+                        "(events/s: the median of the runs)")  # fmt: skip
+    for column in ("history", "operation", "events", "runs", "events/s", "slowest", "of raw",
+                   "memory growth MB"):  # fmt: skip
         table.add_column(column, justify="left" if column == "operation" else "right")
     for size, figures in rebuilds.items():
         raw = figures[0].per_second
         for f in figures:
             share = f"{f.per_second / raw:.0%}" if raw else "-"
-            table.add_row(f"{size:,}", f.operation, f"{f.events:,}", f"{f.per_second:,.0f}", share,
+            table.add_row(f"{size:,}", f.operation, f"{f.events:,}", str(f.runs),
+                          f"{f.per_second:,.0f}", f"{f.slowest_per_second:,.0f}", share,
                           f"{f.memory_mb:.1f}")  # fmt: skip
     Console().print(table)
 

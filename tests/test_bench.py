@@ -32,6 +32,9 @@ def test_every_phase_prints_its_figures(backend: str) -> None:
     assert all(i["messages"] >= 120 and i["per_second"] > 0 for i in report["ingest"])
     assert [r["events"] for r in report["replay"]] == [150, 75]
     assert {q["history"] for q in report["read"]["queries"]} == {100}
+    rates = report["read"]["rebuilds"]["100"]  # raw read, three rebuilds, verify, export
+    assert [r["runs"] for r in rates] == [3, 3, 3, 3, 1, 1]
+    assert all(0 < r["slowest_per_second"] <= r["per_second"] for r in rates)
     assert [h["clients"] for h in report["http"]] == [1, 4, 16]
     assert all(h["per_second"] > 0 and h["in_process_per_second"] > 0 for h in report["http"])
     assert set(report["peak_rss_mb"]) == {
