@@ -11,7 +11,6 @@ encoder writes everything else, so the stored bytes do not change.
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime
 from typing import Any
 
@@ -20,17 +19,34 @@ from eventsourcing.persistence import JSONTranscoder
 
 # orjson reads an integer beyond 64 bits as a float, where Python's json keeps it exact. Such an
 # integer needs at least 19 digits in a row, and so may a float's digits: documents with such a
-# number are left to Python's json. A cheap scan finds runs of 19 digits anywhere; only then is
-# it checked whether one begins where a number's digits can: at the start of a value (after
-# `[`, `:`, `,`, a space or a sign), after a decimal point or in an exponent. Runs inside
+# number are left to Python's json. A cheap scan finds runs of 19 digits anywhere; for each, it
+# is checked whether it begins where a number's digits can: at the start of a value (after
+# `[`, `:`, `,`, whitespace or a sign), after a decimal point or in an exponent. Runs inside
 # strings mostly begin elsewhere: every chat's first event has a prev_hash of 64 zeros, so of
 # a log of the shared conversations (56,320 events, 10,240 chats) 18.5% of the documents held
 # a run of 19 digits, and 0.06% a number that long.
 _DIGITS_AS_ZEROS = bytes(ord("0") if ord("0") <= i <= ord("9") else ord(" ") for i in range(256))
 _LONG_DIGIT_RUN = b"0" * 19
-_LONG_NUMBER = re.compile(rb"(?:\A|[\[:,\s.eE+-])[0-9]{19}")
+_NUMBER_LEADS = frozenset(b"[:, \t\n\r\f\v.eE+-")
 _ENVELOPE_KEY = b'"_type_"'
 _ENCODING = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
+def _holds_long_number(data: bytes) -> bool:
+    """Whether a run of 19 digits begins at the start or after one of _NUMBER_LEADS. One pass of
+    C over the document, and a step per run found: a regular expression for the same took 20 us
+    a document (this, 1.3 us), and every chat's first event has a run."""
+    digits = data.translate(_DIGITS_AS_ZEROS)  # each digit a '0', any other byte a space
+    # find, not `in`: `in` first tries the needle as an integer, and formats that error.
+    start = digits.find(_LONG_DIGIT_RUN)
+    while start >= 0:  # the first run of 19 from a space (or the start) is where a run begins
+        if start == 0 or data[start - 1] in _NUMBER_LEADS:
+            return True
+        end = digits.find(b" ", start)
+        if end < 0:
+            return False
+        start = digits.find(_LONG_DIGIT_RUN, end)
+    return False
 
 
 class OrjsonTranscoder(JSONTranscoder):
@@ -44,10 +60,7 @@ class OrjsonTranscoder(JSONTranscoder):
         return super().encode(obj)
 
     def decode(self, data: bytes) -> Any:
-        # find, not `in`: `in` first tries the needle as an integer, and formats that error.
-        if data.translate(_DIGITS_AS_ZEROS).find(_LONG_DIGIT_RUN) >= 0 and _LONG_NUMBER.search(
-            data
-        ):
+        if _holds_long_number(data):
             return super().decode(data)
         try:
             document = orjson.loads(data)

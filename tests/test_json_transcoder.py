@@ -4,6 +4,7 @@ decimals at any depth, and what only Python's json reads (NaN, infinities, huge 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 from typing import Any
 
@@ -15,11 +16,11 @@ from eventsourcing.persistence import (
     TranscodingNotRegisteredError,
     UUIDAsHex,
 )
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from domain.pipeline import PersistencePipeline
-from infrastructure.json_transcoder import OrjsonTranscoder
+from infrastructure.json_transcoder import OrjsonTranscoder, _holds_long_number
 
 
 def registered(transcoder: JSONTranscoder) -> JSONTranscoder:
@@ -100,6 +101,20 @@ def test_decodes_what_the_json_transcoder_wrote_into_the_same_values(value: Any)
 )
 def test_edge_documents_decode_alike(data: bytes) -> None:
     assert outcome(FAST, data) == outcome(PLAIN, data)
+
+
+# The rule the scan implements: 19 digits that begin at the start or where a number's can.
+LONG_NUMBER = re.compile(rb"(?:\A|[\[:,\s.eE+-])[0-9]{19}")
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from([b"0", b"9", b"1" * 19, b"2" * 25, b'"', b"a", b"e", b"E", b":",
+                                 b",", b"[", b"-", b"+", b".", b" ", b"\t", b"\x0b", b"\xff"]),
+                max_size=40).map(b"".join))  # fmt: skip
+@example(b'{"prev_hash":"' + b"0" * 64 + b'","n":' + b"1" * 19 + b"}")
+@example(b'{"h":"' + b"0" * 64 + b'"}')
+def test_the_scan_for_long_numbers_finds_what_the_rule_finds(data: bytes) -> None:
+    assert _holds_long_number(data) == (LONG_NUMBER.search(data) is not None)
 
 
 def test_the_event_store_decodes_with_orjson(pipeline: PersistencePipeline, chat: str) -> None:
