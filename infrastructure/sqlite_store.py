@@ -34,6 +34,9 @@ def ensure_wal_mode(path: str, lock_timeout_s: float) -> None:
         connection.close()
 
 
+_new, _set = object.__new__, object.__setattr__  # bound once: used per event read
+
+
 class AppendOnlyApplicationRecorder(SQLiteApplicationRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return super().construct_create_table_statements() + sqlite_triggers(self.events_table_name)
@@ -91,7 +94,6 @@ class AppendOnlyApplicationRecorder(SQLiteApplicationRecorder):
         return found
 
 
-_new, _set = object.__new__, object.__setattr__
 # SQLite builds before 3.32 bind at most 999 parameters per statement.
 _IDS_PER_QUERY = 900
 
