@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 
@@ -10,7 +11,7 @@ import pytest
 from domain.pipeline import PersistencePipeline
 from infrastructure.sql_read_model import SqlReadModel
 from projections.read_side import ReadSide
-from projections.views import AuditFilter
+from projections.views import AuditFilter, PositionMovedError
 from tests.read_model_oracle import actual_dumps, expected_dumps
 from tests.test_read_models import conversation
 
@@ -71,6 +72,24 @@ def test_a_rebuild_equals_the_incremental_build_and_replaces_it(
     assert plain_sql(read_side, "SELECT count(*) FROM messages WHERE status = 'streaming'") == [
         (1,)
     ]
+
+
+def test_a_rebuild_leaves_older_objects_out_of_collections_while_it_runs(
+    pipeline: PersistencePipeline, read_side: ReadSide
+) -> None:
+    conversation(pipeline)
+    frozen_while_replaying: list[int] = []
+    runner = read_side.runner("messages")
+    runner.rebuild(lambda position, head: frozen_while_replaying.append(gc.get_freeze_count()))
+    assert frozen_while_replaying and min(frozen_while_replaying) > 1000
+    assert gc.get_freeze_count() == 0  # collected as before once it ends
+    with pytest.raises(PositionMovedError):  # ... also when it fails
+        runner.rebuild(failing_progress)
+    assert gc.get_freeze_count() == 0
+
+
+def failing_progress(position: int, head: int) -> None:
+    raise PositionMovedError("stands in for any failure mid-replay")
 
 
 def test_an_interrupted_rebuild_resumes_and_a_restart_starts_over(
