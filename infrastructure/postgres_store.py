@@ -11,16 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from eventsourcing.persistence import Notification
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresFactory,
     PostgresRecorder,
 )
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from infrastructure.append_only import postgres_triggers
+from infrastructure.log_pages import is_a_page, notifications
 
 # Any constant: the advisory lock that serialises schema creation across processes.
 SCHEMA_LOCK_KEY = 0x43484C44  # "CHLD"
@@ -65,8 +68,35 @@ class FailFastApplicationRecorder(SerialSchemaRecorder, PostgresApplicationRecor
     def select_events(self, *args: Any, **kwargs: Any) -> Any:
         return PostgresAggregateRecorder.select_events.__wrapped__(self, *args, **kwargs)
 
-    def select_notifications(self, *args: Any, **kwargs: Any) -> Any:
-        return PostgresApplicationRecorder.select_notifications.__wrapped__(self, *args, **kwargs)
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """eventsourcing's, read faster for the pages every reader asks for (log_pages)."""
+        if start is None or not is_a_page(
+            topics, inclusive_of_start, self.datastore.originator_id_type
+        ):
+            return PostgresApplicationRecorder.select_notifications.__wrapped__(  # type: ignore[no-any-return]
+                self, start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE notification_id >= %s"
+            + ("" if stop is None else " AND notification_id <= %s")
+            + " ORDER BY notification_id LIMIT %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        params = (start, limit) if stop is None else (start, stop, limit)
+        with (
+            self.datastore.get_connection() as connection,
+            connection.cursor(row_factory=tuple_row, binary=True) as cursor,
+        ):
+            cursor.execute(statement, params, prepare=True)
+            return notifications(cursor.fetchall())
 
     def max_notification_id(self) -> Any:
         return PostgresApplicationRecorder.max_notification_id.__wrapped__(self)

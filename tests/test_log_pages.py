@@ -1,5 +1,6 @@
-"""Pages of the notification log: the event store's recorder (its own query on SQLite) gives
-exactly what eventsourcing's recorder gives, for every start, stop and limit a reader asks."""
+"""Pages of the notification log: the event store's recorders (their own queries,
+infrastructure/log_pages.py) give exactly what eventsourcing's give, for every start, stop and
+limit a reader asks, and other queries through eventsourcing's."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def test_pages_are_eventsourcings_pages(pipeline: PersistencePipeline) -> None:
                 theirs = eventsourcings(start, limit, stop=stop)
                 assert ours == theirs, (start, limit, stop)
                 assert all(type(n) is type(m) for n, m in zip(ours, theirs, strict=True))
+                assert all(type(n.state) is bytes for n in ours)  # the mapper decodes bytes
     topics = [recorder.select_notifications(1, 100)[1].topic]
     for other in ({"topics": topics}, {"inclusive_of_start": False}, {"stop": 4, "topics": topics}):
         assert recorder.select_notifications(1, 100, **other) == eventsourcings(1, 100, **other)
