@@ -1,5 +1,5 @@
-"""The SQLite event store: the file prepared before eventsourcing opens it, and an event table
-created append-only."""
+"""The SQLite event store: the file prepared before eventsourcing opens it, an event table
+created append-only, and the log read in pages faster than eventsourcing reads it (log_pages)."""
 
 from __future__ import annotations
 
