@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import Notification
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -24,7 +23,7 @@ from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
 from infrastructure.append_only import postgres_triggers
-from infrastructure.log_pages import is_a_page, notifications
+from infrastructure.log_pages import ReadsPagesItself, StoredRow
 
 # Any constant: the advisory lock that serialises schema creation across processes.
 SCHEMA_LOCK_KEY = 0x43484C44  # "CHLD"
@@ -55,8 +54,12 @@ class FailFastAggregateRecorder(SerialSchemaRecorder, PostgresAggregateRecorder)
         return PostgresAggregateRecorder.select_events.__wrapped__(self, *args, **kwargs)
 
 
-class FailFastApplicationRecorder(SerialSchemaRecorder, PostgresApplicationRecorder):
+class FailFastApplicationRecorder(
+    ReadsPagesItself, SerialSchemaRecorder, PostgresApplicationRecorder
+):
     """Events: read once, write once; the table is created append-only."""
+
+    eventsourcings_query = PostgresApplicationRecorder.select_notifications.__wrapped__
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -69,22 +72,7 @@ class FailFastApplicationRecorder(SerialSchemaRecorder, PostgresApplicationRecor
     def select_events(self, *args: Any, **kwargs: Any) -> Any:
         return PostgresAggregateRecorder.select_events.__wrapped__(self, *args, **kwargs)
 
-    def select_notifications(
-        self,
-        start: int | None,
-        limit: int,
-        stop: int | None = None,
-        topics: Sequence[str] = (),
-        *,
-        inclusive_of_start: bool = True,
-    ) -> Sequence[Notification]:
-        """eventsourcing's, read faster for the pages every reader asks for (log_pages)."""
-        if start is None or not is_a_page(
-            topics, inclusive_of_start, self.datastore.originator_id_type
-        ):
-            return PostgresApplicationRecorder.select_notifications.__wrapped__(  # type: ignore[no-any-return]
-                self, start, limit, stop, topics, inclusive_of_start=inclusive_of_start
-            )
+    def page_rows(self, start: int, limit: int, stop: int | None) -> list[StoredRow]:
         statement = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM {schema}.{table} WHERE notification_id >= %s"
@@ -92,12 +80,14 @@ class FailFastApplicationRecorder(SerialSchemaRecorder, PostgresApplicationRecor
             + " ORDER BY notification_id LIMIT %s"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
         params = (start, limit) if stop is None else (start, stop, limit)
+        # Binary: bytea comes as bytes, not as hexadecimal text twice its size.
         with (
             self.datastore.get_connection() as connection,
             connection.cursor(row_factory=tuple_row, binary=True) as cursor,
         ):
             cursor.execute(statement, params, prepare=True)
-            return notifications(cursor.fetchall())
+            rows: list[StoredRow] = cursor.fetchall()
+        return rows
 
     def max_notification_id(self) -> Any:
         return PostgresApplicationRecorder.max_notification_id.__wrapped__(self)

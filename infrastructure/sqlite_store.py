@@ -7,11 +7,10 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
-from eventsourcing.persistence import Notification
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 
 from infrastructure.append_only import sqlite_triggers
-from infrastructure.log_pages import is_a_page, notifications
+from infrastructure.log_pages import ReadsPagesItself, StoredRow
 
 WAL_ATTEMPTS = 100
 
@@ -35,26 +34,13 @@ def ensure_wal_mode(path: str, lock_timeout_s: float) -> None:
         connection.close()
 
 
-class AppendOnlyApplicationRecorder(SQLiteApplicationRecorder):
+class AppendOnlyApplicationRecorder(ReadsPagesItself, SQLiteApplicationRecorder):
+    eventsourcings_query = SQLiteApplicationRecorder.select_notifications
+
     def construct_create_table_statements(self) -> list[str]:
         return super().construct_create_table_statements() + sqlite_triggers(self.events_table_name)
 
-    def select_notifications(
-        self,
-        start: int | None,
-        limit: int,
-        stop: int | None = None,
-        topics: Sequence[str] = (),
-        *,
-        inclusive_of_start: bool = True,
-    ) -> Sequence[Notification]:
-        """eventsourcing's, read faster for the pages every reader asks for (log_pages)."""
-        if start is None or not is_a_page(
-            topics, inclusive_of_start, self.datastore.originator_id_type
-        ):
-            return super().select_notifications(
-                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
-            )
+    def page_rows(self, start: int, limit: int, stop: int | None) -> list[StoredRow]:
         statement = (
             "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
             f"FROM {self.events_table_name} WHERE rowid>=? "
@@ -63,7 +49,8 @@ class AppendOnlyApplicationRecorder(SQLiteApplicationRecorder):
         params = (start, limit) if stop is None else (start, stop, limit)
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, params)
-            return notifications(cursor.fetchall())
+            rows: list[StoredRow] = cursor.fetchall()
+        return rows
 
     def originators_among(self, originator_ids: Sequence[str]) -> set[str]:
         """Which of these streams have events (OriginatorIndex), by the primary key's index."""
