@@ -38,7 +38,13 @@ class SqlDatabase(Protocol):
         self, cursor: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None: ...
     def add_to_counters(
-        self, cursor: Cursor, table: str, keys: Sequence[str], rows: Sequence[Sequence[Any]]
+        self,
+        cursor: Cursor,
+        table: str,
+        keys: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        staging: str,
     ) -> None: ...
     def drop_table(self, cursor: Cursor, table: str, *, zero_pages: bool) -> None: ...
     def release_freed_pages(self) -> bool: ...
@@ -139,10 +145,17 @@ class SQLiteDatabase:
         cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     def add_to_counters(
-        self, cursor: Cursor, table: str, keys: Sequence[str], rows: Sequence[Sequence[Any]]
+        self,
+        cursor: Cursor,
+        table: str,
+        keys: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        staging: str,
     ) -> None:
         """Each row is a counter's key columns, then a value to add to it (one row per key);
-        a missing counter starts at the value. The table's columns: keys, then `value`."""
+        a missing counter starts at the value. The table's columns: keys, then `value`.
+        (`staging` names PostgreSQL's temporary table for tables of this shape.)"""
         cursor.executemany(_counter_upsert(table, keys, "?"), rows)
 
     def drop_table(self, cursor: Cursor, table: str, *, zero_pages: bool) -> None:
@@ -254,20 +267,27 @@ class PostgresDatabase:
                 copy.write_row(row)
 
     def add_to_counters(
-        self, cursor: Cursor, table: str, keys: Sequence[str], rows: Sequence[Sequence[Any]]
+        self,
+        cursor: Cursor,
+        table: str,
+        keys: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        staging: str,
     ) -> None:
         """As for SQLite, but the rows go by COPY into a temporary table of the session, and
         one INSERT ... SELECT adds them all: an upsert each took most of a statistics
-        rebuild's time (a chat's counters are new rows, tens per chat)."""
+        rebuild's time (a chat's counters are new rows, tens per chat). The temporary table
+        is named for the shape, not for `table`: every generation's table shares it, so a
+        session makes one, not one per rebuild that it outlives."""
         if not rows:
             return
-        staged = f"{table}_added"
         cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} (LIKE {table}) ON COMMIT DELETE ROWS"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} (LIKE {table}) ON COMMIT DELETE ROWS"
         )
-        self.insert_rows(cursor, staged, [*keys, "value"], rows)
+        self.insert_rows(cursor, staging, [*keys, "value"], rows)
         # In key order, as the rows come: concurrent writers lock counters in the same order.
-        ordered = f"SELECT * FROM {staged} ORDER BY {', '.join(keys)}"
+        ordered = f"SELECT * FROM {staging} ORDER BY {', '.join(keys)}"
         cursor.execute(_counter_upsert(table, keys, ordered))
 
     def drop_table(self, cursor: Cursor, table: str, *, zero_pages: bool) -> None:

@@ -110,7 +110,9 @@ class SqlStats(SqlReadModel, StatsView):
     spec = STATS
 
     def write(self, cursor: Cursor, table: str, staged: list[tuple[Any, ...]]) -> None:
-        self.database.add_to_counters(cursor, table, self.spec.primary_key, staged)
+        self.database.add_to_counters(
+            cursor, table, self.spec.primary_key, staged, staging=f"{self.spec.name}_added"
+        )
 
     def counters(self, scope: str, since_hour: str | None) -> list[tuple[str, str, int]]:
         # Hour buckets are ISO text ("2026-11-26T05") and sort below "all".

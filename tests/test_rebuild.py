@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from domain.pipeline import PersistencePipeline
+from infrastructure.sql_database import PostgresDatabase
 from infrastructure.sql_read_model import SqlReadModel
 from projections.read_side import ReadSide
 from projections.views import AuditFilter, PositionMovedError
@@ -90,6 +91,29 @@ def test_a_rebuild_leaves_older_objects_out_of_collections_while_it_runs(
 
 def failing_progress(position: int, head: int) -> None:
     raise PositionMovedError("stands in for any failure mid-replay")
+
+
+def test_rebuilds_of_the_statistics_share_one_temporary_table_per_session(
+    pipeline: PersistencePipeline, read_side: ReadSide
+) -> None:
+    database = read_side.stats.database  # type: ignore[attr-defined]
+    if not isinstance(database, PostgresDatabase):
+        pytest.skip("PostgreSQL stages counters in a temporary table; SQLite upserts them")
+    conversation(pipeline)
+    for _ in range(3):
+        read_side.rebuild("stats")
+    sessions = [database.pool.getconn() for _ in range(database.pool.max_size)]
+    try:
+        staging = [
+            session.execute(
+                "SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema()"
+            ).fetchall()
+            for session in sessions
+        ]
+    finally:
+        for session in sessions:
+            database.pool.putconn(session)
+    assert {name for tables in staging for (name,) in tables} == {"stats_counters_added"}
 
 
 def test_an_interrupted_rebuild_resumes_and_a_restart_starts_over(
