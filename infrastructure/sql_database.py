@@ -15,6 +15,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError, Persiste
 from psycopg_pool import ConnectionPool
 
 READ_MODEL_SCHEMA_LOCK = 0x43484C52  # "CHLR"
+Rows = Sequence[Sequence[Any]]
 
 
 class Cursor(Protocol):
@@ -38,13 +39,7 @@ class SqlDatabase(Protocol):
         self, cursor: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None: ...
     def add_to_counters(
-        self,
-        cursor: Cursor,
-        table: str,
-        keys: Sequence[str],
-        rows: Sequence[Sequence[Any]],
-        *,
-        staging: str,
+        self, cursor: Cursor, table: str, keys: Sequence[str], rows: Rows, *, staging: str
     ) -> None: ...
     def drop_table(self, cursor: Cursor, table: str, *, zero_pages: bool) -> None: ...
     def release_freed_pages(self) -> bool: ...
@@ -145,13 +140,7 @@ class SQLiteDatabase:
         cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     def add_to_counters(
-        self,
-        cursor: Cursor,
-        table: str,
-        keys: Sequence[str],
-        rows: Sequence[Sequence[Any]],
-        *,
-        staging: str,
+        self, cursor: Cursor, table: str, keys: Sequence[str], rows: Rows, *, staging: str
     ) -> None:
         """Each row is a counter's key columns, then a value to add to it (one row per key);
         a missing counter starts at the value. The table's columns: keys, then `value`.
@@ -267,13 +256,7 @@ class PostgresDatabase:
                 copy.write_row(row)
 
     def add_to_counters(
-        self,
-        cursor: Cursor,
-        table: str,
-        keys: Sequence[str],
-        rows: Sequence[Sequence[Any]],
-        *,
-        staging: str,
+        self, cursor: Cursor, table: str, keys: Sequence[str], rows: Rows, *, staging: str
     ) -> None:
         """As for SQLite, but the rows go by COPY into a temporary table of the session, and
         one INSERT ... SELECT adds them all: an upsert each took most of a statistics
