@@ -14,14 +14,14 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from eventsourcing.utils import EnvType
 
-from domain.boundary import CommandRun, loggable_id, run_command
-from domain.chat import Chat, ChatEvent
-from domain.errors import ChatLedgerError, ErrorCode
-from domain.group_commit import ChatLocks, GroupCommit
-from domain.intent import KeywordIntentDetector
-from domain.messages import CommandResult, MessageIds, TokenSummary
-from domain.personal_metadata import seal_personal_metadata
-from domain.ports import (
+from chatledger.domain.boundary import CommandRun, loggable_id, run_command
+from chatledger.domain.chat import Chat, ChatEvent
+from chatledger.domain.errors import ChatLedgerError, ErrorCode
+from chatledger.domain.group_commit import ChatLocks, GroupCommit
+from chatledger.domain.intent import KeywordIntentDetector
+from chatledger.domain.messages import CommandResult, MessageIds, TokenSummary
+from chatledger.domain.personal_metadata import seal_personal_metadata
+from chatledger.domain.ports import (
     CommandObserver,
     ContentProtector,
     IntentDetector,
@@ -30,7 +30,7 @@ from domain.ports import (
     TokenCounter,
     title_binding,
 )
-from domain.sealed_fields import opened_content, opened_title
+from chatledger.domain.sealed_fields import opened_content, opened_title
 
 PIPELINE_VERSION = "chatledger/0.1.0"
 R = TypeVar("R", bound=CommandResult)

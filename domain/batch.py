@@ -6,12 +6,12 @@ from typing import Any
 
 from pydantic import Field
 
-from domain.application import new_message_id
-from domain.boundary import CommandRun, validate
-from domain.chat import Chat
-from domain.errors import ChatLedgerError, ErrorCode
-from domain.message_recording import MessagePlan, MessageRecording
-from domain.messages import CommandResult, MessageIds
+from chatledger.domain.application import new_message_id
+from chatledger.domain.boundary import CommandRun, validate
+from chatledger.domain.chat import Chat
+from chatledger.domain.errors import ChatLedgerError, ErrorCode
+from chatledger.domain.message_recording import MessagePlan, MessageRecording
+from chatledger.domain.messages import CommandResult, MessageIds
 
 MAX_BATCH_MESSAGES = 1000
 

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 from eventsourcing.persistence import PersistenceError
 from pydantic import BaseModel, ValidationError
 
-from domain.errors import ChatLedgerError, ErrorCode
-from domain.messages import ID_PATTERN, CommandError, CommandResult
-from domain.ports import CommandObserver, CommandReport
+from chatledger.domain.errors import ChatLedgerError, ErrorCode
+from chatledger.domain.messages import ID_PATTERN, CommandError, CommandResult
+from chatledger.domain.ports import CommandObserver, CommandReport
 
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R", bound=CommandResult)

@@ -15,7 +15,8 @@ from eventsourcing.domain import (
 )
 from eventsourcing.utils import get_topic
 
-from domain.chain import GENESIS_HASH, chain_hash
+from chatledger.domain.chain import GENESIS_HASH, chain_hash
+from chatledger.domain.topics import register_topics_before_the_package
 
 
 class ChatEvent(CanMutateAggregate[str], metaclass=MetaDomainEvent):
@@ -246,3 +247,6 @@ def defaults(event_class: type[Any]) -> dict[str, Any]:
 
 
 _DEFAULTS: dict[type[Any], dict[str, Any]] = {}
+
+
+register_topics_before_the_package(ChatEvent, ChatSnapshot, Chat)

@@ -8,14 +8,14 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 from pydantic import Field
 
-from domain.application import PIPELINE_VERSION, new_message_id
-from domain.batch import BatchCommands, BatchResult, item_error
-from domain.boundary import CommandRun, validate
-from domain.chat import Chat
-from domain.errors import ChatLedgerError, ErrorCode
-from domain.message_recording import MessagePlan
-from domain.messages import CommandResult, MessageIds, StartChat, UserRef
-from domain.ports import OriginatorIndex
+from chatledger.domain.application import PIPELINE_VERSION, new_message_id
+from chatledger.domain.batch import BatchCommands, BatchResult, item_error
+from chatledger.domain.boundary import CommandRun, validate
+from chatledger.domain.chat import Chat
+from chatledger.domain.errors import ChatLedgerError, ErrorCode
+from chatledger.domain.message_recording import MessagePlan
+from chatledger.domain.messages import CommandResult, MessageIds, StartChat, UserRef
+from chatledger.domain.ports import OriginatorIndex
 
 MAX_IMPORT_MESSAGES = 5000
 

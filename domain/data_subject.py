@@ -8,8 +8,9 @@ from typing import Any
 from eventsourcing.domain import BaseAggregate, CanInitAggregate
 from eventsourcing.utils import get_topic
 
-from domain.chain import GENESIS_HASH
-from domain.chat import ChatEvent, link_event
+from chatledger.domain.chain import GENESIS_HASH
+from chatledger.domain.chat import ChatEvent, link_event
+from chatledger.domain.topics import register_topics_before_the_package
 
 # "!" cannot start a chat id, so a subject's stream never shares an id with a chat.
 SUBJECT_PREFIX = "!subject:"
@@ -65,3 +66,6 @@ class DataSubject(BaseAggregate[str]):
         )  # fmt: skip
         sealed.pop("originator_topic")
         return cls._create(cls.Erased, id=subject_id(user_id), **sealed)
+
+
+register_topics_before_the_package(DataSubject)

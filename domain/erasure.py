@@ -11,15 +11,15 @@ from typing import Annotated
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.utils import get_topic
 from pydantic import StringConstraints
 
-from domain.application import PIPELINE_VERSION, ChatApplication
-from domain.boundary import CommandRun, validate
-from domain.chat import Chat
-from domain.data_subject import DataSubject, subject_id
-from domain.errors import ChatLedgerError, ErrorCode
-from domain.messages import CommandResult, Identifier, StrictInput
+from chatledger.domain.application import PIPELINE_VERSION, ChatApplication
+from chatledger.domain.boundary import CommandRun, validate
+from chatledger.domain.chat import Chat
+from chatledger.domain.data_subject import DataSubject, subject_id
+from chatledger.domain.errors import ChatLedgerError, ErrorCode
+from chatledger.domain.messages import CommandResult, Identifier, StrictInput
+from chatledger.domain.topics import stored_topics
 
 PAGE = 1000
 
@@ -93,7 +93,7 @@ class ErasureCommands(ChatApplication):
 
     def chats_owned_by(self, user_id: str) -> list[str]:
         """Scans the chats' first events: erasure is rare, and the log is the authority."""
-        chats, start, topics = [], 1, [get_topic(Chat.Started)]
+        chats, start, topics = [], 1, stored_topics(Chat.Started)
         while page := self.recorder.select_notifications(start, PAGE, topics=topics):
             for notification in page:
                 started = self.mapper.to_domain_event(notification)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from domain.ports import DetectedIntent
+from chatledger.domain.ports import DetectedIntent
 
 # Intent -> keywords. Ordered: on a tie, the intent listed first wins, so results are stable.
 KEYWORD_RULES: dict[str, tuple[str, ...]] = {

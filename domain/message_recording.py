@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
-from domain.application import PIPELINE_VERSION, ChatApplication, new_message_id
-from domain.boundary import CommandRun, validate
-from domain.chat import Chat
-from domain.messages import AssistantMessage, CommandResult, UserMessage
-from domain.ports import content_binding
+from chatledger.domain.application import PIPELINE_VERSION, ChatApplication, new_message_id
+from chatledger.domain.boundary import CommandRun, validate
+from chatledger.domain.chat import Chat
+from chatledger.domain.messages import AssistantMessage, CommandResult, UserMessage
+from chatledger.domain.ports import content_binding
 
 
 @dataclass

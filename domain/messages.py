@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from domain.errors import ErrorCode
+from chatledger.domain.errors import ErrorCode
 
 MAX_CONTENT_BYTES = 512 * 1024
 MAX_METADATA_BYTES = 64 * 1024

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from domain.ports import (
+from chatledger.domain.ports import (
     ERASED_CONTENT,
     UNREADABLE_CONTENT,
     ContentProtector,

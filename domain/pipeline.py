@@ -6,13 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from domain.application import PIPELINE_VERSION
-from domain.boundary import CommandRun, validate
-from domain.chat import Chat
-from domain.chat_import import ImportCommands
-from domain.erasure import ErasureCommands
-from domain.errors import ChatLedgerError, ErrorCode
-from domain.messages import (
+from chatledger.domain.application import PIPELINE_VERSION
+from chatledger.domain.boundary import CommandRun, validate
+from chatledger.domain.chat import Chat
+from chatledger.domain.chat_import import ImportCommands
+from chatledger.domain.erasure import ErasureCommands
+from chatledger.domain.errors import ChatLedgerError, ErrorCode
+from chatledger.domain.messages import (
     CommandResult,
     ContextItems,
     Intent,
@@ -20,7 +20,7 @@ from domain.messages import (
     ProviderUsage,
     StartChat,
 )
-from domain.streaming import StreamCommands
+from chatledger.domain.streaming import StreamCommands
 
 
 class PersistencePipeline(ImportCommands, StreamCommands, ErasureCommands):

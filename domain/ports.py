@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from domain.errors import ChatLedgerError, ErrorCode
+from chatledger.domain.errors import ChatLedgerError, ErrorCode
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ One place for the pipeline (duplicate checks, titles) and the read side (rows, r
 
 from __future__ import annotations
 
-from domain.chat import Chat, ChatEvent
-from domain.personal_metadata import OpenedMetadata, open_personal_metadata
-from domain.ports import ContentProtector, content_binding, title_binding
+from chatledger.domain.chat import Chat, ChatEvent
+from chatledger.domain.personal_metadata import OpenedMetadata, open_personal_metadata
+from chatledger.domain.ports import ContentProtector, content_binding, title_binding
 
 
 def opened_content(event: ChatEvent, protector: ContentProtector) -> str:

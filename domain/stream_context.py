@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from time import perf_counter
 
-from domain.boundary import validate
-from domain.messages import StreamFigures
+from chatledger.domain.boundary import validate
+from chatledger.domain.messages import StreamFigures
 
 
 class StreamContext:

@@ -6,14 +6,13 @@ from datetime import datetime, timedelta
 from time import perf_counter
 from typing import Any
 
-from eventsourcing.utils import get_topic
 from pydantic import ConfigDict, Field
 
-from domain.application import PIPELINE_VERSION, ChatApplication, new_message_id, utc_now
-from domain.boundary import CommandRun, validate
-from domain.chat import Chat
-from domain.errors import ChatLedgerError, ErrorCode
-from domain.messages import (
+from chatledger.domain.application import PIPELINE_VERSION, ChatApplication, new_message_id, utc_now
+from chatledger.domain.boundary import CommandRun, validate
+from chatledger.domain.chat import Chat
+from chatledger.domain.errors import ChatLedgerError, ErrorCode
+from chatledger.domain.messages import (
     CommandResult,
     ContextItems,
     Generation,
@@ -22,15 +21,12 @@ from domain.messages import (
     StreamEnd,
     StreamFailure,
 )
-from domain.ports import content_binding
-from domain.stream_context import StreamContext
+from chatledger.domain.ports import content_binding
+from chatledger.domain.stream_context import StreamContext
+from chatledger.domain.topics import stored_topics
 
 STREAM_EVENTS = (Chat.StreamOpened, Chat.StreamCompleted, Chat.StreamFailed)
-STREAM_TOPICS = [
-    get_topic(Chat.StreamOpened),
-    get_topic(Chat.StreamCompleted),
-    get_topic(Chat.StreamFailed),
-]
+STREAM_TOPICS = [topic for event in STREAM_EVENTS for topic in stored_topics(event)]
 
 
 class OpenedStream(CommandResult):

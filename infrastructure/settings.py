@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -10,6 +11,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///chatledger.sqlite"
+STORES = "chatledger.infrastructure.store"  # where the event store adapters live
 
 
 class Settings(BaseSettings):
@@ -31,6 +33,9 @@ class Settings(BaseSettings):
     http_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Readiness: answered 503 while any projection is more events than this behind the log.
     http_ready_max_lag: int = Field(default=1000, ge=0)
+    # The HTTP service keeps the read models current in its own process, polling this often.
+    http_follow: bool = True
+    http_follow_poll_s: float = Field(default=0.2, ge=0.01)
 
 
 class SettingsError(ValueError):
@@ -44,7 +49,7 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
         "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
         "CREATE_TABLE": "y" if settings.create_schema else "n",
         # The same stored JSON, decoded faster: rebuilds, verify and exports decode every event.
-        "TRANSCODER_TOPIC": "infrastructure.json_transcoder:OrjsonTranscoder",
+        "TRANSCODER_TOPIC": f"{STORES}.json_transcoder:OrjsonTranscoder",
     }
     if parts.scheme == "sqlite":
         return (
@@ -66,7 +71,7 @@ def sqlite_env(url_path: str) -> dict[str, str]:
     if not path.parent.exists():
         raise SettingsError(f"the folder of the SQLite database does not exist: {path.parent}")
     return {
-        "PERSISTENCE_MODULE": "infrastructure.sqlite_store:AppendOnlySQLiteFactory",
+        "PERSISTENCE_MODULE": f"{STORES}.sqlite_store:AppendOnlySQLiteFactory",
         "SQLITE_DBNAME": str(path),
     }
 
@@ -77,9 +82,11 @@ def postgres_env(url: str, settings: Settings) -> dict[str, str]:
     if not (parts.hostname and database and parts.username):
         raise SettingsError("the postgresql URL needs user, host and database: "
                             "postgresql://user:password@host:port/database")  # fmt: skip
+    if find_spec("psycopg") is None or find_spec("psycopg_pool") is None:
+        raise SettingsError("PostgreSQL needs its driver: pip install 'chatledger[postgres]'")
     schema = parse_qs(parts.query).get("schema", [""])[0]
     return {
-        "PERSISTENCE_MODULE": "infrastructure.postgres_store:FailFastPostgresFactory",
+        "PERSISTENCE_MODULE": f"{STORES}.postgres_store:FailFastPostgresFactory",
         "POSTGRES_DBNAME": unquote(database),
         "POSTGRES_HOST": parts.hostname,
         "POSTGRES_PORT": str(parts.port or 5432),

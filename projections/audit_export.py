@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from domain.application import ChatApplication
-from domain.chat import Chat
-from domain.ports import ContentProtector
-from domain.sealed_fields import opened_content, opened_metadata, opened_title
-from projections.changes import AuditEntry
-from projections.views import AuditFilter, AuditIndexView
+from chatledger.domain.application import ChatApplication
+from chatledger.domain.chat import Chat
+from chatledger.domain.ports import ContentProtector
+from chatledger.domain.sealed_fields import opened_content, opened_metadata, opened_title
+from chatledger.projections.changes import AuditEntry
+from chatledger.projections.views import AuditFilter, AuditIndexView
 
 PAGE = 1000
+# The export's CSV columns, for the CLI and the HTTP API alike; `fields` holds the JSON of the rest.
+CSV_COLUMNS = ("position", "recorded_at", "chat_id", "user_id", "event_type", "message_id",
+               "version", "hash", "fields")  # fmt: skip
 # Fields every record has at its top level already, or that only link the chain.
 TOP_LEVEL = {"originator_id", "originator_version", "timestamp", "hash", "originator_topic"}
 # OpenTelemetry GenAI semantic-convention names, beside ChatLedger's own.

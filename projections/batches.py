@@ -12,8 +12,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from projections.changes import AuditEntry, ContentErased, MessageClosed, MessageRow, closed_row
-from projections.stats import ALL_TIME, EventFigures, StatKey
+from chatledger.projections.changes import (
+    AuditEntry,
+    ContentErased,
+    MessageClosed,
+    MessageRow,
+    closed_row,
+)
+from chatledger.projections.stats import ALL_TIME, EventFigures, StatKey
 
 
 class Batch(ABC):

@@ -11,10 +11,10 @@ from functools import partial
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from domain.chat import Chat, ChatEvent
-from domain.data_subject import DataSubject
-from domain.ports import ERASED_CONTENT, ContentProtector
-from domain.sealed_fields import opened_content, opened_metadata
+from chatledger.domain.chat import Chat, ChatEvent
+from chatledger.domain.data_subject import DataSubject
+from chatledger.domain.ports import ERASED_CONTENT, ContentProtector
+from chatledger.domain.sealed_fields import opened_content, opened_metadata
 
 # PostgreSQL text cannot hold NUL; the event store keeps the exact content, read models show
 # the visible symbol for NUL (U+2400) on both backends so that they stay identical.

@@ -11,7 +11,7 @@ from typing import Any
 
 from eventsourcing.application import Application
 
-from domain.chain import recompute_hash
+from chatledger.domain.chain import recompute_hash
 
 PAGE = 2000
 FORMAT = "chatledger-checkpoint/1"

@@ -7,11 +7,11 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 
-from domain.chat import Chat, ChatEvent
-from domain.ports import ContentProtector
-from projections.changes import ContentErased, audit_entry, message_change
-from projections.stats import event_figures
-from projections.views import AuditIndexView, MessageTableView, StatsView
+from chatledger.domain.chat import Chat, ChatEvent
+from chatledger.domain.ports import ContentProtector
+from chatledger.projections.changes import ContentErased, audit_entry, message_change
+from chatledger.projections.stats import event_figures
+from chatledger.projections.views import AuditIndexView, MessageTableView, StatsView
 
 CHAT_EVENTS = (
     Chat.Started,

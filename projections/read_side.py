@@ -8,18 +8,18 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from domain.boundary import CommandRun, loggable_id, run_command, validate
-from domain.chat import ChatEvent
-from domain.erasure import ErasureResult
-from domain.errors import ChatLedgerError, ErrorCode
-from domain.messages import CommandResult, Identifier, StrictInput
-from domain.pipeline import PersistencePipeline
-from projections.audit_export import audit_page, audit_records
-from projections.projections import build_projection
-from projections.replay import ChatAsOf, replay_events
-from projections.runner import ChangeMaker, Progress, ProjectionRunner, ProjectionStatus
-from projections.stats import PersistenceStats, since_hour, summarise
-from projections.views import (
+from chatledger.domain.boundary import CommandRun, loggable_id, run_command, validate
+from chatledger.domain.chat import ChatEvent
+from chatledger.domain.erasure import ErasureResult
+from chatledger.domain.errors import ChatLedgerError, ErrorCode
+from chatledger.domain.messages import CommandResult, Identifier, StrictInput
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.projections.audit_export import audit_page, audit_records
+from chatledger.projections.projections import build_projection
+from chatledger.projections.replay import ChatAsOf, replay_events
+from chatledger.projections.runner import ChangeMaker, Progress, ProjectionRunner, ProjectionStatus
+from chatledger.projections.stats import PersistenceStats, since_hour, summarise
+from chatledger.projections.views import (
     AuditFilter,
     AuditIndexView,
     MessageTableView,

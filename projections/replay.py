@@ -8,11 +8,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from domain.chain import find_broken_link
-from domain.chat import Chat, ChatEvent
-from domain.ports import ContentProtector
-from domain.sealed_fields import opened_title
-from projections.changes import MessageChange, MessageClosed, MessageRow, message_change
+from chatledger.domain.chain import find_broken_link
+from chatledger.domain.chat import Chat, ChatEvent
+from chatledger.domain.ports import ContentProtector
+from chatledger.domain.sealed_fields import opened_title
+from chatledger.projections.changes import MessageChange, MessageClosed, MessageRow, message_change
 
 
 class TimelineEntry(BaseModel):

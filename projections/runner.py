@@ -15,7 +15,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.projection import Projection
 
-from projections.views import PositionMovedError, ReadModelView
+from chatledger.projections.views import PositionMovedError, ReadModelView
 
 Progress = Callable[[int, int], None]  # (position reached, head)
 # A batch staged elsewhere: what its `ready` gave (projections/batches.py), and the position

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from pydantic import BaseModel
 
-from domain.chat import Chat, ChatEvent
+from chatledger.domain.chat import Chat, ChatEvent
 
 StatKey = tuple[str, str, str, str]  # scope, bucket, metric, key
 ALL_TIME = "all"

@@ -9,7 +9,7 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, StoredEvent
 
-from domain.chain import BrokenLink, ChainFollower
+from chatledger.domain.chain import BrokenLink, ChainFollower
 
 PAGE = 2000
 

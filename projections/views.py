@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
-from projections.batches import AuditBatch, Batch, MessageBatch, StatBatch
-from projections.changes import AuditEntry
+from chatledger.projections.batches import AuditBatch, Batch, MessageBatch, StatBatch
+from chatledger.projections.changes import AuditEntry
 
 
 class PositionMovedError(Exception):

@@ -13,12 +13,11 @@ import psycopg
 import pytest
 import structlog
 
-from domain.pipeline import PersistencePipeline
-from infrastructure.bootstrap import bootstrap
-from infrastructure.read_models import build_read_side
-from infrastructure.settings import Settings
-from infrastructure.tokens import TiktokenCounter
-from projections.read_side import ReadSide
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
+from chatledger.infrastructure.settings import Settings
+from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
+from chatledger.projections.read_side import ReadSide
 from tests.tampering import Tamper, tamperer
 
 BACKENDS = ["sqlite", "postgres"]
@@ -65,7 +64,7 @@ def open_pipeline(database_url: str, token_counter: TiktokenCounter) -> Iterator
 
     def factory(**settings: object) -> PersistencePipeline:
         config = Settings(database_url=database_url, **settings)  # type: ignore[arg-type]
-        pipeline = bootstrap(config, token_counter=token_counter, configure_logs=False)
+        pipeline = bootstrap(config, token_counter=token_counter)
         opened.append(pipeline)
         return pipeline
 

@@ -13,11 +13,11 @@ import argparse
 import sys
 import time
 
-from domain.messages import CommandResult
-from domain.pipeline import PersistencePipeline
-from infrastructure.bootstrap import bootstrap
-from infrastructure.read_models import build_read_side
-from infrastructure.settings import Settings
+from chatledger.domain.messages import CommandResult
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
+from chatledger.infrastructure.observability.structured_logging import configure_logging
+from chatledger.infrastructure.settings import Settings
 
 OWNER = "crash-owner"
 PLANTED_CONTENT = "PLANTED-CONTENT-c0ffee"
@@ -78,6 +78,7 @@ def main() -> int:
     parser.add_argument("--hang-mid-stream", action="store_true")
     args = parser.parse_args()
     settings = Settings(database_url=args.database_url, log_format="json", lock_timeout_s=5)
+    configure_logging(settings.log_format, settings.log_level)
     pipeline = bootstrap(settings)
     if args.hang_mid_stream:
         return hang_mid_stream(pipeline)

@@ -17,14 +17,14 @@ import httpx
 import psycopg
 import uvicorn
 
-from infrastructure.api_keys import ApiKeyStore, Role
-from infrastructure.bootstrap import bootstrap
-from infrastructure.cli_serve import following
-from infrastructure.http_app import create_app
-from infrastructure.http_context import Services
-from infrastructure.read_models import build_read_side, read_model_database
-from infrastructure.settings import Settings
-from infrastructure.tokens import TiktokenCounter
+from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
+from chatledger.infrastructure.http.app import create_app
+from chatledger.infrastructure.http.context import Services
+from chatledger.infrastructure.read_store.following import following
+from chatledger.infrastructure.read_store.read_models import read_model_database
+from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role
+from chatledger.infrastructure.settings import Settings
+from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 from tests.conftest import postgres_base_url
 
 
@@ -76,7 +76,7 @@ def running_server(
     database_url: str, token_counter: TiktokenCounter, **settings: Any
 ) -> Iterator[Api]:
     config = Settings(database_url=database_url, **settings)
-    pipeline = bootstrap(config, token_counter=token_counter, configure_logs=False)
+    pipeline = bootstrap(config, token_counter=token_counter)
     read_side = build_read_side(config, pipeline)
     database = read_model_database(config)
     services = Services(config, pipeline, read_side, ApiKeyStore(database))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from domain.chat import ChatEvent
-from domain.pipeline import PersistencePipeline
-from projections.changes import (
+from chatledger.domain.chat import ChatEvent
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.projections.changes import (
     ContentErased,
     MessageClosed,
     MessageRow,
@@ -15,8 +15,8 @@ from projections.changes import (
     erased,
     message_change,
 )
-from projections.read_side import ReadSide
-from projections.stats import StatKey, stat_deltas
+from chatledger.projections.read_side import ReadSide
+from chatledger.projections.stats import StatKey, stat_deltas
 
 
 def all_events(pipeline: PersistencePipeline) -> list[tuple[int, ChatEvent]]:

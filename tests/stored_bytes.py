@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.settings import Settings, eventsourcing_env
+from chatledger.infrastructure.settings import Settings, eventsourcing_env
 
 
 def pg_dump_binary() -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from domain.pipeline import PersistencePipeline
-from infrastructure.sql_database import Cursor
-from infrastructure.sql_read_model import SqlReadModel
-from projections.read_side import ReadSide
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.read_store.sql_database import Cursor
+from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel
+from chatledger.projections.read_side import ReadSide
 
 EVENT_TABLE = {"sqlite": "stored_events", "postgres": "chatledger_events"}
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from domain.pipeline import PersistencePipeline
-from infrastructure.cli import app
-from projections.read_side import ReadSide
-from projections.views import AuditFilter
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.cli.main import app
+from chatledger.projections.read_side import ReadSide
+from chatledger.projections.views import AuditFilter
 from tests.test_read_models import conversation
 
 runner = CliRunner()

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from domain.chat import Chat
-from domain.errors import ErrorCode
-from domain.messages import CommandResult
-from domain.pipeline import PersistencePipeline
-from domain.ports import title_binding
-from domain.stream_context import StreamContext
-from projections.read_side import ReadSide
+from chatledger.domain.chat import Chat
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.messages import CommandResult
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.ports import title_binding
+from chatledger.domain.stream_context import StreamContext
+from chatledger.projections.read_side import ReadSide
 
 SECRET = "alice-private-PLANTED-7d1f"
 CHAT_FIELDS = ("owner", "alice", "Private title", "version", SECRET)

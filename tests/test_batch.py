@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from domain.batch import MAX_BATCH_MESSAGES
-from domain.chain import find_broken_link
-from domain.chat import Chat
-from domain.errors import ErrorCode
-from domain.pipeline import PersistencePipeline
-from domain.ports import OriginatorIndex
+from chatledger.domain.batch import MAX_BATCH_MESSAGES
+from chatledger.domain.chain import find_broken_link
+from chatledger.domain.chat import Chat
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.ports import OriginatorIndex
 from tests.conftest import PipelineFactory
 from tests.test_group_commit import RoundRecorder
 

@@ -7,7 +7,7 @@ import os
 
 from typer.testing import CliRunner
 
-from infrastructure.cli import app
+from chatledger.infrastructure.cli.main import app
 from tests.conftest import postgres_base_url
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from domain.chain import GENESIS_HASH, find_broken_link, recompute_hash
-from domain.chat import Chat
-from domain.pipeline import PersistencePipeline
+from chatledger.domain.chain import GENESIS_HASH, find_broken_link, recompute_hash
+from chatledger.domain.chat import Chat
+from chatledger.domain.pipeline import PersistencePipeline
 from tests.conftest import PipelineFactory
 
 

@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from domain.pipeline import PersistencePipeline
-from infrastructure.checkpoints import check_checkpoint, public_key_path, write_checkpoint
-from infrastructure.sql_database import Cursor
-from projections.verification import ChainVerifier
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.read_store.sql_database import Cursor
+from chatledger.infrastructure.security.checkpoints import (
+    check_checkpoint,
+    public_key_path,
+    write_checkpoint,
+)
+from chatledger.projections.verification import ChainVerifier
 from tests.tampering import Tamper, altered_content, chats, set_state, state_of
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from domain.chat import Chat
-from infrastructure.cli import app
-from infrastructure.conversations import default_data_file, generate_conversations
+from chatledger.domain.chat import Chat
+from chatledger.infrastructure.cli.main import app
+from chatledger.infrastructure.ingest.conversations import default_data_file, generate_conversations
 from tests.conftest import PipelineFactory
 
 runner = CliRunner()

@@ -9,13 +9,13 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from domain.chain import find_broken_link
-from domain.chat import Chat
-from domain.pipeline import PersistencePipeline
-from infrastructure.bootstrap import bootstrap
-from infrastructure.settings import Settings
-from projections.read_side import ReadSide
-from projections.stats import PersistenceStats
+from chatledger.domain.chain import find_broken_link
+from chatledger.domain.chat import Chat
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.bootstrap import bootstrap
+from chatledger.infrastructure.settings import Settings
+from chatledger.projections.read_side import ReadSide
+from chatledger.projections.stats import PersistenceStats
 from tests.conftest import PipelineFactory
 from tests.reliability_figures import record_figures
 
@@ -35,7 +35,7 @@ def assert_all_recorded_once(
 
 def write_messages(database_url: str, writer: int) -> list[str]:
     """One writer process: its own pipeline, as a separate backend process would have."""
-    pipeline = bootstrap(Settings(database_url=database_url), configure_logs=False)
+    pipeline = bootstrap(Settings(database_url=database_url))
     try:
         results = [
             pipeline.persist_user_message(
@@ -113,7 +113,7 @@ def test_a_chat_changed_by_another_process_is_reloaded_not_overwritten(
 
 def start_and_close(database_url: str, start_at: float) -> bool:
     time.sleep(max(0.0, start_at - time.time()))  # all at the same moment, not as they spawn
-    bootstrap(Settings(database_url=database_url), configure_logs=False).close()
+    bootstrap(Settings(database_url=database_url)).close()
     return True
 
 
@@ -133,7 +133,7 @@ LOAD_CHATS = 4
 def write_load(database_url: str, writer: int, start_at: float) -> list[tuple[str, str, str, int]]:
     """One of 8 writer processes: 500 messages spread over the 4 shared chats, half user
     messages and half replies with provider usage; returns (chat, message id, role, tokens)."""
-    pipeline = bootstrap(Settings(database_url=database_url), configure_logs=False)
+    pipeline = bootstrap(Settings(database_url=database_url))
     time.sleep(max(0.0, start_at - time.time()))
     written = []
     try:

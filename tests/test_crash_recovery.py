@@ -20,14 +20,14 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from domain.chain import find_broken_link
-from domain.chat import Chat, ChatEvent
-from domain.errors import ErrorCode
-from domain.pipeline import PersistencePipeline
-from domain.stream_context import StreamContext
-from infrastructure.cli import app
-from infrastructure.conversations import generate_conversations
-from projections.read_side import ReadSide
+from chatledger.domain.chain import find_broken_link
+from chatledger.domain.chat import Chat, ChatEvent
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.stream_context import StreamContext
+from chatledger.infrastructure.cli.main import app
+from chatledger.infrastructure.ingest.conversations import generate_conversations
+from chatledger.projections.read_side import ReadSide
 from tests import crash_worker
 from tests.conftest import PipelineFactory
 from tests.read_model_oracle import actual_dumps, all_events, expected_dumps
@@ -240,7 +240,7 @@ def test_kill_9_of_chatledger_ingest_then_a_rerun_records_each_message_once(
     conversations = tmp_path / "conversations.jsonl"
     lines = [c.model_dump_json() for c in generate_conversations(INGEST_CONVERSATIONS)]
     conversations.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    command = [sys.executable, "-c", "from infrastructure.cli import main; main()", "ingest",
+    command = [sys.executable, "-m", "chatledger", "ingest",
                str(conversations), "--database-url", database_url, "--json"]  # fmt: skip
     rng, killed, trials = random.Random(), 0, 0
     checker = open_pipeline()  # watches the log's head, to kill while the ingest commits

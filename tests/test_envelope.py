@@ -10,7 +10,7 @@ import os
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from infrastructure.content_encryption import ENVELOPE, PREFIX, read_envelope
+from chatledger.infrastructure.security.content_encryption import ENVELOPE, PREFIX, read_envelope
 
 
 def by_definition(stored: str) -> tuple[str, bytes | None] | None:

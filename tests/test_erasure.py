@@ -10,13 +10,13 @@ from collections.abc import Callable
 
 from structlog.testing import capture_logs
 
-from domain.errors import ErrorCode
-from domain.pipeline import PersistencePipeline
-from domain.ports import ERASED_CONTENT
-from infrastructure.cli_erasure import erase_and_scrub
-from infrastructure.sql_read_model import SqlReadModel
-from projections.read_side import ReadSide
-from projections.verification import ChainVerifier
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.ports import ERASED_CONTENT
+from chatledger.infrastructure.cli.erasure import erase_and_scrub
+from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel
+from chatledger.projections.read_side import ReadSide
+from chatledger.projections.verification import ChainVerifier
 from tests.read_model_oracle import actual_dumps, expected_dumps
 from tests.stored_bytes import search, stored_bytes
 

@@ -13,20 +13,25 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from domain.chat import Chat
-from domain.errors import ErrorCode
-from domain.messages import CommandResult
-from domain.ports import ERASED_CONTENT, UNREADABLE_CONTENT, PlaintextContent, content_binding
-from infrastructure.bootstrap import bootstrap
-from infrastructure.cli import app
-from infrastructure.cli_erasure import erase_and_scrub
-from infrastructure.content_encryption import KEY_TTL_S, AesGcmContent
-from infrastructure.content_keys import SqlKeyStore
-from infrastructure.settings import Settings
-from infrastructure.sql_database import SQLiteDatabase
-from infrastructure.tokens import TiktokenCounter
-from projections.read_side import ReadSide
-from projections.verification import ChainVerifier
+from chatledger.domain.chat import Chat
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.messages import CommandResult
+from chatledger.domain.ports import (
+    ERASED_CONTENT,
+    UNREADABLE_CONTENT,
+    PlaintextContent,
+    content_binding,
+)
+from chatledger.infrastructure.bootstrap import bootstrap
+from chatledger.infrastructure.cli.erasure import erase_and_scrub
+from chatledger.infrastructure.cli.main import app
+from chatledger.infrastructure.read_store.sql_database import SQLiteDatabase
+from chatledger.infrastructure.security.content_encryption import KEY_TTL_S, AesGcmContent
+from chatledger.infrastructure.security.content_keys import SqlKeyStore
+from chatledger.infrastructure.settings import Settings
+from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
+from chatledger.projections.read_side import ReadSide
+from chatledger.projections.verification import ChainVerifier
 from tests.conftest import PipelineFactory
 from tests.read_model_oracle import actual_dumps, expected_dumps
 from tests.stored_bytes import search, stored_bytes
@@ -89,7 +94,7 @@ def test_plaintext_from_before_encryption_is_read_and_hidden_once_erased(
     open_read_side: ReadSideFactory,
 ) -> None:
     settings = Settings(database_url=database_url)
-    before = bootstrap(settings, token_counter=token_counter, configure_logs=False,
+    before = bootstrap(settings, token_counter=token_counter,
                        protector=PlaintextContent())  # fmt: skip
     legacy = f"carol legacy {uuid.uuid4().hex}"
     assert before.start_chat("old", "carol").success

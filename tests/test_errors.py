@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from domain.errors import ErrorCode
-from domain.messages import MAX_CONTENT_BYTES, CommandResult
-from domain.pipeline import PersistencePipeline
-from domain.ports import TokenCount
-from infrastructure.bootstrap import bootstrap
-from infrastructure.settings import Settings
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.messages import MAX_CONTENT_BYTES, CommandResult
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.ports import TokenCount
+from chatledger.infrastructure.bootstrap import bootstrap
+from chatledger.infrastructure.settings import Settings
 from tests.conftest import PipelineFactory
 
 
@@ -165,7 +165,7 @@ def test_an_unexpected_failure_is_an_internal_error_not_an_exception(
     database_url: str,
 ) -> None:
     settings = Settings(database_url=database_url)
-    pipeline = bootstrap(settings, token_counter=BrokenTokenizer(), configure_logs=False)
+    pipeline = bootstrap(settings, token_counter=BrokenTokenizer())
     try:
         assert pipeline.start_chat("c", "alice").success
         with capture_logs() as logs:

@@ -14,18 +14,16 @@ from collections.abc import Callable
 
 from structlog.testing import capture_logs
 
-from domain.chat import Chat
-from domain.pipeline import PersistencePipeline
-from infrastructure.cli_follow import keep_following
-from projections.read_side import ReadSide
+from chatledger.domain.chat import Chat
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.read_store.following import keep_following
+from chatledger.projections.read_side import ReadSide
 from tests.read_model_oracle import actual_dumps, expected_dumps
-
-FOLLOW = "from infrastructure.cli import main; main()"
 
 
 def start_follower(database_url: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-c", FOLLOW, "project", "--follow", "--poll-seconds", "0.02",
+        [sys.executable, "-m", "chatledger", "project", "--follow", "--poll-seconds", "0.02",
          "--database-url", database_url],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip

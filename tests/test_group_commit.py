@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from domain.errors import ErrorCode
-from domain.messages import CommandResult
-from domain.pipeline import PersistencePipeline
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.messages import CommandResult
+from chatledger.domain.pipeline import PersistencePipeline
 from tests.conftest import PipelineFactory
 from tests.test_concurrency import assert_all_recorded_once
 from tests.test_store_failures import table_locked_by_another_writer

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from domain.chain import find_broken_link
-from domain.errors import ErrorCode
-from domain.messages import MAX_PROVIDER_TOKENS, CommandResult
-from domain.pipeline import PersistencePipeline
-from domain.stream_context import StreamContext
-from projections.read_side import ReadSide
+from chatledger.domain.chain import find_broken_link
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.messages import MAX_PROVIDER_TOKENS, CommandResult
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.stream_context import StreamContext
+from chatledger.projections.read_side import ReadSide
 
 SQL_METACHARACTERS = ["'; DROP TABLE stored_events; --", '" OR 1=1 --', "chat\x00id", "../../etc"]
 nasty_text = st.one_of(

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from domain.pipeline import PersistencePipeline
-from infrastructure.cli import app
-from projections.changes import AuditEntry
-from projections.read_side import ReadSide
-from projections.views import AuditFilter
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.cli.main import app
+from chatledger.projections.changes import AuditEntry
+from chatledger.projections.read_side import ReadSide
+from chatledger.projections.views import AuditFilter
 from tests.reliability_figures import record_figures
 from tests.test_hostile_input import SLOW_IS_FINE, anything, assert_coded
 

@@ -15,8 +15,8 @@ import pytest
 import structlog
 from structlog.testing import LogCapture
 
-from domain.chat import Chat
-from infrastructure.tokens import TiktokenCounter
+from chatledger.domain.chat import Chat
+from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 from tests.conftest import BACKENDS
 from tests.http_server import Api, running_server, served, throwaway_database
 

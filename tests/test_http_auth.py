@@ -12,9 +12,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from infrastructure.api_keys import Role
-from infrastructure.cli import app
-from infrastructure.tokens import TiktokenCounter
+from chatledger.infrastructure.cli.main import app
+from chatledger.infrastructure.security.api_keys import Role
+from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 from tests.conftest import BACKENDS
 from tests.http_server import Api, served
 

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from infrastructure.tokens import TiktokenCounter
+from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 from tests.conftest import BACKENDS
 from tests.http_server import Api, served
 

@@ -7,14 +7,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import httpx
 
-from infrastructure.benchmark_http import SERVE, free_port
-
-CLI = [sys.executable, "-c", SERVE]
+from chatledger.infrastructure.bench.http_api import CLI, free_port
 
 
 def chatledger(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -11,13 +11,21 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from domain.chat import Chat
-from infrastructure.cli import app
-from infrastructure.conversations import Conversation, UnreadableLine, generate_conversations
-from infrastructure.ingest import Ingestor, IngestTotals
-from infrastructure.ingest_processes import IngestJob, WorkersFailedError, ingest_in_processes
-from infrastructure.settings import Settings
-from projections.verification import ChainVerifier
+from chatledger.domain.chat import Chat
+from chatledger.infrastructure.cli.main import app
+from chatledger.infrastructure.ingest.conversations import (
+    Conversation,
+    UnreadableLine,
+    generate_conversations,
+)
+from chatledger.infrastructure.ingest.ingestor import Ingestor, IngestTotals
+from chatledger.infrastructure.ingest.processes import (
+    IngestJob,
+    WorkersFailedError,
+    ingest_in_processes,
+)
+from chatledger.infrastructure.settings import Settings
+from chatledger.projections.verification import ChainVerifier
 from tests.conftest import PipelineFactory
 
 runner = CliRunner()

@@ -7,10 +7,10 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.intent import FALLBACK_INTENT, KeywordIntentDetector, whole_phrase_matches
-from domain.pipeline import PersistencePipeline
-from domain.ports import DetectedIntent
-from infrastructure.tokens import TiktokenCounter
+from chatledger.domain.intent import FALLBACK_INTENT, KeywordIntentDetector, whole_phrase_matches
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.ports import DetectedIntent
+from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 
 
 def test_keywords_decide_the_intent_and_confidence_grows_with_evidence() -> None:

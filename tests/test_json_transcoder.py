@@ -19,8 +19,8 @@ from eventsourcing.persistence import (
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from domain.pipeline import PersistencePipeline
-from infrastructure.json_transcoder import OrjsonTranscoder, _holds_long_number
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.store.json_transcoder import OrjsonTranscoder, _holds_long_number
 
 
 def registered(transcoder: JSONTranscoder) -> JSONTranscoder:

@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from domain.pipeline import PersistencePipeline
-from infrastructure.bootstrap import bootstrap
-from infrastructure.settings import Settings
-from infrastructure.tokens import TiktokenCounter
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.bootstrap import bootstrap
+from chatledger.infrastructure.settings import Settings
+from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 from tests.conftest import postgres_base_url
 
 REWRITES = (
@@ -38,7 +38,7 @@ def application_url(token_counter: TiktokenCounter) -> Iterator[str]:
     with psycopg.connect(base, autocommit=True) as owner:
         owner.execute(f"CREATE SCHEMA {schema}")
         bootstrap(Settings(database_url=f"{base}?schema={schema}"), token_counter=token_counter,
-                  configure_logs=False).close()  # fmt: skip
+                  ).close()  # fmt: skip
         owner.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'app-secret'")
         for grant in GRANTS:
             owner.execute(grant.format(schema=schema, role=role))
@@ -54,9 +54,7 @@ def test_the_application_role_records_but_cannot_rewrite(
     application_url: str, token_counter: TiktokenCounter
 ) -> None:
     settings = Settings(database_url=application_url, create_schema=False)
-    pipeline: PersistencePipeline = bootstrap(
-        settings, token_counter=token_counter, configure_logs=False
-    )
+    pipeline: PersistencePipeline = bootstrap(settings, token_counter=token_counter)
     try:
         assert pipeline.start_chat("c", "alice").success
         assert pipeline.persist_user_message("c", "alice", "hello", message_id="m1").success

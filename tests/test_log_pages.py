@@ -11,7 +11,7 @@ from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from domain.pipeline import PersistencePipeline
+from chatledger.domain.pipeline import PersistencePipeline
 
 
 def test_pages_are_eventsourcings_pages(pipeline: PersistencePipeline) -> None:

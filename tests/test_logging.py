@@ -11,11 +11,14 @@ from typing import Any
 import structlog
 from structlog.testing import capture_logs
 
-from domain.pipeline import PersistencePipeline
-from infrastructure.cli import app
-from infrastructure.settings import Settings, describe_database
-from infrastructure.structured_logging import configure_logging, drop_sensitive_fields
-from projections.read_side import ReadSide
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.cli.main import app
+from chatledger.infrastructure.observability.structured_logging import (
+    configure_logging,
+    drop_sensitive_fields,
+)
+from chatledger.infrastructure.settings import Settings, describe_database
+from chatledger.projections.read_side import ReadSide
 from tests.conftest import PipelineFactory
 from tests.test_store_failures import table_locked_by_another_writer
 

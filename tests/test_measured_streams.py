@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from domain.chat import Chat
-from domain.errors import ErrorCode
-from domain.pipeline import PersistencePipeline
-from domain.stream_context import MeasuredStream
+from chatledger.domain.chat import Chat
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.stream_context import MeasuredStream
 
 
 def opened_id(pipeline: PersistencePipeline, chat: str, **fields: object) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from domain.chat import Chat
-from domain.pipeline import PersistencePipeline
-from infrastructure.tokens import TiktokenCounter
+from chatledger.domain.chat import Chat
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 
 HOSTILE_BUT_VALID = "NUL\x00 bytes, emoji 🧾👩‍💻, control \x07\x1b, RTL \u202e, CJK 漢字, \r\n end"
 

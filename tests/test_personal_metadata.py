@@ -11,15 +11,15 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
-from domain.chain import find_broken_link
-from domain.chat import Chat
-from domain.errors import ErrorCode
-from domain.personal_metadata import open_personal_metadata
-from domain.pipeline import PersistencePipeline
-from domain.ports import UNREADABLE_CONTENT, content_binding, title_binding
-from infrastructure.sql_read_model import SqlReadModel
-from projections.read_side import ReadSide
-from projections.verification import ChainVerifier
+from chatledger.domain.chain import find_broken_link
+from chatledger.domain.chat import Chat
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.personal_metadata import open_personal_metadata
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.ports import UNREADABLE_CONTENT, content_binding, title_binding
+from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel
+from chatledger.projections.read_side import ReadSide
+from chatledger.projections.verification import ChainVerifier
 from tests.conftest import PipelineFactory
 from tests.read_model_oracle import actual_dumps, expected_dumps
 from tests.tampering import Tamper, set_state, state_of

@@ -20,17 +20,16 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from domain.chain import find_broken_link
-from domain.chat import Chat
-from domain.errors import ErrorCode
-from domain.messages import CommandResult
-from domain.pipeline import PersistencePipeline
-from infrastructure.bootstrap import bootstrap
-from infrastructure.conversations import generate_conversations
-from infrastructure.read_models import build_read_side
-from infrastructure.settings import Settings
-from infrastructure.tokens import TiktokenCounter
-from projections.read_side import ReadSide
+from chatledger.domain.chain import find_broken_link
+from chatledger.domain.chat import Chat
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.messages import CommandResult
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
+from chatledger.infrastructure.ingest.conversations import generate_conversations
+from chatledger.infrastructure.settings import Settings
+from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
+from chatledger.projections.read_side import ReadSide
 from tests.own_postgres import OwnCluster
 from tests.read_model_oracle import actual_dumps, all_events, expected_dumps
 from tests.reliability_figures import record_figures
@@ -44,7 +43,6 @@ PLANTED_KEY = "sk-live-PLANTED-outage-0123456789"
 DOWN_AT_LEAST_S = 10.0
 RECOVERS_WITHIN_S = 3.0
 FAIL_FAST_S = 4.0  # connect timeout 1 s, lock timeout 1 s, and slack for a loaded machine
-FOLLOW = "from infrastructure.cli import main; main()"
 INGEST_CONVERSATIONS = 20
 
 
@@ -118,7 +116,7 @@ def assert_fails_fast(call: object, code: ErrorCode = ErrorCode.PERSISTENCE_ERRO
 def start_follower(url: str, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as stderr:
         return subprocess.Popen(
-            [sys.executable, "-c", FOLLOW, "project", "--follow", "--poll-seconds", "0.05",
+            [sys.executable, "-m", "chatledger", "project", "--follow", "--poll-seconds", "0.05",
              "--database-url", url],
             stdout=subprocess.DEVNULL, stderr=stderr,
         )  # fmt: skip
@@ -129,7 +127,7 @@ def run_ingest(url: str, conversations: Path) -> tuple[subprocess.CompletedProce
     environment = {**os.environ, "CHATLEDGER_POSTGRES_CONNECT_TIMEOUT_S": "1"}
     started = time.monotonic()
     run = subprocess.run(
-        [sys.executable, "-c", FOLLOW, "ingest", str(conversations), "--database-url", url,
+        [sys.executable, "-m", "chatledger", "ingest", str(conversations), "--database-url", url,
          "--json"],
         capture_output=True, text=True, timeout=120, env=environment,
     )  # fmt: skip
@@ -162,7 +160,7 @@ def test_postgres_stopped_and_started_mid_ingest(
     settings = Settings(
         database_url=url, lock_timeout_s=1, postgres_connect_timeout_s=1, postgres_pool_size=2
     )
-    pipeline = bootstrap(settings, token_counter=token_counter, configure_logs=False)
+    pipeline = bootstrap(settings, token_counter=token_counter)
     read_side = build_read_side(settings, pipeline, catch_up_on_read=False)
     conversations = tmp_path / "conversations.jsonl"
     lines = [c.model_dump_json() for c in generate_conversations(INGEST_CONVERSATIONS)]
@@ -216,7 +214,7 @@ def test_postgres_stopped_and_started_mid_ingest(
     follower_said = follower_log.read_text()
     assert "projection paused" in follower_said and "projection resumed" in follower_said
 
-    fresh = bootstrap(settings, token_counter=token_counter, configure_logs=False)
+    fresh = bootstrap(settings, token_counter=token_counter)
     events = [event for _, event in all_events(fresh)]
     recorded = [e.message_id for e in events if isinstance(e, Chat.UserMessageRecorded)
                 and e.originator_id.startswith("outage-")]  # fmt: skip

@@ -10,9 +10,9 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.pipeline import PersistencePipeline
-from domain.stream_context import StreamContext
-from projections.read_side import ReadSide
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.stream_context import StreamContext
+from chatledger.projections.read_side import ReadSide
 from tests.read_model_oracle import actual_dumps, expected_dumps
 
 USERS = ["ann", "ben"]

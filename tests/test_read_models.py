@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.chat import Chat
-from domain.errors import ErrorCode
-from domain.pipeline import PersistencePipeline
-from projections.read_side import ReadSide
-from projections.views import AuditFilter, PositionMovedError
+from chatledger.domain.chat import Chat
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.projections.read_side import ReadSide
+from chatledger.projections.views import AuditFilter, PositionMovedError
 from tests.read_model_oracle import actual_dumps, expected_dumps
 
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
-from domain.pipeline import PersistencePipeline
-from infrastructure.sql_database import PostgresDatabase
-from infrastructure.sql_read_model import SqlReadModel
-from projections.read_side import ReadSide
-from projections.views import AuditFilter, PositionMovedError
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.read_store.postgres_database import PostgresDatabase
+from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel
+from chatledger.projections.read_side import ReadSide
+from chatledger.projections.views import AuditFilter, PositionMovedError
 from tests.read_model_oracle import actual_dumps, expected_dumps
 from tests.test_read_models import conversation
 

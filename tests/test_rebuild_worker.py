@@ -13,17 +13,18 @@ from multiprocessing import active_children
 
 import pytest
 
-from domain.pipeline import PersistencePipeline
-from infrastructure.forking import fork_is_safe
-from infrastructure.rebuild_worker import (
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.bootstrap import bootstrap
+from chatledger.infrastructure.processes.forking import fork_is_safe
+from chatledger.infrastructure.read_store.rebuild_worker import (
     MIN_EVENTS,
     MIN_EVENTS_WITHOUT_FORK,
     ChangesInAnotherProcess,
     start_method,
 )
-from infrastructure.settings import Settings
-from projections.read_side import ReadSide
-from projections.runner import ChangeMaker, ReadyBatch
+from chatledger.infrastructure.settings import Settings
+from chatledger.projections.read_side import ReadSide
+from chatledger.projections.runner import ChangeMaker, ReadyBatch
 from tests.read_model_oracle import actual_dumps, expected_dumps
 from tests.test_read_models import conversation
 
@@ -77,7 +78,7 @@ def test_a_rebuild_with_a_second_process_equals_the_oracle(
     # Not fork: pytest runs threads of its own, and the rows must not depend on how the
     # worker started.
     maker = ChangesInAnotherProcess(
-        Settings(database_url=database_url), min_events=0, start_method=method
+        Settings(database_url=database_url), bootstrap, min_events=0, start_method=method
     )
     batches = Batches(maker, stop_after, kill)
     read_side = open_read_side(pipeline, change_maker=batches, batch_size=8)
@@ -100,14 +101,15 @@ def test_workers_fork_where_that_is_safe_else_start_from_a_fork_server_on_long_l
     monkeypatch.setattr(os, "cpu_count", lambda: 2)  # the same answers on a machine of one core
     history(pipeline, open_read_side(pipeline))
     settings = Settings(database_url=database_url)
-    assert list(ChangesInAnotherProcess(settings)("messages", 0, 3_000, 2000)) == []  # short
+    short = ChangesInAnotherProcess(settings, bootstrap)("messages", 0, 3_000, 2000)
+    assert list(short) == []
     # Another thread runs (a server's, a reader's): a fork could copy a lock it holds. Workers
     # then start from a fork server, which pays only on longer logs.
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        forkable = ChangesInAnotherProcess(settings, min_events=0)
+        forkable = ChangesInAnotherProcess(settings, bootstrap, min_events=0)
         assert list(forkable("messages", 0, 10_000, 2000)) == []
         assert start_method(MIN_EVENTS_WITHOUT_FORK - 1) is None
         assert start_method(MIN_EVENTS_WITHOUT_FORK) == "forkserver"

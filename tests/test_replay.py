@@ -8,11 +8,11 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from domain.chat import Chat
-from domain.errors import ErrorCode
-from domain.pipeline import PersistencePipeline
-from infrastructure.cli import app
-from projections.read_side import ReadSide
+from chatledger.domain.chat import Chat
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.cli.main import app
+from chatledger.projections.read_side import ReadSide
 
 
 def without_position(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.settings import Settings, SettingsError, eventsourcing_env
+from chatledger.infrastructure.settings import Settings, SettingsError, eventsourcing_env
 
 
 def env_for(url: str) -> dict[str, str]:

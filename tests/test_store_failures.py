@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
-from domain.errors import ErrorCode
+from chatledger.domain.errors import ErrorCode
 from tests.conftest import PipelineFactory
 
 

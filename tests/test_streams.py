@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from domain.chat import Chat
-from domain.errors import ErrorCode
-from domain.messages import CommandResult
-from domain.pipeline import PersistencePipeline
-from domain.stream_context import StreamContext
+from chatledger.domain.chat import Chat
+from chatledger.domain.errors import ErrorCode
+from chatledger.domain.messages import CommandResult
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.stream_context import StreamContext
 
 
 def last_event(pipeline: PersistencePipeline, chat_id: str) -> object:

@@ -1,4 +1,4 @@
-"""Tests for infrastructure.tokens: counts must equal what tiktoken's own loading path produces."""
+"""Tests for the tiktoken counter: counts must equal what tiktoken's own loading path produces."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import tiktoken
 
-from infrastructure import tokens
-from infrastructure.tokens import (
+from chatledger.infrastructure.tokenizer import tiktoken_counter as tokens
+from chatledger.infrastructure.tokenizer.tiktoken_counter import (
     SHIPPED_ENCODINGS,
     RankFileHashError,
     TiktokenCounter,

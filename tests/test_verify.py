@@ -7,10 +7,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from domain.pipeline import PersistencePipeline
-from infrastructure.cli import app
-from infrastructure.sql_database import Cursor
-from projections.verification import ChainVerifier
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.cli.main import app
+from chatledger.infrastructure.read_store.sql_database import Cursor
+from chatledger.projections.verification import ChainVerifier
 from tests.tampering import Tamper, altered_content, chats, set_state, state_of
 
 

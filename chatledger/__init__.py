@@ -1,0 +1,1 @@
+"""ChatLedger: an event-sourced, hash-chained audit log for LLM chat messages."""

@@ -1,0 +1,147 @@
+"""`chatledger audit`: find events by user, chat, message, type and time; a table for people,
+JSONL or CSV for export, streamed in event order in constant memory."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from itertools import islice
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from chatledger.domain.boundary import validate
+from chatledger.domain.errors import ChatLedgerError
+from chatledger.infrastructure.cli.common import DatabaseOption, console, opened_read_side
+from chatledger.projections.audit_export import CSV_COLUMNS
+from chatledger.projections.read_side import AuditFilterInput
+from chatledger.projections.views import AuditFilter
+
+
+class Format(StrEnum):
+    table = "table"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+@contextmanager
+def destination(output: Path | None) -> Iterator[TextIO]:
+    if output is None:
+        yield sys.stdout
+        return
+    with output.open("w", encoding="utf-8", newline="") as file:
+        yield file
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> None:
+    for record in records:
+        out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+
+
+def write_csv(records: Iterable[dict[str, Any]], out: TextIO) -> None:
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for record in records:
+        row = {**record, "fields": json.dumps(record["fields"], ensure_ascii=False, default=str)}
+        writer.writerow([row[column] for column in CSV_COLUMNS])
+
+
+def counted(
+    records: Iterable[dict[str, Any]], progress: Progress, total: int
+) -> Iterator[dict[str, Any]]:
+    task = progress.add_task("exporting", total=total)
+    count = 0
+    for count, record in enumerate(records, start=1):
+        if count % 500 == 0:
+            progress.update(task, completed=count)
+        yield record
+    progress.update(task, completed=count)
+
+
+def audit(
+    user_id: Annotated[
+        str | None, typer.Option("--user", help="Events of this user's chats.")
+    ] = None,
+    chat_id: Annotated[str | None, typer.Option("--chat", help="Events of this chat.")] = None,
+    message_id: Annotated[
+        str | None, typer.Option("--message", help="Events of this message id.")
+    ] = None,
+    event_types: Annotated[
+        list[str] | None, typer.Option("--event-type", help="E.g. UserMessageRecorded; repeatable.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="From this time on (ISO 8601, inclusive).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Before this time (ISO 8601, exclusive).")
+    ] = None,
+    output_format: Annotated[
+        Format, typer.Option("--format", help="table, jsonl or csv.")
+    ] = Format.table,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the export to this file (default: stdout).")
+    ] = None,
+    with_content: Annotated[
+        bool, typer.Option("--with-content", help="Include message content.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, help="Rows of the table format.")] = 50,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Compliance queries over the audit index, in event order: position, time, chat, user,
+    event type, the recorded fields and the event hash; content only with --with-content."""
+    where = audit_filter(
+        user_id=user_id, chat_id=chat_id, message_id=message_id,
+        event_types=list(event_types or ()), since=since, until=until,
+    )  # fmt: skip
+    with opened_read_side(database_url) as (read_side, _):
+        records = read_side.audit_records(where, with_content=with_content)
+        if output_format is Format.table:
+            print_table(list(islice(records, limit)), limit)
+            return
+        total = read_side.audit.count(where)  # the index was caught up by audit_records
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+        with (
+            Progress(*columns, console=Console(stderr=True)) as progress,
+            destination(output) as out,
+        ):
+            write = write_jsonl if output_format is Format.jsonl else write_csv
+            write(counted(records, progress, total), out)
+
+
+def audit_filter(**fields: Any) -> AuditFilter:
+    """The filter, validated: ids, event types and times only (exit 2 for anything else)."""
+    given = {name: value for name, value in fields.items() if value not in (None, [])}
+    try:
+        return validate(AuditFilterInput, **given).to_filter()
+    except ChatLedgerError as error:
+        names = ", ".join(problem["field"] for problem in error.details["errors"])
+        raise typer.BadParameter(f"not an id, event type or ISO time: {names}") from None
+
+
+def print_table(records: list[dict[str, Any]], limit: int) -> None:
+    table = Table(
+        title=f"audit trail (first {limit} events)" if len(records) == limit else "audit trail"
+    )
+    for column in ("position", "time", "chat", "user", "event", "message", "v", "hash"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        cells = (r["position"], r["recorded_at"], r["chat_id"], r["user_id"], r["event_type"],
+                 r["message_id"] or "", r["version"], r["hash"][:12])  # fmt: skip
+        table.add_row(*(str(cell) for cell in cells))
+    console.print(table)

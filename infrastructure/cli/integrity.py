@@ -1,0 +1,105 @@
+"""Integrity commands: verify the hash chains (and a checkpoint), write signed checkpoints."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from chatledger.infrastructure.cli.common import (
+    DatabaseOption,
+    JsonOption,
+    console,
+    opened_pipeline,
+)
+from chatledger.infrastructure.cli.read import progress_bar
+from chatledger.infrastructure.security.checkpoints import (
+    DEFAULT_KEY,
+    check_checkpoint,
+    public_key_path,
+    write_checkpoint,
+)
+from chatledger.projections.verification import ChainVerifier, VerifyReport
+
+DEFAULT_PUBLIC_KEY = public_key_path(DEFAULT_KEY)
+
+
+def verify(
+    chat_id: Annotated[str | None, typer.Option("--chat", help="Only this chat.")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Also prove against it.")
+    ] = None,
+    public_key: Annotated[
+        Path, typer.Option(help="The checkpoint signer's public key.")
+    ] = DEFAULT_PUBLIC_KEY,
+    database_url: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recompute every chat's hash chain from the stored events and report the first broken
+    link of each chat (chat, version, expected and found); with --checkpoint also prove that
+    nothing recorded before it was modified, removed, reordered or truncated since.
+    Exit 0 when intact, 1 when not."""
+    with opened_pipeline(database_url) as (pipeline, _):
+        with progress_bar(as_json or chat_id is not None) as progress:
+            task = progress.add_task("verify", total=None, rate="-")
+
+            def report(position: int, head: int) -> None:
+                elapsed = progress.tasks[task].elapsed or 0.0
+                rate = f"{position / elapsed:,.0f}" if elapsed > 0 else "-"
+                progress.update(task, completed=position, total=head, rate=rate)
+
+            result = ChainVerifier(pipeline).verify(chat_id, report)
+        findings = check_checkpoint(pipeline, checkpoint, public_key) if checkpoint else []
+    intact = result.intact and not findings
+    if as_json:
+        print(json.dumps(asdict(result) | {"checkpoint_findings": findings, "intact": intact}))
+    else:
+        print_verification(result, findings, checkpoint)
+    if not intact:
+        raise typer.Exit(1)
+
+
+def print_verification(result: VerifyReport, findings: list[str], checkpoint: Path | None) -> None:
+    verdict = "[green]intact[/green]" if result.intact else "[red]BROKEN[/red]"
+    console.print(f"{result.events:,} events in {result.chats:,} chats: {verdict}")
+    if result.broken:
+        table = Table(title="first broken link of each chat")
+        for column in ("chat", "version", "problem", "expected", "found"):
+            table.add_column(column, overflow="fold")
+        for link in result.broken:
+            table.add_row(link.chat_id, str(link.version), link.problem, link.expected, link.found)
+        console.print(table)
+    for finding in findings:
+        console.print(f"[red]checkpoint:[/red] {finding}")
+    if checkpoint is not None and not findings:
+        console.print(f"checkpoint {checkpoint.name}: everything before it is as it was")
+
+
+def checkpoint(
+    key: Annotated[Path, typer.Option(help="Ed25519 key (PEM), made with its .pub if missing.")] = (
+        DEFAULT_KEY
+    ),
+    output: Annotated[Path | None, typer.Option(help="Default: checkpoint-<position>.json")] = None,
+    database_url: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a signed digest of the whole log: a Merkle root over every chat's chain head and the
+    log position. Keep it, and the public key, where the database's administrators cannot change
+    them; `verify --checkpoint` proves the log against it later."""
+    with opened_pipeline(database_url) as (pipeline, _):
+        target = output or Path(f"checkpoint-{pipeline.recorder.max_notification_id() or 0}.json")
+        document = write_checkpoint(pipeline, key, target)
+    summary = {k: document[k] for k in ("log_position", "events", "chats", "merkle_root")}
+    if as_json:
+        print(json.dumps(summary | {"file": str(target)}))
+    else:
+        console.print(f"checkpoint written to {target}: {summary}")
+
+
+def register_integrity_commands(app: typer.Typer) -> None:
+    for command in (verify, checkpoint):
+        app.command()(command)

@@ -1,0 +1,52 @@
+"""`chatledger serve`: the HTTP service (chatledger.infrastructure.http.server) under uvicorn, its
+read models kept current by follower threads in the same process. The command passes its options
+on as settings in the environment, which the service's factory reads, so that the command line
+and the HTTP package never import each other."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Annotated
+
+import typer
+
+from chatledger.infrastructure.cli.common import DatabaseOption, command_settings, errors
+
+SERVICE = "chatledger.infrastructure.http.server:app_from_environment"
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8000,
+    follow: Annotated[
+        bool, typer.Option(help="Keep the read models current in this process.")
+    ] = True,
+    poll_seconds: Annotated[float, typer.Option(min=0.01, help="Follower poll interval.")] = 0.2,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI document at /openapi.json). Clients authenticate with bearer
+    keys from `chatledger keys create`; one JSON log line per request on stderr. Needs the
+    `server` extra (pip install 'chatledger[server]')."""
+    try:
+        import uvicorn
+    except ImportError:
+        errors.print("`serve` needs the HTTP extra: pip install 'chatledger[server]'")
+        raise typer.Exit(2) from None
+    command_settings(database_url, verbose=True)  # exit 3 on settings that cannot work
+    if database_url:
+        os.environ["CHATLEDGER_DATABASE_URL"] = database_url
+    os.environ["CHATLEDGER_HTTP_FOLLOW"] = str(follow).lower()
+    os.environ["CHATLEDGER_HTTP_FOLLOW_POLL_S"] = str(poll_seconds)
+    config = uvicorn.Config(SERVICE, factory=True, host=host, port=port, access_log=False,
+                            log_config=None, server_header=False,
+                            timeout_graceful_shutdown=10)  # fmt: skip
+    # uvicorn raises again the signal that stopped it, once it has shut down; handled here, it
+    # lets the followers stop and the pools close, and the exit code be 0.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda signum, frame: None)
+    try:
+        uvicorn.Server(config).run()
+    except Exception as error:  # the factory could not open the database or its tables
+        errors.print(f"[red]cannot open the database:[/red] {type(error).__name__}")
+        raise typer.Exit(3) from None

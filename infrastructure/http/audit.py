@@ -1,0 +1,166 @@
+"""Audit queries over HTTP, streamed as NDJSON or CSV in event order, page by page in constant
+memory. A user key sees the trail of its own chats; an auditor key every chat (any user)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+from itertools import chain, islice
+from typing import Annotated, Any
+
+from eventsourcing.persistence import PersistenceError
+from fastapi import APIRouter, Query
+from starlette.responses import Response, StreamingResponse
+
+from chatledger.domain.boundary import validate
+from chatledger.domain.errors import ChatLedgerError
+from chatledger.domain.messages import ID_PATTERN, CommandError, CommandResult
+from chatledger.infrastructure.http.context import (
+    CHECKED,
+    Caller,
+    CallerDep,
+    IsoTime,
+    Services,
+    ServicesDep,
+    StoreUnavailableError,
+)
+from chatledger.infrastructure.http.results import ERROR_RESPONSES, ForbiddenError, as_response
+from chatledger.projections.audit_export import CSV_COLUMNS
+from chatledger.projections.read_side import AuditFilterInput, EventTypeName
+
+router = APIRouter(prefix="/v1", tags=["reading"], responses=ERROR_RESPONSES, dependencies=CHECKED)
+PAGE = 500
+MEDIA = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
+
+
+class Format(StrEnum):
+    ndjson = "ndjson"
+    csv = "csv"
+
+
+class AuditStreamFailedError(Exception):
+    """The store failed after the first record was sent: the connection is dropped, so that
+    a client never takes a cut-off export for a whole one."""
+
+
+AUDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Audit records in event order: one JSON object per line (ndjson), or "
+        "CSV with the recorded fields as JSON in the last column",
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.get("/audit", responses=AUDIT_RESPONSES, response_model=None)
+def audit(
+    caller: CallerDep,
+    wired: ServicesDep,
+    chat_id: IdQuery = None,
+    message_id: IdQuery = None,
+    event_type: Annotated[list[EventTypeName] | None, Query(max_length=16)] = None,
+    since: Annotated[IsoTime | None, Query(description="Inclusive, ISO 8601.")] = None,
+    until: Annotated[IsoTime | None, Query(description="Exclusive, ISO 8601.")] = None,
+    user_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="Auditor keys only.")] = (
+        None
+    ),
+    with_content: bool = False,
+    output_format: Annotated[Format, Query(alias="format")] = Format.ndjson,
+) -> Response:
+    """Events by chat, message, type and time: position, time, chat, user, event type, message
+    id, version, hash and the recorded fields (content only with `with_content`)."""
+    filters = {"chat_id": chat_id, "message_id": message_id, "event_types": event_type or [],
+               "since": since, "until": until, "with_content": with_content}  # fmt: skip
+    if user_id not in (None, caller.user_id) and not caller.auditor:
+        raise ForbiddenError("only an auditor key reads another user's audit trail")
+    if caller.auditor:
+        records = operator_records(wired, {**filters, "user_id": user_id})
+    else:
+        records = own_records(wired, caller, filters)
+    if isinstance(records, CommandResult):
+        return as_response(records)
+    encode = ndjson if output_format is Format.ndjson else csv_text
+    return StreamingResponse(encode(records), media_type=MEDIA[output_format.value])
+
+
+def own_records(
+    wired: Services, caller: Caller, filters: dict[str, Any]
+) -> Iterator[dict[str, Any]] | CommandResult:
+    """The caller's own trail, page after page; the first page is read here, so that a
+    refusal (another user's chat, a bad filter, the store away) gets its status code."""
+    first = wired.read_side.audit_trail(caller.user_id, **filters, limit=PAGE)
+    if not first.success:
+        return first
+
+    def pages() -> Iterator[dict[str, Any]]:
+        page = first
+        yield from page.records
+        while page.next_position is not None:
+            page = wired.read_side.audit_trail(caller.user_id, **filters, limit=PAGE,
+                                               after_position=page.next_position)  # fmt: skip
+            if not page.success:
+                raise AuditStreamFailedError(page.error.code if page.error else "")
+            yield from page.records
+
+    return pages()
+
+
+def operator_records(
+    wired: Services, filters: dict[str, Any]
+) -> Iterator[dict[str, Any]] | CommandResult:
+    """Every matching record, any user's (the auditor's export)."""
+    with_content = filters.pop("with_content")
+    given = {name: value for name, value in filters.items() if value not in (None, [])}
+    try:
+        where = validate(AuditFilterInput, **given).to_filter()
+    except ChatLedgerError as error:
+        return CommandResult(success=False, error=CommandError(
+            code=error.code, message=error.message, details=error.details,
+            recovery_hint=error.recovery_hint))  # fmt: skip
+    try:
+        records = wired.read_side.audit_records(where, with_content=with_content)
+        first = list(islice(records, 1))  # catches up the index and reads: failures answer 503
+    except PersistenceError:
+        raise StoreUnavailableError from None
+    return guarded(chain(first, records))
+
+
+def guarded(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    try:
+        yield from records
+    except PersistenceError as error:
+        raise AuditStreamFailedError(type(error).__name__) from None
+
+
+def ndjson(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    for batch in batched(records):
+        lines = (json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in batch)
+        yield "".join(lines).encode("utf-8")
+
+
+def csv_text(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for batch in batched(records):
+        for record in batch:
+            fields = json.dumps(record["fields"], ensure_ascii=False, default=str)
+            writer.writerow([fields if c == "fields" else record[c] for c in CSV_COLUMNS])
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():  # the header of an empty export
+        yield buffer.getvalue().encode("utf-8")
+
+
+def batched(records: Iterable[dict[str, Any]], size: int = 100) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(records)
+    while batch := list(islice(iterator, size)):
+        yield batch

@@ -1,0 +1,148 @@
+"""What every HTTP endpoint is given: the wired services and the authenticated caller."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import PersistenceError
+from fastapi import Depends, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, BeforeValidator
+
+from chatledger.domain.chat import Chat
+from chatledger.domain.messages import ID_PATTERN
+from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.http.results import ForbiddenError, NotAuthenticatedError
+from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role
+from chatledger.infrastructure.settings import Settings
+from chatledger.projections.read_side import ReadSide
+
+bearer = HTTPBearer(
+    auto_error=False, description="An API key from `chatledger keys create`, as a bearer token."
+)
+
+
+class StoreUnavailableError(Exception):
+    """The store failed outside a command (key or owner lookup): 503, as PERSISTENCE_ERROR."""
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    pipeline: PersistencePipeline
+    read_side: ReadSide
+    keys: ApiKeyStore
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str
+    user_id: str
+    role: Role
+
+    @property
+    def auditor(self) -> bool:
+        return self.role is Role.auditor
+
+
+def wired_services(request: Request) -> Services:
+    wired: Services = request.app.state.services
+    return wired
+
+
+async def services(request: Request) -> Services:
+    """Async, as every dependency that does no I/O: FastAPI runs plain functions in its thread
+    pool, and each hand-over there costs more than the work."""
+    return wired_services(request)
+
+
+def authenticated(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    if credentials is None:
+        raise NotAuthenticatedError
+    try:
+        key = wired_services(request).keys.authenticate(credentials.credentials)
+    except PersistenceError:
+        raise StoreUnavailableError from None
+    if key is None:
+        raise NotAuthenticatedError
+    request.state.user_id, request.state.key_id = key.user_id, key.key_id  # for the log line
+    return Caller(key.key_id, key.user_id, key.role)
+
+
+async def writer(caller: Annotated[Caller, Depends(authenticated)]) -> Caller:
+    """Auditors read; recording is for the keys of the users whose chats these are."""
+    if caller.auditor:
+        raise ForbiddenError("an auditor key records nothing")
+    return caller
+
+
+def acting_user(wired: Services, caller: Caller, chat_id: str) -> str:
+    """Whose chat this is, as far as the caller may act: an auditor acts as the chat's owner,
+    a user as itself (the read side then refuses other users' chats)."""
+    if not caller.auditor:
+        return caller.user_id
+    try:
+        chat: Chat = wired.pipeline.repository.get(chat_id)
+    except AggregateNotFoundError:
+        return caller.user_id  # the read side answers CHAT_NOT_FOUND
+    except PersistenceError:
+        raise StoreUnavailableError from None
+    return chat.owner_id
+
+
+async def known_query_only(request: Request) -> None:
+    """Unknown query parameters are refused, not ignored (a misspelt audit filter would answer
+    with the whole trail), and so is a repeated one that takes one value (which one counts?)."""
+    declared = query_parameters(request.scope.get("route"))
+    names = [name for name, _ in request.query_params.multi_items()]
+    unknown = not set(names) <= set(declared)
+    repeated = any(
+        names.count(name) > 1 and not declared[name] for name in set(names) & set(declared)
+    )
+    if unknown or repeated:
+        problem = "unknown query parameter" if unknown else "a query parameter given twice"
+        # The names are input: not echoed.
+        raise RequestValidationError(
+            [{"loc": ("query",), "msg": problem, "type": "extra_forbidden"}]
+        )
+
+
+def query_parameters(route: Any) -> dict[str, bool]:
+    """The query parameters a route declares (its dependencies' included): whether each takes
+    a list."""
+    declared: dict[str, bool] = {}
+    pending = [getattr(route, "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is not None:
+            for parameter in dependant.query_params:
+                declared[parameter.alias] = "list[" in str(parameter.field_info.annotation)
+            pending.extend(dependant.dependencies)
+    return declared
+
+
+def iso_text(value: Any) -> Any:
+    """Times are ISO 8601 text: pydantic alone would also take a number as a Unix time."""
+    if isinstance(value, str) and not ISO_TIME.match(value):
+        raise ValueError("not an ISO 8601 time")
+    return value
+
+
+ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+IsoTime = Annotated[AwareDatetime, BeforeValidator(iso_text)]
+
+
+CallerDep = Annotated[Caller, Depends(authenticated)]
+WriterDep = Annotated[Caller, Depends(writer)]
+ServicesDep = Annotated[Services, Depends(services)]
+# `{chat_id:path}` in the routes: ids may hold "/", sent percent-encoded (%2F).
+ChatIdPath = Annotated[str, Path(pattern=ID_PATTERN, examples=["chat-1"])]
+MessageIdPath = Annotated[str, Path(pattern=ID_PATTERN, examples=["stream-1"])]
+CHECKED = [Depends(known_query_only)]

@@ -1,0 +1,127 @@
+"""Request bodies and the responses that are not command results, for the OpenAPI document.
+
+Bodies use the domain's own field types, so the document states the pipeline's constraints; the
+pipeline validates again (a few constraints, like metadata depth, are not expressible there)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from chatledger.domain.messages import (
+    CommandResult,
+    Content,
+    ContextItems,
+    ErrorText,
+    Identifier,
+    Intent,
+    Metadata,
+    ModelName,
+    ProviderUsage,
+    StreamFigures,
+    Title,
+)
+
+ErrorCodeText = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
+Temperature = Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    def fields(self) -> dict[str, Any]:
+        """What the client sent, as the pipeline's keyword arguments."""
+        return self.model_dump(exclude_unset=True)
+
+
+class Ids(Body):
+    message_id: Identifier | None = None
+    idempotency_key: Identifier | None = None
+
+
+class StartChatBody(Body):
+    chat_id: Identifier = Field(examples=["chat-1"])
+    title: Title | None = None
+    model: ModelName | None = None
+
+
+class UserMessageBody(Ids):
+    content: Annotated[Content, StringConstraints(min_length=1)]
+    context: ContextItems | None = None
+    metadata: Metadata | None = None
+    personal_metadata: Metadata | None = None
+
+
+class GenerationBody(Ids):
+    intent: Intent | None = None
+    context: ContextItems | None = None
+    model: ModelName | None = None
+    temperature: Temperature | None = None
+    metadata: Metadata | None = None
+    personal_metadata: Metadata | None = None
+
+
+class AssistantMessageBody(GenerationBody):
+    content: Content
+    generation_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
+    usage: ProviderUsage | None = None
+    error_code: ErrorCodeText | None = None
+    error_message: ErrorText | None = None
+
+
+class CompleteStreamBody(StreamFigures):
+    """The reply and what the client measured while relaying it."""
+
+    content: Content
+    usage: ProviderUsage | None = None
+    error_code: ErrorCodeText | None = None
+    error_message: ErrorText | None = None
+    metadata: Metadata | None = None
+    personal_metadata: Metadata | None = None
+
+
+class FailStreamBody(StreamFigures):
+    """How the stream ended, with the partial reply the user saw."""
+
+    chunk_count: Annotated[int, Field(ge=0, le=10_000_000)] = 0
+    error_code: ErrorCodeText
+    error_message: ErrorText | None = None
+    content: Content = ""
+    metadata: Metadata | None = None
+    personal_metadata: Metadata | None = None
+
+
+class BrokenLinkModel(BaseModel):
+    chat_id: str
+    version: int
+    problem: str = Field(description="hash_mismatch | prev_hash_mismatch | version_gap | "
+                         "undecodable")  # fmt: skip
+    expected: str
+    found: str
+
+
+class VerifyResult(CommandResult):
+    intact: bool | None = None
+    events: int = 0
+    chats: int = 0
+    broken: list[BrokenLinkModel] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["reachable", "unreachable"]
+
+
+class ProjectionLag(BaseModel):
+    name: str
+    position: int
+    head: int
+    lag: int
+
+
+class Readiness(BaseModel):
+    ready: bool
+    max_lag: int
+    projections: list[ProjectionLag] = Field(default_factory=list)
+    database: Literal["reachable", "unreachable"] = "reachable"

@@ -1,0 +1,131 @@
+"""Recording over HTTP: start a chat, persist a user or assistant message, open a stream and
+complete or fail it. Each answers the pipeline's CommandResult: 201 when recorded, 200 when it
+was recorded before (a retry), the error's status otherwise.
+
+Streams are stateless on the server: opening returns the stream's message id as its handle; the
+client relays the chunks, then completes or fails the stream with the content and the figures it
+measured (chunk count, time to first chunk, duration). A server restart in between loses nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from chatledger.domain.messages import CommandResult
+from chatledger.domain.stream_context import MeasuredStream
+from chatledger.infrastructure.http.context import (
+    CHECKED,
+    ChatIdPath,
+    MessageIdPath,
+    ServicesDep,
+    WriterDep,
+)
+from chatledger.infrastructure.http.models import (
+    AssistantMessageBody,
+    CompleteStreamBody,
+    FailStreamBody,
+    GenerationBody,
+    StartChatBody,
+    UserMessageBody,
+)
+from chatledger.infrastructure.http.results import ERROR_RESPONSES, as_response
+
+router = APIRouter(
+    prefix="/v1/chats", tags=["recording"], responses=ERROR_RESPONSES, dependencies=CHECKED
+)
+RECORDED: dict[int | str, dict[str, Any]] = {
+    201: {"model": CommandResult, "description": "Recorded"},
+    200: {"model": CommandResult, "description": "Recorded before: nothing recorded again"},
+}
+
+
+@router.post("", responses=RECORDED, response_model=None)
+def start_chat(body: StartChatBody, caller: WriterDep, wired: ServicesDep) -> Response:
+    """Start a chat owned by the caller (a chat id taken by another user is a CONFLICT)."""
+    result = wired.pipeline.start_chat(body.chat_id, caller.user_id, body.title, body.model)
+    return as_response(result, created=True)
+
+
+@router.post("/{chat_id:path}/messages/user", responses=RECORDED, response_model=None)
+def persist_user_message(
+    chat_id: ChatIdPath, body: UserMessageBody, caller: WriterDep, wired: ServicesDep
+) -> Response:
+    """Record what the user wrote, with its context and metadata; tokens and intent are
+    derived. A retry with the same message id or idempotency key records nothing twice."""
+    fields = body.fields()
+    result = wired.pipeline.persist_user_message(
+        chat_id, caller.user_id, fields.pop("content"), **fields
+    )
+    return as_response(result, created=True)
+
+
+@router.post("/{chat_id:path}/messages/assistant", responses=RECORDED, response_model=None)
+def persist_assistant_message(
+    chat_id: ChatIdPath, body: AssistantMessageBody, caller: WriterDep, wired: ServicesDep
+) -> Response:
+    """Record a whole reply (a failed generation too, with its error code)."""
+    fields = body.fields()
+    result = wired.pipeline.persist_assistant_message(
+        chat_id, caller.user_id, fields.pop("content"), **fields
+    )
+    return as_response(result, created=True)
+
+
+@router.post("/{chat_id:path}/streams", responses=RECORDED, response_model=None)
+def open_stream(
+    chat_id: ChatIdPath, body: GenerationBody, caller: WriterDep, wired: ServicesDep
+) -> Response:
+    """Record that a streamed reply has started; its message_id is the handle to complete or
+    fail it with."""
+    opened = wired.pipeline.open_stream(chat_id, caller.user_id, **body.fields())
+    result = CommandResult.model_validate(opened.model_dump(exclude={"stream"}))
+    return as_response(result, created=True)
+
+
+@router.post(
+    "/{chat_id:path}/streams/{message_id:path}/complete", responses=RECORDED, response_model=None
+)
+def complete_stream(
+    chat_id: ChatIdPath,
+    message_id: MessageIdPath,
+    body: CompleteStreamBody,
+    caller: WriterDep,
+    wired: ServicesDep,
+) -> Response:
+    """Record the reply with the figures the client measured; no duration: the time since the
+    stream was opened. A stream already closed is STREAM_NOT_OPEN (409)."""
+    stream = MeasuredStream(
+        chat_id, caller.user_id, message_id, chunk_count=body.chunk_count,
+        first_chunk_ms=body.first_chunk_ms, duration_ms=body.duration_ms,
+    )  # fmt: skip
+    result = wired.pipeline.complete_stream(
+        stream, body.content, usage=body.usage.model_dump() if body.usage else None,
+        error_code=body.error_code, error_message=body.error_message, metadata=body.metadata,
+        personal_metadata=body.personal_metadata,
+    )  # fmt: skip
+    return as_response(result, created=True)
+
+
+@router.post(
+    "/{chat_id:path}/streams/{message_id:path}/fail", responses=RECORDED, response_model=None
+)
+def fail_stream(
+    chat_id: ChatIdPath,
+    message_id: MessageIdPath,
+    body: FailStreamBody,
+    caller: WriterDep,
+    wired: ServicesDep,
+) -> Response:
+    """Record that the stream ended in an error, with the partial reply the user saw."""
+    stream = MeasuredStream(
+        chat_id, caller.user_id, message_id, chunk_count=body.chunk_count,
+        first_chunk_ms=body.first_chunk_ms, duration_ms=body.duration_ms, content=body.content,
+    )  # fmt: skip
+    result = wired.pipeline.fail_stream(
+        stream, body.error_code, body.error_message, metadata=body.metadata,
+        personal_metadata=body.personal_metadata,
+    )  # fmt: skip
+    return as_response(result, created=True)

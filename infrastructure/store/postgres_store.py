@@ -1,0 +1,119 @@
+"""The PostgreSQL event store, failing fast, and safe to start from many processes at once.
+
+eventsourcing retries an operational error ten times, 0.2 s apart, inside each recorder call: a
+lock timeout or a stopped server would hold one persist for ten times its timeout. ChatLedger
+tries once and returns PERSISTENCE_ERROR at once; its commands are idempotent, so the client's
+retry (or the next message) is the retry. The log's pages are read in binary, faster than
+eventsourcing reads them (log_pages), and also once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresFactory,
+    PostgresRecorder,
+)
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
+from psycopg_pool import ConnectionPool
+
+from chatledger.infrastructure.store.append_only import postgres_triggers
+from chatledger.infrastructure.store.log_pages import ReadsPagesItself, StoredRow
+
+# Any constant: the advisory lock that serialises schema creation across processes.
+SCHEMA_LOCK_KEY = 0x43484C44  # "CHLD"
+
+
+class SerialSchemaRecorder(PostgresRecorder):
+    """Processes that start together would create the schema together, and PostgreSQL answers
+    one of them 'tuple concurrently updated' or a duplicate type. A session advisory lock, held on
+    a connection of its own while eventsourcing creates types and tables on others, makes them
+    take turns."""
+
+    def create_table(self) -> None:
+        with self.datastore.get_connection() as connection:
+            connection.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+            try:
+                super().create_table()
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+
+
+class FailFastAggregateRecorder(SerialSchemaRecorder, PostgresAggregateRecorder):
+    """Snapshots: read once, write once."""
+
+    def insert_events(self, *args: Any, **kwargs: Any) -> Any:
+        return PostgresAggregateRecorder.insert_events.__wrapped__(self, *args, **kwargs)
+
+    def select_events(self, *args: Any, **kwargs: Any) -> Any:
+        return PostgresAggregateRecorder.select_events.__wrapped__(self, *args, **kwargs)
+
+
+class FailFastApplicationRecorder(
+    ReadsPagesItself, SerialSchemaRecorder, PostgresApplicationRecorder
+):
+    """Events: read once, write once; the table is created append-only."""
+
+    eventsourcings_query = PostgresApplicationRecorder.select_notifications.__wrapped__
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        triggers = postgres_triggers(self.datastore.schema, self.events_table_name)
+        self.sql_create_statements.extend(SQL(statement).format() for statement in triggers)
+
+    def insert_events(self, *args: Any, **kwargs: Any) -> Any:
+        return PostgresApplicationRecorder.insert_events.__wrapped__(self, *args, **kwargs)
+
+    def select_events(self, *args: Any, **kwargs: Any) -> Any:
+        return PostgresAggregateRecorder.select_events.__wrapped__(self, *args, **kwargs)
+
+    def page_rows(self, start: int, limit: int, stop: int | None) -> list[StoredRow]:
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            "FROM {schema}.{table} WHERE notification_id >= %s"
+            + ("" if stop is None else " AND notification_id <= %s")
+            + " ORDER BY notification_id LIMIT %s"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        params = (start, limit) if stop is None else (start, stop, limit)
+        # Binary: bytea comes as bytes, not as hexadecimal text twice its size.
+        with (
+            self.datastore.get_connection() as connection,
+            connection.cursor(row_factory=tuple_row, binary=True) as cursor,
+        ):
+            cursor.execute(statement, params, prepare=True)
+            rows: list[StoredRow] = cursor.fetchall()
+        return rows
+
+    def max_notification_id(self) -> Any:
+        return PostgresApplicationRecorder.max_notification_id.__wrapped__(self)
+
+    def originators_among(self, originator_ids: Sequence[str]) -> set[str]:
+        """Which of these streams have events (OriginatorIndex), by the primary key's index."""
+        statement = SQL(
+            "SELECT DISTINCT originator_id FROM {schema}.{table} WHERE originator_id = ANY(%s)"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            cursor.execute(statement, (list(originator_ids),))
+            return {row["originator_id"] for row in cursor.fetchall()}
+
+
+class FailFastPostgresFactory(PostgresFactory):
+    aggregate_recorder_class = FailFastAggregateRecorder
+    application_recorder_class = FailFastApplicationRecorder
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        quick_reconnection(self.datastore.pool)
+
+
+def quick_reconnection(pool: ConnectionPool[Any]) -> None:
+    """psycopg_pool retries a failed connection with doubling pauses (1, 2, 4, ... s) for five
+    minutes, so after an outage of a minute the pool would try the server again only half a
+    minute after it came back, and every command would fail meanwhile. Giving an attempt up
+    after the connect timeout instead lets the next command start a fresh one at once."""
+    pool.reconnect_timeout = pool.timeout
