@@ -202,7 +202,7 @@ class ReadSide:
         run = CommandRun("replay_chat", loggable_id(chat_id), loggable_id(user_id), writes=False)
         return run_command(self.pipeline.observer, run, action, ReplayResult)
 
-    def audit_trail(self, user_id: str, **filters: Any) -> AuditTrailResult:
+    def audit_trail(self, /, user_id: str, **filters: Any) -> AuditTrailResult:
         """One page of the caller's own audit trail, in event order: the events of the chats
         `user_id` owns, or of one of them (`chat_id`), filtered by `message_id`, `event_types`,
         `since` and `until`; paged with `after_position` and `limit`; content only with
