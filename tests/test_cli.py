@@ -76,6 +76,14 @@ def test_help_explains_the_commands() -> None:
     assert "demo" in result.stdout
 
 
+def test_the_shared_data_set_is_found_beside_the_checkout() -> None:
+    """Where ../shared/data exists, it is used: a test of it must not skip by mistake."""
+    beside = (
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "mt_bench_conversations.jsonl"
+    )
+    assert default_data_file() == (beside if beside.is_file() else None)
+
+
 @pytest.mark.slow
 def test_the_shared_data_set_is_recorded_exactly(
     database_url: str, open_pipeline: PipelineFactory

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -269,6 +270,27 @@ def print_timeline(rows: list[dict[str, Any]], chats: int = 2) -> None:
         for row in (r for r in rows if r["chat_id"] == chat_id):
             table.add_row(*(str(row[key]) for key in columns))
         console.print(table)
+
+
+def show_version(asked: bool) -> None:
+    if asked:
+        print(f"chatledger {version('chatledger')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    show: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=show_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """ChatLedger's command line."""
 
 
 app.command()(bench)

@@ -71,8 +71,8 @@ def generate_conversations(count: int, seed: int = 7) -> list[Conversation]:
 
 
 def default_data_file() -> Path | None:
-    """The shared real conversations, when this checkout sits beside them."""
-    candidate = (
-        Path(__file__).resolve().parents[2] / "shared" / "data" / "mt_bench_conversations.jsonl"
-    )
+    """The shared real conversations, when this checkout sits beside them (this file is
+    infrastructure/ingest/ of the checkout; an installed wheel finds none)."""
+    checkout = Path(__file__).resolve().parents[2]
+    candidate = checkout.parent / "shared" / "data" / "mt_bench_conversations.jsonl"
     return candidate if candidate.is_file() else None
