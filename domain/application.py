@@ -222,10 +222,12 @@ class ChatApplication(Application[str]):
         ids: MessageIds | str,
         expected: type[ChatEvent] | tuple[type[ChatEvent], ...],
         content: str | None,
+        fingerprint: list[tuple[str, str | None]] | None = None,
     ) -> CommandResult | None:
         """The original result, when this message id or idempotency key was recorded before.
 
-        The same id with a different message is a CONFLICT, never a silent overwrite.
+        The same id with a different message (another role, text, or parts by type and hash)
+        is a CONFLICT, never a silent overwrite.
         """
         if isinstance(ids, str):
             version = chat.recorded_version(ids, None)
@@ -234,7 +236,10 @@ class ChatApplication(Application[str]):
         if version is None:
             return None
         original = self.recorded_event(chat, version)
-        same_content = content is None or self.content_of(original) == content
+        same_content = content is None or (
+            self.content_of(original) == content
+            and fingerprint == recorded_fingerprint(getattr(original, "parts", None))
+        )
         if not (isinstance(original, expected) and same_content):
             raise ChatLedgerError(
                 ErrorCode.CONFLICT,
@@ -275,6 +280,10 @@ class ChatApplication(Application[str]):
     def close(self) -> None:
         super().close()
         self.protector.close()
+
+
+def recorded_fingerprint(parts: list[dict[str, Any]] | None) -> list[tuple[str, str | None]] | None:
+    return None if parts is None else [(p["type"], p.get("sha256")) for p in parts]
 
 
 def new_message_id() -> str:

@@ -24,10 +24,10 @@ class BatchResult(CommandResult):
 
 class BatchCommands(MessageRecording):
     def persist_messages(self, chat_id: str, user_id: str, messages: list[Any]) -> BatchResult:
-        """Record a run of user and assistant messages of one chat: all of them or none.
+        """Record a run of messages of one chat: all of them or none.
 
-        Each item holds the fields of `persist_user_message` or `persist_assistant_message`
-        and `"role": "user"` or `"assistant"`. Messages recorded before (a resumed import)
+        Each item holds `"role"` (system, developer, user, assistant or tool) and the fields
+        of `persist_message` for that role. Messages recorded before (a resumed import)
         come back as duplicates, and the rest are recorded in one transaction.
         """
         fields = {"chat_id": chat_id, "user_id": user_id}
@@ -57,12 +57,8 @@ class BatchCommands(MessageRecording):
             raise item_error(index, "chat_id and user_id are set for the whole batch")
         fields = {k: v for k, v in item.items() if k != "role" and v is not None}
         fields.update(chat_id=ids.chat_id, user_id=ids.user_id)
-        plan = {"user": self.plan_user_message, "assistant": self.plan_assistant_message}
-        role = item.get("role")
-        if not isinstance(role, str) or role not in plan:  # a list or dict is unhashable
-            raise item_error(index, 'role must be "user" or "assistant"')
         try:
-            return plan[role](fields)
+            return self.plan_message(item.get("role"), fields)
         except ChatLedgerError as error:
             raise ChatLedgerError(error.code, f"message {index}: {error.message}",
                                   {"index": index, **error.details}) from None  # fmt: skip

@@ -13,7 +13,8 @@ from eventsourcing.persistence import PersistenceError
 from pydantic import BaseModel, ValidationError
 
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
-from chatledger.domain.messages import ID_PATTERN, CommandError, CommandResult
+from chatledger.domain.input_types import ID_PATTERN
+from chatledger.domain.messages import CommandError, CommandResult
 from chatledger.domain.ports import CommandObserver, CommandReport
 
 M = TypeVar("M", bound=BaseModel)

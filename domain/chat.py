@@ -62,12 +62,15 @@ class Chat(BaseAggregate[str]):
     class MessageEvent(Event):
         """An event about one message of the chat, named by `message_id`."""
 
+        # The chat-format role of the message (system, developer, user, assistant, tool).
+        role: ClassVar[str] = "assistant"
         message_id: str
 
         def apply(self, chat: Chat) -> None:
             chat.chain_head = self.hash
 
     class UserMessageRecorded(MessageEvent):
+        role: ClassVar[str] = "user"
         user_id: str
         idempotency_key: str | None
         content: str
@@ -80,6 +83,9 @@ class Chat(BaseAggregate[str]):
         # Sealed canonical JSON ("" for none). Events recorded before it existed lack it:
         # they read this default, and their hashes (over the stored fields) still hold.
         personal_metadata: str = ""
+        # Content sent as parts (content_parts.recorded_parts): `content` holds their text.
+        parts: list[dict[str, Any]] | None = None
+        name: str | None = None  # the participant's name, where the chat format gives one
 
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
@@ -102,6 +108,18 @@ class Chat(BaseAggregate[str]):
         metadata: dict[str, Any]
         pipeline_version: str
         personal_metadata: str = ""
+        parts: list[dict[str, Any]] | None = None
+        name: str | None = None
+        # Request parameters and response facts (generation_facts), none before they existed.
+        provider: str | None = None
+        top_p: float | None = None
+        max_tokens: int | None = None
+        seed: int | None = None
+        tool_calls: list[dict[str, Any]] | None = None  # arguments sealed like content
+        finish_reasons: list[str] | None = None
+        response_id: str | None = None
+        response_model: str | None = None
+        refusal: str | None = None  # sealed
 
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
@@ -117,6 +135,10 @@ class Chat(BaseAggregate[str]):
         metadata: dict[str, Any]
         pipeline_version: str
         personal_metadata: str = ""
+        provider: str | None = None
+        top_p: float | None = None
+        max_tokens: int | None = None
+        seed: int | None = None
 
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
@@ -138,6 +160,11 @@ class Chat(BaseAggregate[str]):
         error_message: str | None
         metadata: dict[str, Any]
         personal_metadata: str = ""
+        tool_calls: list[dict[str, Any]] | None = None
+        finish_reasons: list[str] | None = None
+        response_id: str | None = None
+        response_model: str | None = None
+        refusal: str | None = None
 
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
@@ -162,6 +189,40 @@ class Chat(BaseAggregate[str]):
             super().apply(chat)
             del chat.open_streams[self.message_id]
             chat.remember(self.message_id, None, self.originator_version)
+
+    class PromptMessage(MessageEvent):
+        """What system, developer and tool messages share; only its subclasses are recorded."""
+
+        user_id: str
+        idempotency_key: str | None
+        content: str
+        parts: list[dict[str, Any]] | None
+        name: str | None
+        tokens: dict[str, Any]
+        processing_ms: float
+        metadata: dict[str, Any]
+        pipeline_version: str
+        personal_metadata: str
+
+        def apply(self, chat: Chat) -> None:
+            super().apply(chat)
+            chat.remember(self.message_id, self.idempotency_key, self.originator_version)
+
+    class SystemMessageRecorded(PromptMessage):
+        """Instructions the application gave the model."""
+
+        role: ClassVar[str] = "system"
+
+    class DeveloperMessageRecorded(PromptMessage):
+        """Instructions of the developer role (OpenAI's successor of system for some models)."""
+
+        role: ClassVar[str] = "developer"
+
+    class ToolMessageRecorded(PromptMessage):
+        """What a tool returned, answering the assistant's tool call `tool_call_id`."""
+
+        role: ClassVar[str] = "tool"
+        tool_call_id: str
 
     def __init__(self, owner_id: str, title: str | None, model: str | None) -> None:
         self.owner_id = owner_id

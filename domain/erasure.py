@@ -18,7 +18,8 @@ from chatledger.domain.boundary import CommandRun, validate
 from chatledger.domain.chat import Chat
 from chatledger.domain.data_subject import DataSubject, subject_id
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
-from chatledger.domain.messages import CommandResult, Identifier, StrictInput
+from chatledger.domain.input_types import Identifier, StrictInput
+from chatledger.domain.messages import CommandResult
 from chatledger.domain.topics import stored_topics
 
 PAGE = 1000

@@ -1,106 +1,31 @@
-"""Pydantic inputs of the pipeline's commands and the results they return.
-
-Inputs are strict (no silent coercion: an audit log records what was sent, not a guess of it).
-Content may hold any Unicode text, NUL included (the event store escapes it in JSON and it
-round-trips exactly); lone surrogates are rejected because they are not text and no UTF-8
-store, export or client can represent them.
-"""
+"""Pydantic inputs of the pipeline's commands and the results they return (their building
+blocks, ids, content and metadata, are in input_types)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
 
+from chatledger.domain.content_parts import PartList, check_inline_total
 from chatledger.domain.errors import ErrorCode
-
-MAX_CONTENT_BYTES = 512 * 1024
-MAX_METADATA_BYTES = 64 * 1024
-MAX_METADATA_DEPTH = 8
-MAX_CONTEXT_ITEMS = 256
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/+=#-]{0,127}$"
-
-Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-ModelName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")]
-Title = Annotated[str, StringConstraints(max_length=500)]
-ErrorText = Annotated[str, StringConstraints(max_length=4000)]
-
-
-def reject_lone_surrogates(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        msg = f"text holds a lone surrogate at index {error.start}; it is not valid Unicode text"
-        raise ValueError(msg) from None
-    return text
-
-
-def limit_content_size(text: str) -> str:
-    # Counting UTF-8 bytes, not characters: storage cost and transport limits are in bytes.
-    if len(text) * 4 > MAX_CONTENT_BYTES and len(text.encode("utf-8")) > MAX_CONTENT_BYTES:
-        raise ValueError(f"content is larger than {MAX_CONTENT_BYTES} bytes of UTF-8")
-    return text
-
-
-def json_depth(value: Any, depth: int = 0) -> int:
-    if depth > MAX_METADATA_DEPTH:
-        return depth
-    if isinstance(value, dict):
-        return max((json_depth(v, depth + 1) for v in value.values()), default=depth + 1)
-    if isinstance(value, list):
-        return max((json_depth(v, depth + 1) for v in value), default=depth + 1)
-    return depth
-
-
-def json_object_problem(value: Any) -> str | None:
-    """What would not survive the event store unchanged: keys that are not text (JSON turns them
-    into text, so the stored message would differ from the one sent), and objects shaped like
-    the store's own encoding of non-JSON values ({"_type_": ..., "_data_": ...}), which would be
-    decoded as such a value, or not at all, making the whole chat unreadable."""
-    if isinstance(value, dict):
-        if any(not isinstance(key, str) for key in value):
-            return "metadata keys must be text"
-        if set(value) == {"_type_", "_data_"}:
-            return 'metadata may not hold objects with exactly the keys "_type_" and "_data_"'
-        children: Iterable[Any] = value.values()
-    elif isinstance(value, list | tuple):
-        children = value
-    else:
-        return None
-    return next((p for p in map(json_object_problem, children) if p), None)
-
-
-def check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    if json_depth(metadata) > MAX_METADATA_DEPTH:
-        raise ValueError(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
-    problem = json_object_problem(metadata)
-    if problem:
-        raise ValueError(problem)
-    try:
-        encoded = json.dumps(metadata, allow_nan=False, ensure_ascii=False).encode("utf-8")
-    except (TypeError, ValueError, UnicodeEncodeError) as error:
-        raise ValueError(f"metadata is not JSON text: {type(error).__name__}") from None
-    if len(encoded) > MAX_METADATA_BYTES:
-        raise ValueError(f"metadata is larger than {MAX_METADATA_BYTES} bytes as JSON")
-    return metadata
-
-
-Content = Annotated[str, AfterValidator(reject_lone_surrogates), AfterValidator(limit_content_size)]
-Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
-IdList = Annotated[list[Identifier], Field(max_length=MAX_CONTEXT_ITEMS)]
-
-
-class StrictInput(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+from chatledger.domain.generation_facts import RequestParameters, ResponseFacts, ToolCallId
+from chatledger.domain.input_types import (
+    Content,
+    ErrorText,
+    Identifier,
+    IdList,
+    Metadata,
+    ModelName,
+    StrictInput,
+    Title,
+)
 
 
 class ContextItems(StrictInput):
@@ -127,11 +52,25 @@ TokenCount = Annotated[int, Field(ge=0, le=MAX_PROVIDER_TOKENS)]
 
 
 class ProviderUsage(StrictInput):
-    """Token usage as the model provider reported it (kept beside the pipeline's own count)."""
+    """Token usage as the model provider reported it (kept beside the pipeline's own count):
+    gen_ai.usage.input_tokens and output_tokens; of the input, the tokens read from the
+    provider's prompt cache; of the output, the reasoning tokens, where the provider says."""
 
     input_tokens: TokenCount | None = None
     output_tokens: TokenCount | None = None
+    cached_input_tokens: TokenCount | None = None
+    reasoning_tokens: TokenCount | None = None
     source: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")] = "provider"
+
+    def recorded(self) -> dict[str, Any]:
+        """As events record it: the cached and reasoning counts only where reported."""
+        given = self.model_dump()
+        return {k: v for k, v in given.items() if v is not None or k not in OPTIONAL_COUNTS}
+
+    source: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")] = "provider"
+
+
+OPTIONAL_COUNTS = ("cached_input_tokens", "reasoning_tokens")
 
 
 class StartChat(StrictInput):
@@ -152,14 +91,37 @@ class MessageIds(StrictInput):
     idempotency_key: Identifier | None = None
 
 
+ROLES = ("system", "developer", "user", "assistant", "tool")
+# A text, or parts as the chat formats send them (content_parts); "" is recorded, with a warning.
+MessageContent = Content | Annotated[PartList, AfterValidator(check_inline_total)]
+# A participant's name, as OpenAI's chat format allows it beside the role.
+ParticipantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
 class UserMessage(MessageIds):
-    content: Annotated[Content, StringConstraints(min_length=1)]
+    content: MessageContent
+    name: ParticipantName | None = None
     context: ContextItems = Field(default_factory=ContextItems)
     metadata: Metadata = Field(default_factory=dict)
     personal_metadata: Metadata = Field(default_factory=dict)  # sealed under the owner's key
 
 
-class Generation(MessageIds):
+class PromptMessage(MessageIds):
+    """A system or developer message: the instructions the model was given."""
+
+    content: MessageContent
+    name: ParticipantName | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    personal_metadata: Metadata = Field(default_factory=dict)
+
+
+class ToolMessage(PromptMessage):
+    """What a tool returned; `tool_call_id` names the assistant's call it answers."""
+
+    tool_call_id: ToolCallId
+
+
+class Generation(MessageIds, RequestParameters):
     """What an assistant reply and a stream opening share."""
 
     intent: Intent | None = None
@@ -180,16 +142,17 @@ class Outcome(StrictInput):
     personal_metadata: Metadata = Field(default_factory=dict)
 
 
-class AssistantMessage(Generation, Outcome):
-    content: Content
+class AssistantMessage(Generation, Outcome, ResponseFacts):
+    content: MessageContent = ""  # none, when the reply is tool calls or a refusal
+    name: ParticipantName | None = None
     generation_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
 
 
-class StreamEnd(Outcome):
+class StreamEnd(Outcome, ResponseFacts):
     content: Content | None = None
 
 
-class PromptMessage(StrictInput):
+class PromptTokensMessage(StrictInput):
     role: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     content: Content
     name: Annotated[str, StringConstraints(max_length=64)] | None = None

@@ -16,11 +16,14 @@ from chatledger.domain.messages import (
     CommandResult,
     ContextItems,
     Intent,
-    PromptMessage,
+    PromptTokensMessage,
     ProviderUsage,
     StartChat,
 )
 from chatledger.domain.streaming import StreamCommands
+
+# A text, or a list of parts in the OpenAI, Anthropic or canonical shape (content_parts).
+SentContent = str | list[Any]
 
 
 class PersistencePipeline(ImportCommands, StreamCommands, ErasureCommands):
@@ -56,22 +59,38 @@ class PersistencePipeline(ImportCommands, StreamCommands, ErasureCommands):
 
         return self._command("start_chat", fields, action, CommandResult)
 
+    def persist_message(
+        self, chat_id: str, user_id: str, role: str, content: SentContent = "", **fields: Any
+    ) -> CommandResult:
+        """Record a message of any role: system, developer, user, assistant or tool. `fields`
+        are those of the role's own command (for a tool message, `tool_call_id` is required)."""
+        given = {"chat_id": chat_id, "user_id": user_id, "content": content,
+                 **{k: v for k, v in fields.items() if v is not None}}  # fmt: skip
+
+        def action(run: CommandRun) -> CommandResult:
+            return self.record_message(run, self.plan_message(role, given))
+
+        return self._command("persist_message", given, action, CommandResult)
+
     def persist_user_message(
         self,
         chat_id: str,
         user_id: str,
-        content: str,
+        content: SentContent,
         *,
+        name: str | None = None,
         context: ContextItems | dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         personal_metadata: dict[str, Any] | None = None,
         message_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> CommandResult:
+        """Record what the user sent: a text, or parts (text, images, files) as the OpenAI and
+        Anthropic chat formats send them. An empty message is recorded, with a warning."""
         fields = _given(locals())
 
         def action(run: CommandRun) -> CommandResult:
-            return self.record_message(run, self.plan_user_message(fields))
+            return self.record_message(run, self.plan_message("user", fields))
 
         return self._command("persist_user_message", fields, action, CommandResult)
 
@@ -79,14 +98,24 @@ class PersistencePipeline(ImportCommands, StreamCommands, ErasureCommands):
         self,
         chat_id: str,
         user_id: str,
-        content: str,
+        content: SentContent = "",
         *,
+        name: str | None = None,
         intent: Intent | dict[str, Any] | None = None,
         context: ContextItems | dict[str, Any] | None = None,
         model: str | None = None,
         temperature: float | None = None,
+        provider: str | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
         generation_ms: float | None = None,
         usage: ProviderUsage | dict[str, Any] | None = None,
+        tool_calls: list[Any] | None = None,
+        finish_reasons: list[str] | None = None,
+        response_id: str | None = None,
+        response_model: str | None = None,
+        refusal: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
         metadata: dict[str, Any] | None = None,
@@ -94,11 +123,13 @@ class PersistencePipeline(ImportCommands, StreamCommands, ErasureCommands):
         message_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> CommandResult:
-        """Record a reply; a failed generation is recorded too, with its error code."""
+        """Record a reply: its text or parts, the tool calls it made (arguments as the JSON text
+        the model produced), why it stopped (`finish_reasons`), which response and model
+        answered, a refusal; a failed generation is recorded too, with its error code."""
         fields = _given(locals())
 
         def action(run: CommandRun) -> CommandResult:
-            return self.record_message(run, self.plan_assistant_message(fields))
+            return self.record_message(run, self.plan_message("assistant", fields))
 
         return self._command("persist_assistant_message", fields, action, CommandResult)
 
@@ -107,7 +138,7 @@ class PersistencePipeline(ImportCommands, StreamCommands, ErasureCommands):
         message, 1 more per `name`, 3 for priming the reply."""
 
         def action(run: CommandRun) -> CommandResult:
-            prompt = [validate(PromptMessage, **_as_dict(m)) for m in messages]
+            prompt = [validate(PromptTokensMessage, **_as_dict(m)) for m in messages]
             warnings: list[str] = []
             empty = self.count_tokens("", model, warnings)
             total = 3  # every reply is primed with <|start|>assistant<|message|>

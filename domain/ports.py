@@ -82,6 +82,12 @@ def content_binding(chat_id: str, message_id: str) -> str:
     return f"{chat_id}\n{message_id}"
 
 
+def field_binding(chat_id: str, message_id: str, field: str) -> str:
+    """What a message's other sealed fields are bound to: its parts' data, URLs and file
+    names, its tool calls' arguments, its refusal (`field` names which, e.g. "parts.2.data")."""
+    return f"{chat_id}\n{message_id}\n{field}"
+
+
 def title_binding(chat_id: str) -> str:
     """What a chat's sealed title is bound to (no message binding ends with a newline)."""
     return f"{chat_id}\n"

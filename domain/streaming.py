@@ -12,6 +12,8 @@ from chatledger.domain.application import PIPELINE_VERSION, ChatApplication, new
 from chatledger.domain.boundary import CommandRun, validate
 from chatledger.domain.chat import Chat
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
+from chatledger.domain.generation_facts import REQUEST_FIELDS
+from chatledger.domain.message_recording import response_facts
 from chatledger.domain.messages import (
     CommandResult,
     ContextItems,
@@ -22,6 +24,7 @@ from chatledger.domain.messages import (
     StreamFailure,
 )
 from chatledger.domain.ports import content_binding
+from chatledger.domain.sealed_message import Sealer
 from chatledger.domain.stream_context import StreamContext
 from chatledger.domain.topics import stored_topics
 
@@ -49,6 +52,10 @@ class StreamCommands(ChatApplication):
         context: ContextItems | dict[str, Any] | None = None,
         model: str | None = None,
         temperature: float | None = None,
+        provider: str | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
         metadata: dict[str, Any] | None = None,
         personal_metadata: dict[str, Any] | None = None,
         message_id: str | None = None,
@@ -75,6 +82,7 @@ class StreamCommands(ChatApplication):
                     context=generation.context.model_dump(),
                     model=generation.model or chat.model,
                     temperature=generation.temperature,
+                    **{name: getattr(generation, name) for name in REQUEST_FIELDS},
                     metadata=generation.metadata,
                     personal_metadata=self.sealed_metadata(
                         chat, message_id, generation.personal_metadata
@@ -100,12 +108,21 @@ class StreamCommands(ChatApplication):
         content: str | None = None,
         *,
         usage: dict[str, Any] | None = None,
+        tool_calls: list[Any] | None = None,
+        finish_reasons: list[str] | None = None,
+        response_id: str | None = None,
+        response_model: str | None = None,
+        refusal: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
         metadata: dict[str, Any] | None = None,
         personal_metadata: dict[str, Any] | None = None,
     ) -> CommandResult:
-        """Record the reply with its timings; `content` defaults to the chunks fed to `stream`."""
+        """Record the reply with its timings; `content` defaults to the chunks fed to `stream`.
+        The response facts are as for `persist_assistant_message`."""
+        facts = {"tool_calls": tool_calls, "finish_reasons": finish_reasons,
+                 "response_id": response_id, "response_model": response_model,
+                 "refusal": refusal}  # fmt: skip
         fields = stream.ids()
 
         def action(run: CommandRun) -> CommandResult:
@@ -116,6 +133,7 @@ class StreamCommands(ChatApplication):
                 StreamEnd, content=text, usage=usage, error_code=error_code,
                 error_message=error_message, metadata=_given_or_empty(metadata),
                 personal_metadata=_given_or_empty(personal_metadata),
+                **{k: v for k, v in facts.items() if v is not None},
             )  # fmt: skip
             warnings: list[str] = []
 
@@ -133,13 +151,16 @@ class StreamCommands(ChatApplication):
                     **stream_timings(chat, stream),
                     content=self.protector.seal(chat.owner_id, end.content or "", binding),
                     tokens=tokens.model_dump(),
-                    usage=end.usage.model_dump() if end.usage else None,
+                    usage=end.usage.recorded() if end.usage else None,
                     processing_ms=_rounded((perf_counter() - started) * 1000.0),
                     error_code=end.error_code,
                     error_message=end.error_message,
                     metadata=end.metadata,
                     personal_metadata=self.sealed_metadata(
                         chat, stream.message_id, end.personal_metadata
+                    ),
+                    **response_facts(
+                        end, Sealer(self.protector, chat.owner_id, chat.id, stream.message_id)
                     ),
                 )
                 return CommandResult(

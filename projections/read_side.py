@@ -12,7 +12,8 @@ from chatledger.domain.boundary import CommandRun, loggable_id, run_command, val
 from chatledger.domain.chat import ChatEvent
 from chatledger.domain.erasure import ErasureResult
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
-from chatledger.domain.messages import CommandResult, Identifier, StrictInput
+from chatledger.domain.input_types import Identifier, StrictInput
+from chatledger.domain.messages import CommandResult
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.projections.audit_export import audit_page, audit_records
 from chatledger.projections.projections import build_projection

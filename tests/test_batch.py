@@ -77,7 +77,7 @@ def test_one_bad_message_records_none_of_the_batch(pipeline: PersistencePipeline
         ([{"role": "user", "content": "x"}] * (MAX_BATCH_MESSAGES + 1), "1 to"),
         ("not a list", "1 to"),
         (["not an object"], "JSON object"),
-        ([{"role": "system", "content": "x"}], "role"),
+        ([{"role": "narrator", "content": "x"}], "role"),
         ([{"role": "user", "content": "x", "chat_id": "other"}], "whole batch"),
     ],
 )
@@ -155,7 +155,7 @@ def test_an_import_records_many_chats_in_one_transaction(pipeline: PersistencePi
 def test_an_import_with_one_bad_chat_records_nothing(pipeline: PersistencePipeline) -> None:
     assert pipeline.start_chat("theirs", "bob").success
     good = {"chat_id": "a", "messages": conversation()}
-    bad_message = {"chat_id": "b", "messages": [{"role": "user", "content": ""}]}
+    bad_message = {"chat_id": "b", "messages": [{"role": "narrator", "content": "hi"}]}
     cases: list[tuple[list[Any], ErrorCode]] = [
         ([good, bad_message], ErrorCode.VALIDATION_ERROR),
         ([good, {"chat_id": "theirs", "messages": conversation()}], ErrorCode.UNAUTHORIZED),

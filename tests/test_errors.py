@@ -9,7 +9,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from chatledger.domain.errors import ErrorCode
-from chatledger.domain.messages import MAX_CONTENT_BYTES, CommandResult
+from chatledger.domain.input_types import MAX_CONTENT_BYTES
+from chatledger.domain.messages import CommandResult
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.domain.ports import TokenCount
 from chatledger.infrastructure.bootstrap import bootstrap
@@ -54,7 +55,7 @@ def test_starting_a_chat_twice_returns_the_original(
 
 
 INVALID_USER_MESSAGES: dict[str, dict[str, Any]] = {
-    "empty content": {"content": ""},
+    "parts of an unknown type": {"content": [{"type": "hologram", "data": "AAAA"}]},
     "lone surrogate": {"content": "broken \ud800 text"},
     "huge content": {"content": "x" * (MAX_CONTENT_BYTES + 1)},
     "10 MB content": {"content": "€" * (10 * 1024 * 1024 // 3)},

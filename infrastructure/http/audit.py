@@ -17,7 +17,8 @@ from starlette.responses import Response, StreamingResponse
 
 from chatledger.domain.boundary import validate
 from chatledger.domain.errors import ChatLedgerError
-from chatledger.domain.messages import ID_PATTERN, CommandError, CommandResult
+from chatledger.domain.input_types import ID_PATTERN
+from chatledger.domain.messages import CommandError, CommandResult
 from chatledger.infrastructure.http.context import (
     CHECKED,
     Caller,

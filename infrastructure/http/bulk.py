@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from chatledger.domain.batch import MAX_BATCH_MESSAGES, BatchResult
 from chatledger.domain.chat_import import ImportResult
-from chatledger.domain.messages import CommandResult, Content, Identifier, ModelName, Title
+from chatledger.domain.input_types import Content, Identifier, ModelName, Title
+from chatledger.domain.messages import CommandResult
 from chatledger.infrastructure.http.context import CHECKED, ChatIdPath, ServicesDep, WriterDep
 from chatledger.infrastructure.http.models import AssistantMessageBody, Body, UserMessageBody
 from chatledger.infrastructure.http.results import ERROR_RESPONSES, as_response

@@ -14,7 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BeforeValidator
 
 from chatledger.domain.chat import Chat
-from chatledger.domain.messages import ID_PATTERN
+from chatledger.domain.input_types import ID_PATTERN
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.infrastructure.http.results import ForbiddenError, NotAuthenticatedError
 from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role

@@ -9,18 +9,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from chatledger.domain.input_types import Content, ErrorText, Identifier, Metadata, ModelName, Title
 from chatledger.domain.messages import (
     CommandResult,
-    Content,
     ContextItems,
-    ErrorText,
-    Identifier,
     Intent,
-    Metadata,
-    ModelName,
     ProviderUsage,
     StreamFigures,
-    Title,
 )
 
 ErrorCodeText = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]

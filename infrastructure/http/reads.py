@@ -11,7 +11,8 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from chatledger.domain.errors import ChatLedgerError
-from chatledger.domain.messages import ID_PATTERN, CommandResult
+from chatledger.domain.input_types import ID_PATTERN
+from chatledger.domain.messages import CommandResult
 from chatledger.infrastructure.http.context import (
     CHECKED,
     CallerDep,

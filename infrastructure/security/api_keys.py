@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from chatledger.domain.boundary import validate
-from chatledger.domain.messages import Identifier, StrictInput
+from chatledger.domain.input_types import Identifier, StrictInput
 from chatledger.infrastructure.read_store.sql_database import SqlDatabase
 
 KEY_PREFIX = "clk"
