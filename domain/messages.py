@@ -67,8 +67,6 @@ class ProviderUsage(StrictInput):
         given = self.model_dump()
         return {k: v for k, v in given.items() if v is not None or k not in OPTIONAL_COUNTS}
 
-    source: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")] = "provider"
-
 
 OPTIONAL_COUNTS = ("cached_input_tokens", "reasoning_tokens")
 

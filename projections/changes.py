@@ -178,7 +178,9 @@ def _intent(intent: dict[str, Any] | None) -> tuple[str | None, float | None, st
     return intent["name"], intent["confidence"], as_json(intent["keywords"])
 
 
-def new_message_row(event: ChatEvent, position: int, protector: ContentProtector) -> MessageRow:
+def new_message_row(
+    event: Chat.MessageEvent, position: int, protector: ContentProtector
+) -> MessageRow:
     """The row of a message recorded in one event, or of a stream when it opens."""
     fields = vars(event)
     tokens = fields.get("tokens") or {}
