@@ -165,6 +165,9 @@ class Chat(BaseAggregate[str]):
         response_id: str | None = None
         response_model: str | None = None
         refusal: str | None = None
+        # The model the reply was asked of (its encoding counted the tokens): statistics of
+        # a completion by model need no look-up of the stream's opening.
+        model: str | None = None
 
         def apply(self, chat: Chat) -> None:
             super().apply(chat)

@@ -162,6 +162,7 @@ class StreamCommands(ChatApplication):
                     **response_facts(
                         end, Sealer(self.protector, chat.owner_id, chat.id, stream.message_id)
                     ),
+                    model=model,
                 )
                 return CommandResult(
                     success=True, chat_id=chat.id, message_id=stream.message_id, tokens=tokens,

@@ -10,6 +10,7 @@ from chatledger.domain.application import ChatApplication
 from chatledger.domain.chat import Chat
 from chatledger.domain.ports import ContentProtector
 from chatledger.domain.sealed_fields import opened_content, opened_metadata, opened_title
+from chatledger.domain.sealed_message import Opener
 from chatledger.projections.changes import AuditEntry
 from chatledger.projections.views import AuditFilter, AuditIndexView
 
@@ -23,19 +24,43 @@ TOP_LEVEL = {"originator_id", "originator_version", "timestamp", "hash", "origin
 GEN_AI_NAMES = {
     "model": "gen_ai.request.model",
     "temperature": "gen_ai.request.temperature",
+    "top_p": "gen_ai.request.top_p",
+    "max_tokens": "gen_ai.request.max_tokens",
+    "seed": "gen_ai.request.seed",
+    "provider": "gen_ai.provider.name",
+    "response_model": "gen_ai.response.model",
+    "response_id": "gen_ai.response.id",
+    "finish_reasons": "gen_ai.response.finish_reasons",
+    "tool_call_id": "gen_ai.tool.call.id",
 }
+# Kept from the parts and tool calls without --with-content: what they are, not what they say.
+SEALED_PART_FIELDS = ("data", "url", "filename")
 
 
 def recorded_fields(event: Any, with_content: bool, protector: ContentProtector) -> dict[str, Any]:
     fields = {k: v for k, v in vars(event).items() if k not in TOP_LEVEL}
+    if isinstance(event, Chat.MessageEvent):
+        fields["role"] = event.role
+        fields["gen_ai.conversation.id"] = event.originator_id
     if not with_content:
-        fields.pop("content", None)
-        fields.pop("personal_metadata", None)
+        for name in ("content", "personal_metadata", "refusal"):
+            fields.pop(name, None)
+        if fields.get("parts") is not None:
+            fields["parts"] = [without(p, (*SEALED_PART_FIELDS, "length")) for p in fields["parts"]]
+        if fields.get("tool_calls") is not None:
+            fields["tool_calls"] = [without(call, ("arguments",)) for call in fields["tool_calls"]]
     else:
+        opener = Opener(event, protector)
         if "content" in fields:
             fields["content"] = opened_content(event, protector)
+            if fields.get("parts") is not None:
+                fields["parts"] = opener.parts(fields["content"])
         if "metadata" in fields:  # events from before personal metadata existed too
             fields["personal_metadata"] = opened_metadata(event, protector)
+        if fields.get("tool_calls") is not None:
+            fields["tool_calls"] = opener.tool_calls()
+        if fields.get("refusal") is not None:
+            fields["refusal"] = opener.refusal()
     if isinstance(event, Chat.Started):
         fields["title"] = opened_title(event, protector)
     for name, gen_ai in GEN_AI_NAMES.items():
@@ -46,6 +71,10 @@ def recorded_fields(event: Any, with_content: bool, protector: ContentProtector)
         if usage.get(key) is not None:
             fields[f"gen_ai.usage.{key}"] = usage[key]
     return fields
+
+
+def without(record: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in names}
 
 
 def audit_records(

@@ -15,6 +15,7 @@ from chatledger.domain.chat import Chat, ChatEvent
 from chatledger.domain.data_subject import DataSubject
 from chatledger.domain.ports import ERASED_CONTENT, ContentProtector
 from chatledger.domain.sealed_fields import opened_content, opened_metadata
+from chatledger.domain.sealed_message import Opener
 
 # PostgreSQL text cannot hold NUL; the event store keeps the exact content, read models show
 # the visible symbol for NUL (U+2400) on both backends so that they stay identical.
@@ -84,6 +85,21 @@ class MessageRow(NamedTuple):
     event_hash: str
     # Last: a table created before it gained the column at its end, and rows keep one order.
     personal_metadata: str  # JSON: the object, or "[erased]" / "[unreadable]" in its place
+    # Added with every role, content parts and generation facts (NULL in rows from before).
+    name: str | None
+    tool_call_id: str | None
+    parts: str | None  # JSON: each part's type, media type, size, SHA-256, URL, file name
+    tool_calls: str | None  # JSON: id, type, name, arguments (the JSON text the model gave)
+    finish_reasons: str | None  # JSON list
+    response_id: str | None
+    response_model: str | None
+    refusal: str | None
+    provider: str | None
+    top_p: float | None
+    max_tokens: int | None
+    seed: int | None
+    cached_input_tokens: int | None
+    reasoning_tokens: int | None
 
 
 class MessageClosed(NamedTuple):
@@ -110,6 +126,13 @@ class MessageClosed(NamedTuple):
     version: int
     event_hash: str
     personal_metadata: str
+    tool_calls: str | None
+    finish_reasons: str | None
+    response_id: str | None
+    response_model: str | None
+    refusal: str | None
+    cached_input_tokens: int | None
+    reasoning_tokens: int | None
 
 
 class AuditEntry(NamedTuple):
@@ -136,10 +159,17 @@ _message_row = partial(tuple.__new__, MessageRow)
 
 
 def erased(row: MessageRow) -> MessageRow:
-    """The row as an erasure leaves it (empty content and metadata reveal nothing and stay)."""
+    """The row as an erasure leaves it (empty content and metadata reveal nothing and stay).
+    Parts and tool calls hold what people and models wrote (URLs, file names, arguments):
+    each goes whole, as the erasure's SQL does it (sql_views)."""
     content = ERASED_CONTENT if row.content else row.content
     personal = row.personal_metadata if row.personal_metadata == "{}" else ERASED_METADATA
-    return row._replace(content=content, personal_metadata=personal)
+    return row._replace(
+        content=content, personal_metadata=personal,
+        parts=None if row.parts is None else ERASED_METADATA,
+        tool_calls=None if row.tool_calls is None else ERASED_METADATA,
+        refusal=None if row.refusal is None else ERASED_CONTENT,
+    )  # fmt: skip
 
 
 def event_type(event: ChatEvent) -> str:
@@ -172,6 +202,38 @@ def _usage(usage: dict[str, Any] | None) -> tuple[int | None, int | None, str | 
     return usage.get("input_tokens"), usage.get("output_tokens"), usage.get("source")
 
 
+def _usage_details(usage: dict[str, Any] | None) -> tuple[int | None, int | None]:
+    if not usage:
+        return None, None
+    return usage.get("cached_input_tokens"), usage.get("reasoning_tokens")
+
+
+MaybeText = str | None
+
+
+def _response(
+    event: Chat.MessageEvent, opener: Opener
+) -> tuple[MaybeText, MaybeText, MaybeText, MaybeText, MaybeText]:
+    """tool_calls, finish_reasons, response_id, response_model, refusal (None where none)."""
+    fields = vars(event)
+    calls, reasons = opener.tool_calls(), fields.get("finish_reasons")
+    return (
+        None if calls is None else as_json(calls),
+        None if reasons is None else as_json(reasons),
+        fields.get("response_id"),
+        fields.get("response_model"),
+        readable(opener.refusal()),
+    )
+
+
+def _listed_parts(parts: list[dict[str, Any]] | None) -> str | None:
+    """The parts as the table lists them: described, without their data or text (those are
+    in `content`, and in the event; replay and the export give them whole)."""
+    if parts is None:
+        return None
+    return as_json([{k: v for k, v in p.items() if k not in ("data", "text")} for p in parts])
+
+
 def _intent(intent: dict[str, Any] | None) -> tuple[str | None, float | None, str | None]:
     if not intent:
         return None, None, None
@@ -186,6 +248,8 @@ def new_message_row(
     tokens = fields.get("tokens") or {}
     is_stream = isinstance(event, Chat.StreamOpened)
     recorded_at = event.timestamp.isoformat()
+    content = None if is_stream else opened_content(event, protector)
+    opener = Opener(event, protector)
     # Positional, in MessageRow's field order: this runs once per event in every rebuild.
     return _message_row((
         event.originator_id,
@@ -194,7 +258,7 @@ def new_message_row(
         event.role,
         "stream" if is_stream else "message",
         "streaming" if is_stream else "recorded",
-        None if is_stream else readable(opened_content(event, protector)),
+        readable(content),
         tokens.get("count"),
         tokens.get("encoding"),
         *_usage(fields.get("usage")),
@@ -216,6 +280,15 @@ def new_message_row(
         event.originator_version,
         event.hash,
         as_json(opened_metadata(event, protector)),
+        fields.get("name"),
+        fields.get("tool_call_id"),
+        None if content is None else _listed_parts(opener.parts(content)),
+        *_response(event, opener),
+        fields.get("provider"),
+        fields.get("top_p"),
+        fields.get("max_tokens"),
+        fields.get("seed"),
+        *_usage_details(fields.get("usage")),
     ))  # fmt: skip
 
 
@@ -227,6 +300,7 @@ def closed_stream(
     else:
         abandoned = event.error_code == "STREAM_ABANDONED"
         status, tokens, usage = ("abandoned" if abandoned else "failed"), {}, None
+    opener = Opener(event, protector)
     return MessageClosed(
         event.originator_id,
         event.message_id,
@@ -247,6 +321,8 @@ def closed_stream(
         event.originator_version,
         event.hash,
         as_json(opened_metadata(event, protector)),
+        *_response(event, opener),
+        *_usage_details(usage),
     )
 
 

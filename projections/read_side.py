@@ -20,6 +20,7 @@ from chatledger.projections.projections import build_projection
 from chatledger.projections.replay import ChatAsOf, replay_events
 from chatledger.projections.runner import ChangeMaker, Progress, ProjectionRunner, ProjectionStatus
 from chatledger.projections.stats import PersistenceStats, since_hour, summarise
+from chatledger.projections.verification import ChainVerifier, VerifyResult
 from chatledger.projections.views import (
     AuditFilter,
     AuditIndexView,
@@ -140,6 +141,19 @@ class ReadSide:
 
     def rebuild(self, name: str, progress: Progress | None = None, *, restart: bool = False) -> int:
         return self.runners[name].rebuild(progress, restart=restart)
+
+    def verify(self, chat_id: str | None = None) -> VerifyResult:
+        """Recompute the hash chains from the stored events: every chat's, or one chat's (an
+        operator's query: any chat; an unknown one answers CHAT_NOT_FOUND)."""
+
+        def action(run: CommandRun) -> VerifyResult:
+            report = ChainVerifier(self.pipeline).verify(chat_id)
+            return VerifyResult(success=True, chat_id=chat_id, intact=report.intact,
+                                events=report.events, chats=report.chats,
+                                broken=report.broken)  # fmt: skip
+
+        run = CommandRun("verify", loggable_id(chat_id), writes=False)
+        return run_command(self.pipeline.observer, run, action, VerifyResult)
 
     def get_message_persistence_stats(
         self,

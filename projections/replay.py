@@ -3,6 +3,7 @@ timeline of what each event changed. For debugging and for answering "what did w
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +12,15 @@ from pydantic import BaseModel, Field
 from chatledger.domain.chain import find_broken_link
 from chatledger.domain.chat import Chat, ChatEvent
 from chatledger.domain.ports import ContentProtector
-from chatledger.domain.sealed_fields import opened_title
-from chatledger.projections.changes import MessageChange, MessageClosed, MessageRow, message_change
+from chatledger.domain.sealed_fields import opened_content, opened_title
+from chatledger.domain.sealed_message import Opener
+from chatledger.projections.changes import (
+    MessageChange,
+    MessageClosed,
+    MessageRow,
+    as_json,
+    message_change,
+)
 
 
 class TimelineEntry(BaseModel):
@@ -49,11 +57,14 @@ def replay_events(
         return None
     started = chosen[0]
     rows: dict[str, MessageRow] = {}
+    parts: dict[str, str] = {}  # whole, inline data too: the table lists them without
     timeline = [entry(started, "chat started")]
     for event in chosen[1:]:
         change = message_change(event, 0, protector)
         if isinstance(change, MessageRow):
             rows[change.message_id] = change
+            if change.parts is not None and isinstance(event, Chat.MessageEvent):
+                parts[change.message_id] = whole_parts(event, protector)
         elif isinstance(change, MessageClosed):
             rows[change.message_id] = rows[change.message_id]._replace(**change._asdict())
         timeline.append(entry(event, describe(change)))
@@ -65,11 +76,19 @@ def replay_events(
         model=started.model,
         version=last.originator_version,
         as_of=last.timestamp.isoformat(),
-        messages=[_without_position(row) for row in rows.values()],
+        messages=[
+            {**_without_position(row), **({"parts": parts[m]} if m in parts else {})}
+            for m, row in rows.items()
+        ],
         open_streams=[m for m, row in rows.items() if row.status == "streaming"],
         chain_intact=find_broken_link(started.originator_id, chosen) is None,
         timeline=timeline,
     )
+
+
+def whole_parts(event: Chat.MessageEvent, protector: ContentProtector) -> str:
+    """The message's parts as sent, as JSON: text, inline data, URLs and file names opened."""
+    return as_json(Opener(event, protector).parts(opened_content(event, protector)))
 
 
 def _without_position(row: MessageRow) -> dict[str, Any]:
@@ -93,7 +112,9 @@ def describe(change: MessageChange) -> str:
             return f"assistant stream {change.message_id} opened (model {change.model})"
         tokens = f"{change.token_count} tokens, {change.token_encoding}"
         error = f", error {change.error_code}" if change.error_code else ""
-        return f"{change.role} message {change.message_id} recorded ({tokens}{error})"
+        listed = json.loads(change.tool_calls) if change.tool_calls else []
+        calls = f", {len(listed)} tool calls" if isinstance(listed, list) and listed else ""
+        return f"{change.role} message {change.message_id} recorded ({tokens}{calls}{error})"
     if isinstance(change, MessageClosed):
         chunks = f"{change.chunk_count} chunks"
         error = f", error {change.error_code}" if change.error_code else ""

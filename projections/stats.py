@@ -47,10 +47,8 @@ def _figures(event: ChatEvent) -> list[tuple[str, str, int]]:
     fields = vars(event)
     figures: list[tuple[str, str, int]] = []
     add = figures.append
-    if isinstance(event, Chat.UserMessageRecorded):
-        add(("messages", "user:recorded", 1))
-    elif isinstance(event, Chat.AssistantMessageRecorded):
-        add(("messages", "assistant:recorded", 1))
+    if isinstance(event, _RECORDED):
+        add(("messages", f"{event.role}:recorded", 1))
     elif isinstance(event, Chat.StreamOpened):
         add(("messages", "assistant:streaming", 1))
     elif isinstance(event, Chat.StreamCompleted | Chat.StreamFailed):
@@ -82,7 +80,16 @@ def _figures(event: ChatEvent) -> list[tuple[str, str, int]]:
         add(("intents", fields["intent"]["name"], 1))
     if isinstance(event, Chat.AssistantMessageRecorded | Chat.StreamOpened):
         add(("models", fields.get("model") or "unknown", 1))
+    for reason in dict.fromkeys(fields.get("finish_reasons") or ()):
+        add(("finish_reasons", reason, 1))
+    if fields.get("tool_calls"):
+        model = fields.get("response_model") or fields.get("model") or "unknown"
+        add(("tool_calls", model, len(fields["tool_calls"])))
     return figures
+
+
+# Messages recorded whole, in one event (streams open and close in two).
+_RECORDED = (Chat.UserMessageRecorded, Chat.AssistantMessageRecorded, Chat.PromptMessage)
 
 
 class EventFigures(NamedTuple):
@@ -146,6 +153,9 @@ class PersistenceStats(BaseModel):
     errors_by_code: dict[str, int]
     intents: dict[str, int]
     models: dict[str, int]
+    # Replies by each reason they stopped for (stop, length, tool_calls, content_filter, ...).
+    finish_reasons: dict[str, int]
+    tool_calls_by_model: dict[str, int]  # calls the replies of each responding model made
     streaming: StreamingFigures
 
 
@@ -203,6 +213,8 @@ def summarise(
         errors_by_code=dict(sorted(by_metric.get("errors", {}).items())),
         intents=dict(sorted(by_metric.get("intents", {}).items())),
         models=dict(sorted(by_metric.get("models", {}).items())),
+        finish_reasons=dict(sorted(by_metric.get("finish_reasons", {}).items())),
+        tool_calls_by_model=dict(sorted(by_metric.get("tool_calls", {}).items())),
         streaming=StreamingFigures(
             time_to_first_chunk=Percentiles(
                 count=sum(ttfc_hist.values()),

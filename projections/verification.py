@@ -8,8 +8,11 @@ from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, StoredEvent
+from pydantic import Field
 
 from chatledger.domain.chain import BrokenLink, ChainFollower
+from chatledger.domain.errors import ChatLedgerError, ErrorCode
+from chatledger.domain.messages import CommandResult
 
 PAGE = 2000
 
@@ -23,6 +26,15 @@ class VerifyReport:
     @property
     def intact(self) -> bool:
         return not self.broken
+
+
+class VerifyResult(CommandResult):
+    """A verification as a command's result: the chains' report, or a coded error."""
+
+    intact: bool = False
+    events: int = 0
+    chats: int = 0
+    broken: list[BrokenLink] = Field(default_factory=list)
 
 
 class ChainVerifier:
@@ -39,8 +51,14 @@ class ChainVerifier:
     def verify(
         self, chat_id: str | None = None, progress: Callable[[int, int], None] | None = None
     ) -> VerifyReport:
+        """Every chat, or one: a chat with no stored event is CHAT_NOT_FOUND, not intact."""
         if chat_id is not None:
-            return self.check(self.application.recorder.select_events(chat_id), VerifyReport())
+            report = self.check(self.application.recorder.select_events(chat_id), VerifyReport())
+            if report.chats == 0:
+                raise ChatLedgerError(
+                    ErrorCode.CHAT_NOT_FOUND, "no chat with this id", {"chat_id": chat_id}
+                )
+            return report
         report, head, position = VerifyReport(), self.application.recorder.max_notification_id(), 0
         followers: dict[str, ChainFollower] = {}
         while page := self.application.recorder.select_notifications(position + 1, PAGE):

@@ -4,6 +4,7 @@ and verify, and read-model tables created before it gain the column in place."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from chatledger.domain.personal_metadata import open_personal_metadata
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.domain.ports import UNREADABLE_CONTENT, content_binding, title_binding
 from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel
+from chatledger.projections.changes import MessageRow
 from chatledger.projections.read_side import ReadSide
 from chatledger.projections.verification import ChainVerifier
 from tests.conftest import PipelineFactory
@@ -148,8 +150,9 @@ def drop_column(read_side: ReadSide, generations: list[int]) -> None:
     assert isinstance(view, SqlReadModel)
     with view.database.transaction() as cursor:
         cursor.execute("DROP VIEW messages")
-        for generation in generations:
-            cursor.execute(f"ALTER TABLE messages_g{generation} DROP COLUMN personal_metadata")
+        later = MessageRow._fields[MessageRow._fields.index("personal_metadata") :]
+        for generation, column in itertools.product(generations, later):
+            cursor.execute(f"ALTER TABLE messages_g{generation} DROP COLUMN {column}")
         cursor.execute(f"CREATE VIEW messages AS SELECT * FROM messages_g{generations[0]}")
 
 

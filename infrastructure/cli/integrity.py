@@ -10,10 +10,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from chatledger.domain.errors import ChatLedgerError
 from chatledger.infrastructure.cli.common import (
     DatabaseOption,
     JsonOption,
     console,
+    errors,
     opened_pipeline,
 )
 from chatledger.infrastructure.cli.read import progress_bar
@@ -52,7 +54,11 @@ def verify(
                 rate = f"{position / elapsed:,.0f}" if elapsed > 0 else "-"
                 progress.update(task, completed=position, total=head, rate=rate)
 
-            result = ChainVerifier(pipeline).verify(chat_id, report)
+            try:
+                result = ChainVerifier(pipeline).verify(chat_id, report)
+            except ChatLedgerError as error:  # CHAT_NOT_FOUND: not intact, and said so
+                print_refusal(error, as_json)
+                raise typer.Exit(1) from None
         findings = check_checkpoint(pipeline, checkpoint, public_key) if checkpoint else []
     intact = result.intact and not findings
     if as_json:
@@ -61,6 +67,14 @@ def verify(
         print_verification(result, findings, checkpoint)
     if not intact:
         raise typer.Exit(1)
+
+
+def print_refusal(error: ChatLedgerError, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"intact": False, "error": {"code": error.code.value,
+                                                     "message": error.message}}))  # fmt: skip
+    else:
+        errors.print(f"[red]{error.code.value}[/red]: {error.message}", highlight=False)
 
 
 def print_verification(result: VerifyReport, findings: list[str], checkpoint: Path | None) -> None:

@@ -36,6 +36,8 @@ from chatledger.projections.projections import PROJECTIONS
 from chatledger.projections.read_side import ReadSide
 from chatledger.projections.runner import ProjectionRunner, ProjectionStatus
 
+OPERATOR = "operator"  # who replays a chat that has no owner to act as
+
 
 def stop_on_signals(stop: threading.Event) -> None:
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -240,7 +242,10 @@ def replay(
     replays any chat (the Python and HTTP APIs allow only the chat's owner)."""
     with opened_read_side(database_url) as (read_side, _):
         owner = chat_owner(read_side, chat_id)
-        result = read_side.replay_chat(chat_id, owner or "-", to_version, at, with_timeline=events)
+        # No owner: the chat does not exist, and replay_chat answers CHAT_NOT_FOUND for anyone.
+        result = read_side.replay_chat(
+            chat_id, owner or OPERATOR, to_version, at, with_timeline=events
+        )
     if as_json:
         print(result.model_dump_json())
     elif result.chat is not None:

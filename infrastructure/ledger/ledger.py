@@ -16,7 +16,6 @@ from chatledger.domain.ports import ContentProtector, TokenCounter
 from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
 from chatledger.infrastructure.settings import Settings
 from chatledger.projections.read_side import ReadSide
-from chatledger.projections.verification import ChainVerifier, VerifyReport
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -89,10 +88,7 @@ class Ledger:
     catch_up = _delegated(ReadSide.catch_up, "read_side")
     status = _delegated(ReadSide.status, "read_side")
     rebuild = _delegated(ReadSide.rebuild, "read_side")
-
-    def verify(self, chat_id: str | None = None) -> VerifyReport:
-        """Recompute the hash chains from the stored events: every chat's, or one chat's."""
-        return ChainVerifier(self.pipeline).verify(chat_id)
+    verify = _delegated(ReadSide.verify, "read_side")
 
     def close(self) -> None:
         try:

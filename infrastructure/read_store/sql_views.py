@@ -37,8 +37,12 @@ MESSAGES = TableSpec(
     columns=_columns(MessageRow, ("chat_id", "message_id", "user_id", "role", "status")),
     primary_key=("chat_id", "message_id"),
     indexes=(("user_id", "created_at"),),  # chat lookups use the primary key
-    # Rows projected before the column existed came from events without personal metadata.
-    added_columns=(("personal_metadata", "'{}'"),),
+    # Rows projected before a column existed came from events without it: no personal
+    # metadata, and none of what every role, parts and generation facts brought (NULL).
+    added_columns=(
+        ("personal_metadata", "'{}'"),
+        *((name, "NULL") for name in MessageRow._fields[MessageRow._fields.index("name") :]),
+    ),
 )
 CLOSED_FIELDS = MessageClosed._fields[2:]
 STATS = TableSpec(
@@ -94,6 +98,14 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
             f"UPDATE {table} SET personal_metadata = ? WHERE user_id = ? "
             "AND personal_metadata <> ? AND personal_metadata <> ?",
             [(ERASED_METADATA, user_id, "{}", ERASED_METADATA) for user_id in erased_users],
+        )
+        # What people and models wrote beside the content goes whole (changes.erased).
+        cursor.executemany(
+            f"UPDATE {table} SET parts = CASE WHEN parts IS NULL THEN NULL ELSE ? END, "
+            "tool_calls = CASE WHEN tool_calls IS NULL THEN NULL ELSE ? END, "
+            "refusal = CASE WHEN refusal IS NULL THEN NULL ELSE ? END WHERE user_id = ? "
+            "AND (parts IS NOT NULL OR tool_calls IS NOT NULL OR refusal IS NOT NULL)",
+            [(ERASED_METADATA, ERASED_METADATA, ERASED_CONTENT, user) for user in erased_users],
         )
 
     def messages(self, chat_id: str) -> list[dict[str, Any]]:
