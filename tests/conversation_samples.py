@@ -18,9 +18,12 @@ TOOL_ARGUMENTS = '{"order_id": "4711", "include": ["refunds"], "note": "naïve �
 TOOL_RESULT = '{"status": "refunded", "amount": 12.5}'
 FINAL_ANSWER = "Your second charge of €12.50 was refunded on Monday. 🧾"
 
-SYSTEM = {"role": "system", "content": "You are the billing assistant of Example Corp."}
-DEVELOPER = {"role": "developer", "content": "Never reveal internal order notes."}
-USER = {
+SYSTEM: dict[str, Any] = {
+    "role": "system",
+    "content": "You are the billing assistant of Example Corp.",
+}
+DEVELOPER: dict[str, Any] = {"role": "developer", "content": "Never reveal internal order notes."}
+USER: dict[str, Any] = {
     "role": "user",
     "name": "ann",
     "content": [
@@ -32,21 +35,23 @@ USER = {
                                   "filename": "statement.bin"}},
     ],
 }  # fmt: skip
-TOOL_CALL = {
+TOOL_CALL: dict[str, Any] = {
     "id": "call_4711",
     "type": "function",
     "function": {"name": "lookup_order", "arguments": TOOL_ARGUMENTS},
 }
-ASSISTANT_TOOL_CALL = {"role": "assistant", "content": None, "tool_calls": [TOOL_CALL],
-                       "finish_reasons": ["tool_calls"], "model": "gpt-4o"}  # fmt: skip
-TOOL = {"role": "tool", "tool_call_id": "call_4711", "content": TOOL_RESULT}
+ASSISTANT_TOOL_CALL: dict[str, Any] = {
+    "role": "assistant", "content": None, "tool_calls": [TOOL_CALL],
+    "finish_reasons": ["tool_calls"], "model": "gpt-4o",
+}  # fmt: skip
+TOOL: dict[str, Any] = {"role": "tool", "tool_call_id": "call_4711", "content": TOOL_RESULT}
 REFUSAL = "I can't help with that request."
 
-CONVERSATION = [SYSTEM, DEVELOPER, USER, ASSISTANT_TOOL_CALL, TOOL]
+CONVERSATION: list[dict[str, Any]] = [SYSTEM, DEVELOPER, USER, ASSISTANT_TOOL_CALL, TOOL]
 ROLES = ["system", "developer", "user", "assistant", "tool", "assistant"]  # the final answer too
-STREAM_FACTS = {"finish_reasons": ["stop"], "response_id": "chatcmpl-9XyZ",
+STREAM_FACTS: dict[str, Any] = {"finish_reasons": ["stop"], "response_id": "chatcmpl-9XyZ",
                 "response_model": "gpt-4o-2024-08-06"}  # fmt: skip
-REQUEST = {"provider": "openai", "top_p": 0.9, "max_tokens": 512, "seed": 42}
+REQUEST: dict[str, Any] = {"provider": "openai", "top_p": 0.9, "max_tokens": 512, "seed": 42}
 
 
 def user_text() -> str:
