@@ -69,10 +69,9 @@ class StructlogCommandObserver:
 
     def command_finished(self, report: CommandReport) -> None:
         # vars(), not asdict(): the report holds only flat values, and asdict deep-copies them.
+        # token_count is ChatLedger's own tiktoken count of the message, under its own name:
+        # OpenTelemetry's GenAI names are for the provider's usage (gen_ai.usage.input_tokens).
         fields = {k: v for k, v in vars(report).items() if v is not None and k != "command"}
-        if report.token_count is not None:
-            # OpenTelemetry GenAI name, so log pipelines can join with traces.
-            fields["gen_ai.usage.tokens"] = fields.pop("token_count")
         if report.outcome in ("recorded", "duplicate", "answered"):
             self.logger.info(report.command, **fields)
         elif report.outcome == "rejected":
