@@ -13,7 +13,7 @@ import hashlib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from chatledger.domain.input_types import Content, StrictInput
 
@@ -59,6 +59,13 @@ class ContentPart(StrictInput):
     @classmethod
     def from_chat_formats(cls, value: Any) -> Any:
         return canonical_shape(value) if isinstance(value, dict) else value
+
+    @field_validator("data")
+    @classmethod
+    def base64_within_limit(cls, data: str | None) -> str | None:
+        if data is not None:
+            decoded(data)
+        return data
 
     @model_validator(mode="after")
     def described(self) -> ContentPart:

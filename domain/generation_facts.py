@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from chatledger.domain.input_types import (
     MAX_CONTENT_BYTES,
@@ -78,12 +78,13 @@ class ResponseFacts(StrictInput):
     response_model: ModelName | None = None  # gen_ai.response.model
     refusal: Content | None = None  # sealed like content: it is the model's words
 
-    @model_validator(mode="after")
-    def unique_call_ids(self) -> ResponseFacts:
-        ids = [call.id for call in self.tool_calls or []]
+    @field_validator("tool_calls")
+    @classmethod
+    def unique_call_ids(cls, calls: list[ToolCall] | None) -> list[ToolCall] | None:
+        ids = [call.id for call in calls or []]
         if len(set(ids)) != len(ids):
             raise ValueError("tool call ids must be unique within a message")
-        return self
+        return calls
 
 
 REQUEST_FIELDS = tuple(RequestParameters.model_fields)

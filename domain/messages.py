@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     model_validator,
 )
 
@@ -91,7 +93,12 @@ class MessageIds(StrictInput):
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 # A text, or parts as the chat formats send them (content_parts); "" is recorded, with a warning.
-MessageContent = Content | Annotated[PartList, AfterValidator(check_inline_total)]
+MessageContent = Annotated[
+    Annotated[Content, Tag("text")]
+    | Annotated[PartList, AfterValidator(check_inline_total), Tag("parts")],
+    # Errors then name `content.parts.1.data`, not pydantic's names of the union's members.
+    Discriminator(lambda value: "text" if isinstance(value, str) else "parts"),
+]
 # A participant's name, as OpenAI's chat format allows it beside the role.
 ParticipantName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
