@@ -39,3 +39,11 @@ def test_every_phase_prints_its_figures(backend: str) -> None:
     assert all(h["per_second"] > 0 and h["in_process_per_second"] > 0 for h in report["http"])
     assert set(report["peak_rss_mb"]) == {
         "persist", "encryption", "clients", "ingest", "replay", "read", "http"}  # fmt: skip
+
+
+def test_the_command_offers_every_phase_the_benchmarks_have() -> None:
+    """cli/bench.py lists the phases without importing the benchmarks: the lists must agree."""
+    from chatledger.infrastructure.bench.run import PHASES
+    from chatledger.infrastructure.cli.bench import PhaseChoice
+
+    assert [choice.value for choice in PhaseChoice] == list(PHASES)

@@ -56,10 +56,10 @@ def bench(
     process) with 1, 4 and 16 clients beside the same in process; peak memory after each phase.
     Needs the `bench` extra (pip install 'chatledger[bench]')."""
     try:
-        from chatledger.infrastructure.bench.run import Backend, Phase, run_benchmarks
+        from chatledger.infrastructure.bench.run import Backend, run_benchmarks
     except ImportError as error:
         typer.echo(f"`bench` needs the bench extra ({error.name} is missing): "
                    "pip install 'chatledger[bench]'", err=True)  # fmt: skip
         raise typer.Exit(2) from None
     run_benchmarks(Backend(backend), database_url, messages, ingest_messages, replay_events,
-                   history, Phase(only) if only else None, as_json)  # fmt: skip
+                   history, only.value if only else None, as_json)  # fmt: skip
