@@ -1,4 +1,9 @@
-"""Bulk import: whole conversations of many chats recorded in one transaction, all or none."""
+"""Bulk import: whole conversations of many chats recorded in one transaction.
+
+The log records what happened: a message that cannot be recorded (an unknown role, a malformed
+tool call, ...) is refused on its own, with its own coded result, and never takes its chat's
+other messages or the other chats down. What concerns a whole chat (its id, its owner) or the
+whole import (its size, the store) still refuses the import, all of it."""
 
 from __future__ import annotations
 
@@ -10,11 +15,11 @@ from pydantic import Field
 
 from chatledger.domain.application import PIPELINE_VERSION, new_message_id
 from chatledger.domain.batch import BatchCommands, BatchResult, item_error
-from chatledger.domain.boundary import CommandRun, validate
+from chatledger.domain.boundary import CommandRun, loggable_id, validate
 from chatledger.domain.chat import Chat
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
 from chatledger.domain.message_recording import MessagePlan
-from chatledger.domain.messages import CommandResult, MessageIds, StartChat, UserRef
+from chatledger.domain.messages import CommandError, CommandResult, MessageIds, StartChat, UserRef
 from chatledger.domain.ports import OriginatorIndex
 
 MAX_IMPORT_MESSAGES = 5000
@@ -27,10 +32,15 @@ class ImportResult(CommandResult):
 
 
 class ChatImport:
-    """A chat of an import: how to start it if it is new, and its messages."""
+    """A chat of an import: how to start it if it is new, and its messages, each planned or
+    refused on its own."""
 
-    def __init__(self, start: StartChat, plans: list[MessagePlan]) -> None:
-        self.start, self.plans = start, plans
+    def __init__(self, start: StartChat, items: list[MessagePlan | CommandResult]) -> None:
+        self.start, self.items = start, items
+
+    @property
+    def plans(self) -> list[MessagePlan]:
+        return [item for item in self.items if isinstance(item, MessagePlan)]
 
 
 class ImportCommands(BatchCommands):
@@ -39,7 +49,8 @@ class ImportCommands(BatchCommands):
 
         Each chat is `{"chat_id", "title"?, "model"?, "messages": [...]}` with messages as for
         `persist_messages`. New chats are started; messages recorded before (a resumed import)
-        come back as duplicates. For bulk loads: a live chat backend records as it goes.
+        come back as duplicates; a message that cannot be recorded comes back refused, alone.
+        For bulk loads: a live chat backend records as it goes.
         """
 
         def action(run: CommandRun) -> ImportResult:
@@ -58,7 +69,7 @@ class ImportCommands(BatchCommands):
         if not isinstance(chats, list) or not chats:
             raise ChatLedgerError(ErrorCode.VALIDATION_ERROR, "chats must be a non-empty list")
         imports = [self.plan_chat(index, spec, owner) for index, spec in enumerate(chats)]
-        if sum(len(i.plans) for i in imports) > MAX_IMPORT_MESSAGES:
+        if sum(len(i.items) for i in imports) > MAX_IMPORT_MESSAGES:
             raise ChatLedgerError(ErrorCode.VALIDATION_ERROR,
                                   f"an import holds at most {MAX_IMPORT_MESSAGES} messages",
                                   {"limit": MAX_IMPORT_MESSAGES})  # fmt: skip
@@ -72,22 +83,33 @@ class ImportCommands(BatchCommands):
         fields = {k: spec.get(k) for k in ("chat_id", "title", "model") if spec.get(k) is not None}
         try:
             start = validate(StartChat, user_id=owner, **fields)
-            ids = MessageIds(chat_id=start.chat_id, user_id=owner)
-            plans = [self.plan_item(n, item, ids) for n, item in enumerate(spec["messages"])]
         except ChatLedgerError as error:
             raise ChatLedgerError(error.code, f"chat {index}: {error.message}",
                                   {"chat_index": index, **error.details}) from None  # fmt: skip
-        for plan in plans:
-            plan.message_id = plan.message.message_id or new_message_id()
-        return ChatImport(start, plans)
+        ids = MessageIds(chat_id=start.chat_id, user_id=owner)
+        items = [self.planned_or_refused(n, item, ids) for n, item in enumerate(spec["messages"])]
+        return ChatImport(start, items)
+
+    def planned_or_refused(
+        self, index: int, item: Any, ids: MessageIds
+    ) -> MessagePlan | CommandResult:
+        try:
+            plan = self.plan_item(index, item, ids)
+        except ChatLedgerError as error:
+            message_id = item.get("message_id") if isinstance(item, dict) else None
+            return refusal(error, ids.chat_id, loggable_id(message_id))
+        plan.message_id = plan.message.message_id or new_message_id()
+        return plan
 
     def record_import(self, run: CommandRun, imports: list[ChatImport]) -> ImportResult:
         stored = self.stored_chats([i.start.chat_id for i in imports])
         chats = [self.chat_to_import(i.start, stored) for i in imports]
         loaded_versions = [chat.version - len(chat.pending_events) for chat in chats]
         results = [
-            BatchResult(success=True, chat_id=chat.id, version=0,
-                        results=[self.decide_message(chat, plan) for plan in i.plans])
+            BatchResult(success=True, chat_id=chat.id, version=0, results=[
+                self.decide_message(chat, item) if isinstance(item, MessagePlan) else item
+                for item in i.items
+            ])
             for chat, i in zip(chats, imports, strict=True)
         ]  # fmt: skip
         events = [e for chat in chats for e in chat.collect_events()]
@@ -124,3 +146,12 @@ class ImportCommands(BatchCommands):
                     raise
         title = self.sealed_title(start.user_id, start.chat_id, start.title)
         return Chat.start(start.chat_id, start.user_id, title, start.model, PIPELINE_VERSION)
+
+
+def refusal(error: ChatLedgerError, chat_id: str, message_id: str | None) -> CommandResult:
+    """One message's refusal, as its own result among its chat's."""
+    return CommandResult(
+        success=False, chat_id=chat_id, message_id=message_id,
+        error=CommandError(code=error.code, message=error.message, details=error.details,
+                           recovery_hint=error.recovery_hint),
+    )  # fmt: skip

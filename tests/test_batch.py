@@ -155,9 +155,7 @@ def test_an_import_records_many_chats_in_one_transaction(pipeline: PersistencePi
 def test_an_import_with_one_bad_chat_records_nothing(pipeline: PersistencePipeline) -> None:
     assert pipeline.start_chat("theirs", "bob").success
     good = {"chat_id": "a", "messages": conversation()}
-    bad_message = {"chat_id": "b", "messages": [{"role": "narrator", "content": "hi"}]}
     cases: list[tuple[list[Any], ErrorCode]] = [
-        ([good, bad_message], ErrorCode.VALIDATION_ERROR),
         ([good, {"chat_id": "theirs", "messages": conversation()}], ErrorCode.UNAUTHORIZED),
         ([good, good], ErrorCode.VALIDATION_ERROR),
         ([good, {"chat_id": "c"}], ErrorCode.VALIDATION_ERROR),
@@ -167,6 +165,27 @@ def test_an_import_with_one_bad_chat_records_nothing(pipeline: PersistencePipeli
         result = pipeline.import_chats("alice", chats)
         assert result.error and result.error.code is code, (chats, result.error)
         assert not stored(pipeline, "a") and len(stored(pipeline, "theirs")) == 1
+
+
+def test_a_message_that_cannot_be_recorded_is_refused_alone(pipeline: PersistencePipeline) -> None:
+    """The log records what happened: the other messages and chats of the import are recorded,
+    the bad one comes back with its own coded result (issue 15: lossless ingest)."""
+    good = {"chat_id": "a", "messages": conversation()}
+    mixed = {"chat_id": "b", "messages": [
+        {"role": "user", "content": "before", "message_id": "b-0"},
+        {"role": "narrator", "content": "hi", "message_id": "b-1"},
+        "not a message",
+        {"role": "tool", "content": "42", "message_id": "b-3"},
+        {"role": "assistant", "content": "after", "message_id": "b-4"},
+    ]}  # fmt: skip
+    result = pipeline.import_chats("alice", [good, mixed])
+    assert result.success, result.error
+    outcomes = [(r.success, r.error.code if r.error else None) for r in result.chats[1].results]
+    invalid = (False, ErrorCode.VALIDATION_ERROR)
+    assert outcomes == [(True, None), invalid, invalid, invalid, (True, None)]
+    assert result.chats[1].results[1].message_id == "b-1"
+    assert len(stored(pipeline, "a")) == 1 + len(conversation())
+    assert [e.message_id for e in stored(pipeline, "b")[1:]] == ["b-0", "b-4"]
 
 
 def test_an_import_that_meets_another_writer_is_a_conflict_and_can_be_repeated(

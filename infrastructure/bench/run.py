@@ -80,7 +80,7 @@ def workload(count: int) -> tuple[list[str], list[str]]:
     for item in source:
         if isinstance(item, Conversation):
             for turn in item.messages:
-                (prompts if turn.role == "user" else replies).append(turn.content)
+                (prompts if turn["role"] == "user" else replies).append(turn["content"])
         if min(len(prompts), len(replies)) >= count:
             break
     while min(len(prompts), len(replies)) < count:  # a short file repeats

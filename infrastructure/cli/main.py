@@ -7,14 +7,11 @@ Exit codes: 0 everything recorded (or already there), 1 some records failed, 2 u
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from chatledger.domain.chain import find_broken_link
@@ -25,152 +22,36 @@ from chatledger.infrastructure.cli.common import (
     DatabaseOption,
     JsonOption,
     VerboseOption,
-    command_settings,
     console,
-    errors,
-    opened_pipeline,
     opened_read_side,
 )
 from chatledger.infrastructure.cli.erasure import erase_user
+from chatledger.infrastructure.cli.ingest import (
+    ingest,
+    ingest_with_progress,
+    print_totals,
+    totals_document,
+)
 from chatledger.infrastructure.cli.integrity import register_integrity_commands
 from chatledger.infrastructure.cli.keys import keys_app
 from chatledger.infrastructure.cli.read import print_stats, register_read_commands
 from chatledger.infrastructure.cli.serve import serve
 from chatledger.infrastructure.ingest.conversations import (
     Conversation,
-    count_lines,
     default_data_file,
     generate_conversations,
     read_conversations,
 )
-from chatledger.infrastructure.ingest.ingestor import Ingestor, IngestTotals
-from chatledger.infrastructure.ingest.processes import (
-    IngestJob,
-    WorkersFailedError,
-    ingest_in_processes,
-)
+from chatledger.infrastructure.ingest.ingestor import Ingestor
 from chatledger.infrastructure.settings import describe_database
 
 DEMO_USER = "demo-user"
+
+
 # No local variables in tracebacks: they would print database URLs with passwords, and content.
 app = typer.Typer(
     help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False
 )
-
-
-def ingest_with_progress(
-    ingestor: Ingestor, items: list[Conversation] | Path, quiet: bool
-) -> IngestTotals:
-    source = read_conversations(items) if isinstance(items, Path) else items
-    totals = IngestTotals()
-    return shown_progress(ingestor.ingest(source, totals), lines_of(items), quiet) or totals
-
-
-def lines_of(items: list[Conversation] | Path) -> int:
-    return count_lines(items) if isinstance(items, Path) else len(items)
-
-
-def shown_progress(running: Iterator[IngestTotals], lines: int, quiet: bool) -> IngestTotals | None:
-    """A progress bar over the lines of the input as their totals come in; the last totals."""
-    totals = None
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]} msg/s"), TimeRemainingColumn())  # fmt: skip
-    # Redrawn from here, at most ten times a second, not by a thread of its own: `--workers`
-    # forks its processes only where no other thread runs (infrastructure/forking.py).
-    console = Console(stderr=True)
-    with Progress(*columns, console=console, disable=quiet, auto_refresh=False) as progress:
-        task = progress.add_task("ingesting", total=lines, rate="-")
-        drawn = 0.0
-        for totals in running:
-            elapsed = progress.tasks[task].elapsed or 0.0
-            rate = f"{totals.messages / elapsed:,.0f}" if elapsed > 0 else "-"
-            redraw = elapsed - drawn >= 0.1
-            progress.update(task, advance=1, rate=rate, refresh=redraw)
-            drawn = elapsed if redraw else drawn
-        progress.refresh()
-    return totals
-
-
-def totals_document(totals: IngestTotals) -> dict[str, Any]:
-    return {
-        "conversations": totals.conversations,
-        "recorded": totals.recorded,
-        "duplicates": totals.duplicates,
-        "failed": totals.failed,
-        "error_codes": dict(totals.error_codes),
-        "unreadable_lines": totals.unreadable_lines,
-        "gen_ai.usage.tokens": totals.tokens,
-    }
-
-
-def print_totals(title: str, totals: IngestTotals) -> None:
-    table = Table(title=title, show_header=False)
-    for key, value in totals_document(totals).items():
-        table.add_row(key, str(value))
-    console.print(table)
-
-
-@app.command()
-def ingest(
-    file: Annotated[
-        Path,
-        typer.Argument(
-            exists=True, dir_okay=False, help="Conversations, one JSON object per line."
-        ),
-    ],
-    user_id: Annotated[str, typer.Option(help="Owner of the ingested chats.")] = "ingest",
-    stream: Annotated[bool, typer.Option(help="Record assistant replies as streams.")] = False,
-    clients: Annotated[
-        int,
-        typer.Option(
-            min=1, max=64, help="Conversations recorded at once; their transactions share commits."
-        ),
-    ] = 4,
-    workers: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            max=64,
-            help="Processes that record at once, each every N-th line (one per core is best "
-            "for big files: the work per message is Python, one core per process).",
-        ),
-    ] = 1,
-    database_url: DatabaseOption = None,
-    as_json: JsonOption = False,
-    verbose: VerboseOption = False,
-) -> None:
-    """Ingest conversations (the ../shared/data format); running it again records nothing new."""
-    if workers > 1:
-        job = IngestJob(command_settings(database_url, verbose), file, user_id, workers,
-                        stream_replies=stream, clients=clients)  # fmt: skip
-        totals, problems = IngestTotals(), []
-        try:
-            shown_progress(ingest_in_processes(job, totals), lines_of(file), quiet=as_json)
-        except WorkersFailedError as failure:
-            for problem in failure.problems:
-                errors.print(f"[red]{problem}[/red]; run the ingest again to record the rest")
-            if failure.database_unusable:
-                raise typer.Exit(3) from None
-            problems = failure.problems
-        report(totals, as_json, f"ingested {file.name}", problems)
-        return
-    with opened_pipeline(database_url, verbose) as (pipeline, _):
-        ingestor = Ingestor(pipeline, user_id=user_id, stream_replies=stream, clients=clients)
-        totals = ingest_with_progress(ingestor, file, quiet=as_json)
-    report(totals, as_json, f"ingested {file.name}")
-
-
-def report(
-    totals: IngestTotals, as_json: bool, title: str, problems: list[str] | None = None
-) -> None:
-    """The totals; exit 1 when anything was not recorded (failed, unreadable, or a worker's
-    share left unfinished: `problems`)."""
-    if as_json:
-        print(json.dumps(totals_document(totals) | ({"problems": problems} if problems else {})))
-    else:
-        print_totals(title, totals)
-    if totals.failed or totals.unreadable_lines or problems:
-        raise typer.Exit(1)
 
 
 @app.command()
@@ -293,6 +174,7 @@ def options(
     """ChatLedger's command line."""
 
 
+app.command()(ingest)
 app.command()(bench)
 app.command()(audit)
 app.command()(serve)

@@ -1,20 +1,20 @@
-"""Conversations in the shape of ../shared/data (one JSON object per line), read or generated."""
+"""Conversations, one JSON object per line (formats.py says which shapes), read once from a
+file, a pipe or standard input; or generated where ../shared/data is absent."""
 
 from __future__ import annotations
 
 import json
 import random
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-
-class Turn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    role: str
-    content: str
+from chatledger.infrastructure.ingest.formats import conversation_fields, detect
 
 
 class Conversation(BaseModel):
@@ -22,7 +22,9 @@ class Conversation(BaseModel):
     conversation_id: str
     model: str | None = None
     source: str | None = None
-    messages: list[Turn]
+    # As the line has them: each is validated, recorded or refused on its own by the pipeline.
+    messages: list[Any]
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -31,19 +33,42 @@ class UnreadableLine:
     problem: str
 
 
-def read_conversations(path: Path) -> Iterator[Conversation | UnreadableLine]:
-    """Yield each line's conversation, or what is wrong with the line (never its text)."""
-    with path.open(encoding="utf-8", errors="surrogateescape") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
+STDIN = Path("-")
+
+
+def read_conversations(
+    path: Path, format_name: str = "auto"
+) -> Iterator[Conversation | UnreadableLine]:
+    """Yield each line's conversation, or what is wrong with the line (never its text). The
+    input is read once, as it comes: `-` is standard input, and a pipe or FIFO works too."""
+    with opened(path) as lines:
+        chosen = None if format_name == "auto" else format_name
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
                 continue
             try:
-                yield Conversation.model_validate(json.loads(line))
-            except (json.JSONDecodeError, ValidationError) as error:
+                document = json.loads(raw)
+                chosen = chosen or detect(document)
+                fields = conversation_fields(document, raw, chosen)
+                yield Conversation.model_validate({**fields, "line": number})
+            except (ValueError, ValidationError) as error:  # JSON, UTF-8 or shape
                 yield UnreadableLine(number, type(error).__name__)
 
 
-def count_lines(path: Path) -> int:
+@contextmanager
+def opened(path: Path) -> Iterator[BinaryIO]:
+    if path == STDIN:
+        yield sys.stdin.buffer
+        return
+    with path.open("rb") as lines:
+        yield lines
+
+
+def count_lines(path: Path) -> int | None:
+    """The lines of a regular file, for a progress bar's total; None for what can be read only
+    once (standard input, a pipe, a FIFO): those are not read ahead."""
+    if path == STDIN or not path.is_file():
+        return None
     with path.open("rb") as raw:
         return sum(1 for line in raw if line.strip())
 
@@ -59,11 +84,11 @@ def generate_conversations(count: int, seed: int = 7) -> list[Conversation]:
     conversations = []
     for index in range(count):
         model = rng.choice(["gpt-4", "gpt-3.5-turbo", "gpt-4o", "vicuna-13b-v1.3"])
-        turns: list[Turn] = []
+        turns: list[dict[str, Any]] = []
         for _ in range(2):
             ask = f"{rng.choice(_ASKS)} {rng.choice(_TOPICS)}, please. 🙂"
             reply = " ".join(rng.choice(_TOPICS) for _ in range(rng.randint(5, 60)))
-            turns += [Turn(role="user", content=ask), Turn(role="assistant", content=reply)]
+            turns += [{"role": "user", "content": ask}, {"role": "assistant", "content": reply}]
         conversations.append(
             Conversation(conversation_id=f"generated:{index}:{model}", model=model, messages=turns)
         )

@@ -1,6 +1,7 @@
 """Ingest conversations through the pipeline: idempotent (message ids derive from the
-conversation id and turn), each conversation's messages in one transaction, several
-conversations at once so that their transactions share commits."""
+conversation id and turn), windows of conversations in one transaction, several windows at once
+so that their transactions share commits. Every turn keeps its role and all its fields, and one
+that cannot be recorded is reported on its own (line, turn, code): its neighbours are recorded."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatledger.domain.batch import MAX_BATCH_MESSAGES
+from chatledger.domain.chat_import import MAX_IMPORT_MESSAGES
 from chatledger.domain.errors import ErrorCode
 from chatledger.domain.messages import CommandResult
 from chatledger.domain.pipeline import PersistencePipeline
@@ -26,6 +27,8 @@ class IngestTotals:
     unreadable_lines: list[int] = field(default_factory=list)
     error_codes: Counter[str] = field(default_factory=Counter)
     tokens: int = 0
+    # (line, turn, error code) of each message that was not recorded, in the order of the input.
+    failures: list[tuple[int, int, str]] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
@@ -39,11 +42,14 @@ class IngestTotals:
         self.unreadable_lines.extend(other.unreadable_lines)
         self.error_codes.update(other.error_codes)
         self.tokens += other.tokens
+        self.failures.extend(other.failures)
 
-    def count(self, result: CommandResult) -> None:
+    def count(self, result: CommandResult, line: int = 0, turn: int = 0) -> None:
         if not result.success:
+            code = result.error.code.value if result.error else "UNKNOWN"
             self.failed += 1
-            self.error_codes[result.error.code.value if result.error else "UNKNOWN"] += 1
+            self.error_codes[code] += 1
+            self.failures.append((line, turn, code))
         elif result.duplicate:
             self.duplicates += 1
         else:
@@ -72,16 +78,17 @@ class Ingestor:
         """What each line came to, as it is done: a conversation's counts, or an unreadable
         line. Windows of conversations are recorded by `clients` threads at once."""
         with ThreadPoolExecutor(max_workers=self.clients) as pool:
-            in_flight: deque[Future[list[list[CommandResult]]]] = deque()
+            in_flight: deque[tuple[list[Conversation], Future[list[list[CommandResult]]]]]
+            in_flight = deque()
             for window in self.windows(items):
                 if isinstance(window, UnreadableLine):
                     yield IngestTotals(unreadable_lines=[window.line_number])
                     continue
-                in_flight.append(pool.submit(self.record_window, window))
+                in_flight.append((window, pool.submit(self.record_window, window)))
                 if len(in_flight) > 2 * self.clients:  # read ahead, never the whole file
-                    yield from self.counted(in_flight.popleft().result())
+                    yield from self.counted(*in_flight.popleft())
             while in_flight:
-                yield from self.counted(in_flight.popleft().result())
+                yield from self.counted(*in_flight.popleft())
 
     def windows(
         self, items: Iterable[Conversation | UnreadableLine]
@@ -102,11 +109,13 @@ class Ingestor:
             yield window
 
     @staticmethod
-    def counted(conversations: list[list[CommandResult]]) -> Iterator[IngestTotals]:
-        for results in conversations:
+    def counted(
+        window: list[Conversation], recorded: Future[list[list[CommandResult]]]
+    ) -> Iterator[IngestTotals]:
+        for conversation, results in zip(window, recorded.result(), strict=True):
             line = IngestTotals(conversations=1)
-            for result in results:
-                line.count(result)
+            for turn, result in enumerate(results):
+                line.count(result, conversation.line, turn)
             yield line
 
     def record_window(self, window: list[Conversation]) -> list[list[CommandResult]]:
@@ -130,52 +139,70 @@ class Ingestor:
                 "messages": messages}  # fmt: skip
 
     def record(self, conversation: Conversation) -> list[CommandResult]:
-        chat_id = conversation.conversation_id
-        started = self.pipeline.start_chat(
-            chat_id, self.user_id, title=chat_id, model=conversation.model
-        )
-        if not started.success:
-            return [started]
+        """One conversation alone: each message recorded or refused on its own (an import of
+        one chat), or with `stream_replies` one message at a time."""
+        chat_id, turns = conversation.conversation_id, len(conversation.messages)
         if self.stream_replies:
-            return [
-                self.record_turn(conversation, index) for index in range(len(conversation.messages))
-            ]
-        items = [
-            self.batch_item(conversation, index) for index in range(len(conversation.messages))
-        ]
+            started = self.pipeline.start_chat(
+                chat_id, self.user_id, title=chat_id, model=conversation.model
+            )
+            if not started.success:
+                return [started] * turns
+            return [self.record_turn(conversation, index) for index in range(turns)]
         results: list[CommandResult] = []
-        for start in range(0, len(items), MAX_BATCH_MESSAGES):
-            part = items[start : start + MAX_BATCH_MESSAGES]
-            batch = self.pipeline.persist_messages(chat_id, self.user_id, part)
-            results.extend(batch.results if batch.success else [batch] * len(part))
+        spec = self.chat_spec(conversation)
+        for start in range(0, max(turns, 1), MAX_IMPORT_MESSAGES):
+            part = spec["messages"][start : start + MAX_IMPORT_MESSAGES]
+            imported = self.pipeline.import_chats(self.user_id, [{**spec, "messages": part}])
+            # A refused chat is one failure even when it has no message to refuse.
+            refused = [imported] * max(len(part), 1)
+            results.extend(imported.chats[0].results if imported.success else refused)
         return results
 
-    def batch_item(self, conversation: Conversation, index: int) -> dict[str, Any]:
+    def batch_item(self, conversation: Conversation, index: int) -> Any:
+        """The turn as the pipeline takes it: its role and fields as the line has them, an id
+        from the conversation and the turn, and where it came from. What is not a message
+        object goes as it is, to be refused on its own."""
         turn = conversation.messages[index]
-        message_id = f"{conversation.conversation_id}:{index}"
-        role = "user" if turn.role == "user" else "assistant"
-        item: dict[str, Any] = {"role": role, "content": turn.content, "message_id": message_id}
-        if role == "user":
-            item["metadata"] = {"source": conversation.source or "ingest"}
+        if not isinstance(turn, dict):
+            return turn
+        item = {k: v for k, v in turn.items() if v is not None}
+        item.setdefault("content", "")
+        item["message_id"] = f"{conversation.conversation_id}:{index}"
+        if turn.get("role") == "assistant":
+            origin = {"generation_source": "ingest"}
+            if conversation.model is not None:
+                item.setdefault("model", conversation.model)
         else:
-            item.update(model=conversation.model, metadata={"generation_source": "ingest"})
+            origin = {"source": conversation.source or "ingest"}
+        metadata = item.get("metadata", {})
+        item["metadata"] = {**metadata, **origin} if isinstance(metadata, dict) else metadata
         return item
 
     def record_turn(self, conversation: Conversation, index: int) -> CommandResult:
         """One message at a time, replies streamed in chunks, as a live chat backend sends them."""
-        chat_id, turn = conversation.conversation_id, conversation.messages[index]
-        message_id = f"{chat_id}:{index}"
-        if turn.role == "user":
-            return self.pipeline.persist_user_message(
-                chat_id, self.user_id, turn.content, message_id=message_id,
-                metadata={"source": conversation.source or "ingest"},
-            )  # fmt: skip
+        chat_id, item = conversation.conversation_id, self.batch_item(conversation, index)
+        if not streamable(item):  # recorded whole, or refused on its own
+            batch = self.pipeline.persist_messages(chat_id, self.user_id, [item])
+            return batch.results[0] if batch.success else batch
         opened = self.pipeline.open_stream(
-            chat_id, self.user_id, message_id=message_id, model=conversation.model,
+            chat_id, self.user_id, message_id=item["message_id"], model=item.get("model"),
             metadata={"generation_source": "demo-stream"},
         )  # fmt: skip
         if opened.stream is None:
             return opened
-        for start in range(0, len(turn.content), self.chunk_chars):
-            opened.stream.add_chunk(turn.content[start : start + self.chunk_chars])
-        return self.pipeline.complete_stream(opened.stream)
+        content = item["content"]
+        for start in range(0, len(content), self.chunk_chars):
+            opened.stream.add_chunk(content[start : start + self.chunk_chars])
+        facts = {k: item[k] for k in ("finish_reasons", "response_id", "refusal") if k in item}
+        return self.pipeline.complete_stream(opened.stream, usage=item.get("usage"), **facts)
+
+
+def streamable(item: Any) -> bool:
+    """A reply of text only is streamed; tool calls and parts are recorded whole."""
+    return (
+        isinstance(item, dict)
+        and item.get("role") == "assistant"
+        and isinstance(item.get("content"), str)
+        and not item.get("tool_calls")
+    )

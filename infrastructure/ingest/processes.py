@@ -40,11 +40,13 @@ class IngestJob:
     stream_replies: bool = False
     clients: int = 4
     start_method: str | None = None  # None: fork where that is safe, else spawn
+    format_name: str = "auto"  # formats.FORMATS
 
     def share(self, worker: int) -> Iterator[Conversation | UnreadableLine]:
         """Every `workers`-th line, from line `worker` on (unreadable lines too: each line is
         reported by exactly one worker)."""
-        items = read_conversations(self.source) if isinstance(self.source, Path) else self.source
+        source = self.source
+        items = read_conversations(source, self.format_name) if isinstance(source, Path) else source
         return islice(items, worker, None, self.workers)
 
 
