@@ -14,11 +14,25 @@ from chatledger.domain.chat_import import ImportResult
 from chatledger.domain.input_types import Content, Identifier, ModelName, Title
 from chatledger.domain.messages import CommandResult
 from chatledger.infrastructure.http.context import CHECKED, ChatIdPath, ServicesDep, WriterDep
-from chatledger.infrastructure.http.models import AssistantMessageBody, Body, UserMessageBody
+from chatledger.infrastructure.http.models import (
+    AssistantMessageBody,
+    Body,
+    PromptMessageBody,
+    ToolMessageBody,
+    UserMessageBody,
+)
 from chatledger.infrastructure.http.results import ERROR_RESPONSES, as_response
 
 router = APIRouter(prefix="/v1", tags=["recording"], responses=ERROR_RESPONSES,
                    dependencies=CHECKED)  # fmt: skip
+
+
+class SystemItem(PromptMessageBody):
+    role: Literal["system"]
+
+
+class DeveloperItem(PromptMessageBody):
+    role: Literal["developer"]
 
 
 class UserItem(UserMessageBody):
@@ -29,7 +43,14 @@ class AssistantItem(AssistantMessageBody):
     role: Literal["assistant"]
 
 
-Item = Annotated[UserItem | AssistantItem, Field(discriminator="role")]
+class ToolItem(ToolMessageBody):
+    role: Literal["tool"]
+
+
+# By role: an unknown one is refused with the roles there are (422, VALIDATION_ERROR).
+Item = Annotated[
+    SystemItem | DeveloperItem | UserItem | AssistantItem | ToolItem, Field(discriminator="role")
+]
 Items = Annotated[list[Item], Field(min_length=1, max_length=MAX_BATCH_MESSAGES)]
 
 
@@ -72,8 +93,8 @@ def answered(model: type[CommandResult], created: bool) -> dict[int | str, dict[
 def persist_messages(
     chat_id: ChatIdPath, body: BatchBody, caller: WriterDep, wired: ServicesDep
 ) -> Response:
-    """A run of user and assistant messages of one chat, recorded all or none in one
-    transaction; those recorded before come back as duplicates (a resumed upload)."""
+    """A run of messages of one chat, of every role, recorded all or none in one transaction;
+    those recorded before come back as duplicates (a resumed upload)."""
     items = [item.fields() for item in body.messages]
     result = wired.pipeline.persist_messages(chat_id, caller.user_id, items)
     return as_response(result, created=any(not r.duplicate for r in result.results))
@@ -82,7 +103,7 @@ def persist_messages(
 @router.post("/imports", responses=answered(ImportResult, True), response_model=None)
 def import_chats(body: ImportBody, caller: WriterDep, wired: ServicesDep) -> Response:
     """Whole conversations of many chats of the caller, new chats started, in one transaction:
-    for bulk loads."""
+    for bulk loads. A message the pipeline refuses is refused alone, with its own result."""
     result = wired.pipeline.import_chats(caller.user_id, [chat.fields() for chat in body.chats])
     recorded = any(not r.duplicate for chat in result.chats for r in chat.results)
     return as_response(result, created=recorded)

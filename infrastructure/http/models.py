@@ -9,17 +9,29 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from chatledger.domain.content_parts import MAX_PARTS
+from chatledger.domain.generation_facts import (
+    MAX_TOOL_CALLS,
+    FinishReason,
+    RequestParameters,
+    ToolCallId,
+)
 from chatledger.domain.input_types import Content, ErrorText, Identifier, Metadata, ModelName, Title
 from chatledger.domain.messages import (
-    CommandResult,
     ContextItems,
     Intent,
+    ParticipantName,
     ProviderUsage,
     StreamFigures,
 )
 
 ErrorCodeText = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
 Temperature = Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)]
+# Parts and tool calls in the OpenAI, Anthropic or canonical shape: the pipeline validates each
+# and names what is wrong (content.parts.1.data, tool_calls.0.arguments); README, "The record".
+Parts = Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_PARTS)]
+SentContent = Content | Parts
+ToolCalls = Annotated[list[dict[str, Any]], Field(max_length=MAX_TOOL_CALLS)]
 
 
 class Body(BaseModel):
@@ -42,13 +54,29 @@ class StartChatBody(Body):
 
 
 class UserMessageBody(Ids):
-    content: Annotated[Content, StringConstraints(min_length=1)]
+    content: SentContent
+    name: ParticipantName | None = None
     context: ContextItems | None = None
     metadata: Metadata | None = None
     personal_metadata: Metadata | None = None
 
 
-class GenerationBody(Ids):
+class PromptMessageBody(Ids):
+    """A system or developer message: the instructions the model was given."""
+
+    content: SentContent
+    name: ParticipantName | None = None
+    metadata: Metadata | None = None
+    personal_metadata: Metadata | None = None
+
+
+class ToolMessageBody(PromptMessageBody):
+    """What a tool returned, answering the assistant's tool call `tool_call_id`."""
+
+    tool_call_id: ToolCallId
+
+
+class GenerationBody(Ids, RequestParameters):
     intent: Intent | None = None
     context: ContextItems | None = None
     model: ModelName | None = None
@@ -57,15 +85,26 @@ class GenerationBody(Ids):
     personal_metadata: Metadata | None = None
 
 
-class AssistantMessageBody(GenerationBody):
-    content: Content
+class ResponseBody(Body):
+    """What the provider answered beside the text (README, "The record")."""
+
+    tool_calls: ToolCalls | None = None
+    finish_reasons: Annotated[list[FinishReason], Field(max_length=16)] | None = None
+    response_id: Identifier | None = None
+    response_model: ModelName | None = None
+    refusal: Content | None = None
+
+
+class AssistantMessageBody(GenerationBody, ResponseBody):
+    content: SentContent = ""
+    name: ParticipantName | None = None
     generation_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
     usage: ProviderUsage | None = None
     error_code: ErrorCodeText | None = None
     error_message: ErrorText | None = None
 
 
-class CompleteStreamBody(StreamFigures):
+class CompleteStreamBody(StreamFigures, ResponseBody):
     """The reply and what the client measured while relaying it."""
 
     content: Content
@@ -85,22 +124,6 @@ class FailStreamBody(StreamFigures):
     content: Content = ""
     metadata: Metadata | None = None
     personal_metadata: Metadata | None = None
-
-
-class BrokenLinkModel(BaseModel):
-    chat_id: str
-    version: int
-    problem: str = Field(description="hash_mismatch | prev_hash_mismatch | version_gap | "
-                         "undecodable")  # fmt: skip
-    expected: str
-    found: str
-
-
-class VerifyResult(CommandResult):
-    intact: bool | None = None
-    events: int = 0
-    chats: int = 0
-    broken: list[BrokenLinkModel] = Field(default_factory=list)
 
 
 class Health(BaseModel):

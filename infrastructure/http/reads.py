@@ -10,7 +10,7 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from chatledger.domain.errors import ChatLedgerError
+from chatledger.domain.errors import ChatLedgerError, ErrorCode
 from chatledger.domain.input_types import ID_PATTERN
 from chatledger.domain.messages import CommandResult
 from chatledger.infrastructure.http.context import (
@@ -23,11 +23,9 @@ from chatledger.infrastructure.http.context import (
     acting_user,
 )
 from chatledger.infrastructure.http.models import (
-    BrokenLinkModel,
     Health,
     ProjectionLag,
     Readiness,
-    VerifyResult,
 )
 from chatledger.infrastructure.http.results import (
     ERROR_RESPONSES,
@@ -36,7 +34,7 @@ from chatledger.infrastructure.http.results import (
     not_found,
 )
 from chatledger.projections.read_side import MAX_RANGE_HOURS, ReplayResult, StatsResult
-from chatledger.projections.verification import ChainVerifier
+from chatledger.projections.verification import VerifyResult
 
 router = APIRouter(prefix="/v1", tags=["reading"], responses=ERROR_RESPONSES, dependencies=CHECKED)
 probes = APIRouter(tags=["operations"], dependencies=CHECKED)
@@ -106,15 +104,9 @@ def verify(
             return as_response(CommandResult(success=False, error=not_found(chat_id)))
         except PersistenceError:
             raise StoreUnavailableError from None
-    try:
-        report = ChainVerifier(wired.pipeline).verify(chat_id)
-    except PersistenceError:
-        raise StoreUnavailableError from None
-    if chat_id is not None and report.events == 0:
-        return as_response(CommandResult(success=False, error=not_found(chat_id)))
-    broken = [BrokenLinkModel(**vars(link)) for link in report.broken]
-    verified = VerifyResult(success=True, chat_id=chat_id, intact=report.intact,
-                            events=report.events, chats=report.chats, broken=broken)  # fmt: skip
+    verified = wired.read_side.verify(chat_id)
+    if verified.error is not None and verified.error.code is ErrorCode.CHAT_NOT_FOUND:
+        return as_response(CommandResult(success=False, error=not_found(chat_id or "")))
     return as_response(verified)
 
 

@@ -1,6 +1,7 @@
-"""Recording over HTTP: start a chat, persist a user or assistant message, open a stream and
-complete or fail it. Each answers the pipeline's CommandResult: 201 when recorded, 200 when it
-was recorded before (a retry), the error's status otherwise.
+"""Recording over HTTP: start a chat, persist a message of any role (system, developer, user,
+assistant, tool), open a stream and complete or fail it. Each answers the pipeline's
+CommandResult: 201 when recorded, 200 when it was recorded before (a retry), the error's status
+otherwise.
 
 Streams are stateless on the server: opening returns the stream's message id as its handle; the
 client relays the chunks, then completes or fails the stream with the content and the figures it
@@ -14,12 +15,13 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from chatledger.domain.messages import CommandResult
+from chatledger.domain.messages import CommandResult, StreamFigures
 from chatledger.domain.stream_context import MeasuredStream
 from chatledger.infrastructure.http.context import (
     CHECKED,
     ChatIdPath,
     MessageIdPath,
+    Services,
     ServicesDep,
     WriterDep,
 )
@@ -28,7 +30,9 @@ from chatledger.infrastructure.http.models import (
     CompleteStreamBody,
     FailStreamBody,
     GenerationBody,
+    PromptMessageBody,
     StartChatBody,
+    ToolMessageBody,
     UserMessageBody,
 )
 from chatledger.infrastructure.http.results import ERROR_RESPONSES, as_response
@@ -62,14 +66,47 @@ def persist_user_message(
     return as_response(result, created=True)
 
 
+@router.post("/{chat_id:path}/messages/system", responses=RECORDED, response_model=None)
+def persist_system_message(
+    chat_id: ChatIdPath, body: PromptMessageBody, caller: WriterDep, wired: ServicesDep
+) -> Response:
+    """Record the system prompt: the instructions the application gave the model."""
+    return persisted(wired, chat_id, caller.user_id, "system", body)
+
+
+@router.post("/{chat_id:path}/messages/developer", responses=RECORDED, response_model=None)
+def persist_developer_message(
+    chat_id: ChatIdPath, body: PromptMessageBody, caller: WriterDep, wired: ServicesDep
+) -> Response:
+    """Record a developer message (the role OpenAI's newer models take instructions in)."""
+    return persisted(wired, chat_id, caller.user_id, "developer", body)
+
+
+@router.post("/{chat_id:path}/messages/tool", responses=RECORDED, response_model=None)
+def persist_tool_message(
+    chat_id: ChatIdPath, body: ToolMessageBody, caller: WriterDep, wired: ServicesDep
+) -> Response:
+    """Record what a tool returned, answering the assistant's tool call `tool_call_id`."""
+    return persisted(wired, chat_id, caller.user_id, "tool", body)
+
+
+def persisted(
+    wired: Services, chat_id: str, user_id: str, role: str, body: PromptMessageBody
+) -> Response:
+    """A message of a role that has no endpoint of its own shape: text or parts, a name."""
+    result = wired.pipeline.persist_message(chat_id, user_id, role, **body.fields())
+    return as_response(result, created=True)
+
+
 @router.post("/{chat_id:path}/messages/assistant", responses=RECORDED, response_model=None)
 def persist_assistant_message(
     chat_id: ChatIdPath, body: AssistantMessageBody, caller: WriterDep, wired: ServicesDep
 ) -> Response:
-    """Record a whole reply (a failed generation too, with its error code)."""
+    """Record a whole reply: text or parts, tool calls, finish reasons, response id and model,
+    a refusal (a failed generation too, with its error code)."""
     fields = body.fields()
     result = wired.pipeline.persist_assistant_message(
-        chat_id, caller.user_id, fields.pop("content"), **fields
+        chat_id, caller.user_id, fields.pop("content", ""), **fields
     )
     return as_response(result, created=True)
 
@@ -101,11 +138,9 @@ def complete_stream(
         chat_id, caller.user_id, message_id, chunk_count=body.chunk_count,
         first_chunk_ms=body.first_chunk_ms, duration_ms=body.duration_ms,
     )  # fmt: skip
-    result = wired.pipeline.complete_stream(
-        stream, body.content, usage=body.usage.model_dump() if body.usage else None,
-        error_code=body.error_code, error_message=body.error_message, metadata=body.metadata,
-        personal_metadata=body.personal_metadata,
-    )  # fmt: skip
+    figures = set(StreamFigures.model_fields)
+    fields = {k: v for k, v in body.fields().items() if k not in figures}
+    result = wired.pipeline.complete_stream(stream, fields.pop("content"), **fields)
     return as_response(result, created=True)
 
 
