@@ -11,7 +11,7 @@ from chatledger.domain.chat import Chat
 from chatledger.domain.ports import ContentProtector
 from chatledger.domain.sealed_fields import opened_content, opened_metadata, opened_title
 from chatledger.domain.sealed_message import Opener
-from chatledger.projections.changes import AuditEntry
+from chatledger.projections.rows import AuditEntry
 from chatledger.projections.views import AuditFilter, AuditIndexView
 
 PAGE = 1000

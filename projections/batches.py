@@ -12,13 +12,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from chatledger.projections.changes import (
-    AuditEntry,
-    ContentErased,
-    MessageClosed,
-    MessageRow,
-    closed_row,
-)
+from chatledger.projections.changes import closed_row
+from chatledger.projections.rows import AuditEntry, ContentErased, MessageClosed, MessageRow
 from chatledger.projections.stats import ALL_TIME, EventFigures, StatKey
 
 

@@ -9,7 +9,8 @@ from eventsourcing.projection import Projection
 
 from chatledger.domain.chat import Chat, ChatEvent
 from chatledger.domain.ports import ContentProtector
-from chatledger.projections.changes import ContentErased, audit_entry, message_change
+from chatledger.projections.changes import audit_entry, message_change
+from chatledger.projections.rows import ContentErased
 from chatledger.projections.stats import event_figures
 from chatledger.projections.views import AuditIndexView, MessageTableView, StatsView
 

@@ -14,13 +14,8 @@ from chatledger.domain.chat import Chat, ChatEvent
 from chatledger.domain.ports import ContentProtector
 from chatledger.domain.sealed_fields import opened_content, opened_title
 from chatledger.domain.sealed_message import Opener
-from chatledger.projections.changes import (
-    MessageChange,
-    MessageClosed,
-    MessageRow,
-    as_json,
-    message_change,
-)
+from chatledger.projections.changes import MessageChange, message_change
+from chatledger.projections.rows import MessageClosed, MessageRow, as_json
 
 
 class TimelineEntry(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from chatledger.projections.batches import AuditBatch, Batch, MessageBatch, StatBatch
-from chatledger.projections.changes import AuditEntry
+from chatledger.projections.rows import AuditEntry
 
 
 class PositionMovedError(Exception):

@@ -7,15 +7,9 @@ from typing import Any
 
 from chatledger.domain.chat import ChatEvent
 from chatledger.domain.pipeline import PersistencePipeline
-from chatledger.projections.changes import (
-    ContentErased,
-    MessageClosed,
-    MessageRow,
-    audit_entry,
-    erased,
-    message_change,
-)
+from chatledger.projections.changes import audit_entry, message_change
 from chatledger.projections.read_side import ReadSide
+from chatledger.projections.rows import ContentErased, MessageClosed, MessageRow, erased
 from chatledger.projections.stats import StatKey, stat_deltas
 
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.infrastructure.cli.main import app
-from chatledger.projections.changes import AuditEntry
 from chatledger.projections.read_side import ReadSide
+from chatledger.projections.rows import AuditEntry
 from chatledger.projections.views import AuditFilter
 from tests.reliability_figures import record_figures
 from tests.test_hostile_input import SLOW_IS_FINE, anything, assert_coded

@@ -19,8 +19,8 @@ from chatledger.domain.personal_metadata import open_personal_metadata
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.domain.ports import UNREADABLE_CONTENT, content_binding, title_binding
 from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel
-from chatledger.projections.changes import MessageRow
 from chatledger.projections.read_side import ReadSide
+from chatledger.projections.rows import MessageRow
 from chatledger.projections.verification import ChainVerifier
 from tests.conftest import PipelineFactory
 from tests.read_model_oracle import actual_dumps, expected_dumps

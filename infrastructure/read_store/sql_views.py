@@ -9,12 +9,7 @@ from chatledger.domain.ports import ERASED_CONTENT
 from chatledger.infrastructure.read_store.sql_database import Cursor
 from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel, TableSpec
 from chatledger.projections.batches import MessageWrites
-from chatledger.projections.changes import (
-    ERASED_METADATA,
-    AuditEntry,
-    MessageClosed,
-    MessageRow,
-)
+from chatledger.projections.rows import ERASED_METADATA, AuditEntry, MessageClosed, MessageRow
 from chatledger.projections.stats import ALL_TIME
 from chatledger.projections.views import AuditFilter, AuditIndexView, MessageTableView, StatsView
 
