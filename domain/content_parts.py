@@ -21,7 +21,6 @@ MAX_PARTS = 64
 # Decoded bytes of one message's inline parts together: the event store keeps them (sealed,
 # as base64) in the message's event, and every reader of the log reads that event.
 MAX_INLINE_BYTES = 2 * 1024 * 1024
-PART_TYPES = ("text", "image", "audio", "file")
 MediaType = Annotated[
     str,
     StringConstraints(

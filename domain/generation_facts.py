@@ -88,4 +88,3 @@ class ResponseFacts(StrictInput):
 
 
 REQUEST_FIELDS = tuple(RequestParameters.model_fields)
-RESPONSE_FIELDS = tuple(ResponseFacts.model_fields)

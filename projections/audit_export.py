@@ -10,7 +10,7 @@ from chatledger.domain.application import ChatApplication
 from chatledger.domain.chat import Chat
 from chatledger.domain.ports import ContentProtector
 from chatledger.domain.sealed_fields import opened_content, opened_metadata, opened_title
-from chatledger.domain.sealed_message import Opener
+from chatledger.domain.sealed_message import SEALED_PART_FIELDS, Opener
 from chatledger.projections.rows import AuditEntry
 from chatledger.projections.views import AuditFilter, AuditIndexView
 
@@ -33,8 +33,6 @@ GEN_AI_NAMES = {
     "finish_reasons": "gen_ai.response.finish_reasons",
     "tool_call_id": "gen_ai.tool.call.id",
 }
-# Kept from the parts and tool calls without --with-content: what they are, not what they say.
-SEALED_PART_FIELDS = ("data", "url", "filename")
 
 
 def recorded_fields(event: Any, with_content: bool, protector: ContentProtector) -> dict[str, Any]:
@@ -42,7 +40,7 @@ def recorded_fields(event: Any, with_content: bool, protector: ContentProtector)
     if isinstance(event, Chat.MessageEvent):
         fields["role"] = event.role
         fields["gen_ai.conversation.id"] = event.originator_id
-    if not with_content:
+    if not with_content:  # what the parts and tool calls are, not what they say
         for name in ("content", "personal_metadata", "refusal"):
             fields.pop(name, None)
         if fields.get("parts") is not None:
