@@ -56,23 +56,24 @@ def conversation_fields(document: Any, raw_line: bytes, format_name: str) -> dic
     messages = document.get("messages")
     if not isinstance(messages, list):
         raise FormatError('a line needs "messages", a list')
-    return {
-        "conversation_id": own_id(document) or line_id("openai", raw_line),
-        "model": document.get("model"),
-        "source": document.get("source"),
-        "messages": messages,
-    }
+    return conversation(document, raw_line, "openai", messages)
 
 
 def sharegpt(document: dict[str, Any], raw_line: bytes) -> dict[str, Any]:
     turns = document.get("conversations")
     if not isinstance(turns, list):
         raise FormatError('a sharegpt line needs "conversations", a list')
+    return conversation(document, raw_line, "sharegpt", [sharegpt_turn(turn) for turn in turns])
+
+
+def conversation(
+    document: dict[str, Any], raw_line: bytes, format_name: str, messages: list[Any]
+) -> dict[str, Any]:
     return {
-        "conversation_id": own_id(document) or line_id("sharegpt", raw_line),
+        "conversation_id": own_id(document) or line_id(format_name, raw_line),
         "model": document.get("model"),
-        "source": document.get("source", "sharegpt"),
-        "messages": [sharegpt_turn(turn) for turn in turns],
+        "source": document.get("source", format_name if format_name == "sharegpt" else None),
+        "messages": messages,
     }
 
 
