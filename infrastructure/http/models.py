@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
 from chatledger.domain.content_parts import MAX_PARTS
 from chatledger.domain.generation_facts import (
@@ -30,7 +30,12 @@ Temperature = Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)]
 # Parts and tool calls in the OpenAI, Anthropic or canonical shape: the pipeline validates each
 # and names what is wrong (content.parts.1.data, tool_calls.0.arguments); README, "The record".
 Parts = Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_PARTS)]
-SentContent = Content | Parts
+SentContent = Annotated[
+    Annotated[Content, Tag("text")] | Annotated[Parts, Tag("parts")],
+    # Errors then name `body.content.parts.0`, as the pipeline does, not pydantic's names of
+    # the union's members (`body.content.list[dict[str,any]].0`).
+    Discriminator(lambda value: "parts" if isinstance(value, list) else "text"),
+]
 ToolCalls = Annotated[list[dict[str, Any]], Field(max_length=MAX_TOOL_CALLS)]
 
 
@@ -96,7 +101,8 @@ class ResponseBody(Body):
 
 
 class AssistantMessageBody(GenerationBody, ResponseBody):
-    content: SentContent = ""
+    # null as in the OpenAI chat format, where a reply of tool calls or a refusal has no text.
+    content: SentContent | None = ""
     name: ParticipantName | None = None
     generation_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
     usage: ProviderUsage | None = None
@@ -107,7 +113,7 @@ class AssistantMessageBody(GenerationBody, ResponseBody):
 class CompleteStreamBody(StreamFigures, ResponseBody):
     """The reply and what the client measured while relaying it."""
 
-    content: Content
+    content: Content | None = None  # none, when the reply is tool calls or a refusal
     usage: ProviderUsage | None = None
     error_code: ErrorCodeText | None = None
     error_message: ErrorText | None = None

@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
-from chatledger.domain.messages import CommandResult, StreamFigures
+from chatledger.domain.messages import ROLES, CommandResult, StreamFigures
 from chatledger.domain.stream_context import MeasuredStream
 from chatledger.infrastructure.http.context import (
     CHECKED,
@@ -106,7 +107,7 @@ def persist_assistant_message(
     a refusal (a failed generation too, with its error code)."""
     fields = body.fields()
     result = wired.pipeline.persist_assistant_message(
-        chat_id, caller.user_id, fields.pop("content", ""), **fields
+        chat_id, caller.user_id, fields.pop("content", None) or "", **fields
     )
     return as_response(result, created=True)
 
@@ -140,7 +141,7 @@ def complete_stream(
     )  # fmt: skip
     figures = set(StreamFigures.model_fields)
     fields = {k: v for k, v in body.fields().items() if k not in figures}
-    result = wired.pipeline.complete_stream(stream, fields.pop("content"), **fields)
+    result = wired.pipeline.complete_stream(stream, fields.pop("content", None), **fields)
     return as_response(result, created=True)
 
 
@@ -164,3 +165,14 @@ def fail_stream(
         personal_metadata=body.personal_metadata,
     )  # fmt: skip
     return as_response(result, created=True)
+
+
+# Last of the recording routes, so that every route above matches first (ids may hold "/").
+@router.post("/{chat_id:path}/messages/{role}", include_in_schema=False)
+def refuse_unknown_role(role: str, caller: WriterDep) -> Response:
+    """A role with no endpoint: refused naming the roles there are, as in a batch, rather than
+    a bare 404 that reads like a typo in the path. The role sent is input: not echoed."""
+    raise RequestValidationError([{
+        "loc": ("path", "role"), "type": "literal_error",
+        "msg": f"unknown role; the roles are {', '.join(ROLES)}",
+    }])  # fmt: skip
