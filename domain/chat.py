@@ -120,10 +120,14 @@ class Chat(BaseAggregate[str]):
         response_id: str | None = None
         response_model: str | None = None
         refusal: str | None = None  # sealed
+        # The reply's place in the conversation (conversation_keys): when a client sends these
+        # words back in its next call's history, they are known as this reply.
+        conversation_key: str | None = None
 
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
             chat.remember(self.message_id, self.idempotency_key, self.originator_version)
+            chat.remember_place(self.conversation_key, self.message_id)
 
     class StreamOpened(MessageEvent):
         user_id: str
@@ -168,11 +172,13 @@ class Chat(BaseAggregate[str]):
         # The model the reply was asked of (its encoding counted the tokens): statistics of
         # a completion by model need no look-up of the stream's opening.
         model: str | None = None
+        conversation_key: str | None = None  # as for AssistantMessageRecorded
 
         def apply(self, chat: Chat) -> None:
             super().apply(chat)
             del chat.open_streams[self.message_id]
             chat.remember(self.message_id, None, self.originator_version)
+            chat.remember_place(self.conversation_key, self.message_id)
 
     class StreamFailed(MessageEvent):
         """A stream that ended in an error, or was abandoned and reaped (STREAM_ABANDONED)."""
@@ -266,6 +272,12 @@ class Chat(BaseAggregate[str]):
         self.message_versions[message_id] = version
         if idempotency_key is not None:
             self.idempotency_keys[idempotency_key] = message_id
+
+    def remember_place(self, conversation_key: str | None, message_id: str) -> None:
+        """A reply's place is an alias: the first reply there keeps it, and a later one (the
+        same prompt asked again) is recorded all the same."""
+        if conversation_key is not None:
+            self.idempotency_keys.setdefault(conversation_key, message_id)
 
     def recorded_version(self, message_id: str | None, idempotency_key: str | None) -> int | None:
         """The version of the latest event of this message id or idempotency key."""

@@ -46,6 +46,13 @@ class MessagePlan:
     planned_ms: float = 0.0  # validating and planning this message alone
 
     @property
+    def recorded_as(self) -> tuple[type[Chat.MessageEvent], ...]:
+        """The events that record a message like this one: a reply came whole or streamed."""
+        if self.event is Chat.AssistantMessageRecorded:
+            return (Chat.AssistantMessageRecorded, Chat.StreamCompleted)
+        return (self.event,)
+
+    @property
     def text(self) -> str:
         content = self.message.content
         return content if isinstance(content, str) else text_of(content)
@@ -112,6 +119,7 @@ class MessageRecording(ChatApplication):
                 "temperature": message.temperature,
                 "usage": message.usage.recorded() if message.usage else None,
                 "generation_ms": message.generation_ms,
+                "conversation_key": message.conversation_key,
                 "error_code": message.error_code,
                 "error_message": message.error_message,
                 **{name: getattr(message, name) for name in REQUEST_FIELDS},
@@ -154,7 +162,7 @@ class MessageRecording(ChatApplication):
         started = perf_counter()
         message, text, parts = plan.message, plan.text, plan.parts
         fingerprint = [(str(p.type), p.sha256) for p in parts] if parts else None
-        duplicate = self.find_duplicate(chat, message, plan.event, text, fingerprint)
+        duplicate = self.find_duplicate(chat, message, plan.recorded_as, text, fingerprint)
         if duplicate:
             return duplicate
         notes = list(plan.warnings)

@@ -151,10 +151,12 @@ class AssistantMessage(Generation, Outcome, ResponseFacts):
     content: MessageContent = ""  # none, when the reply is tool calls or a refusal
     name: ParticipantName | None = None
     generation_ms: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = None
+    conversation_key: Identifier | None = None  # the reply's place (conversation_keys)
 
 
 class StreamEnd(Outcome, ResponseFacts):
     content: Content | None = None
+    conversation_key: Identifier | None = None
 
 
 class PromptTokensMessage(StrictInput):

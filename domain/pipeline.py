@@ -122,10 +122,12 @@ class PersistencePipeline(ImportCommands, StreamCommands, ErasureCommands):
         personal_metadata: dict[str, Any] | None = None,
         message_id: str | None = None,
         idempotency_key: str | None = None,
+        conversation_key: str | None = None,
     ) -> CommandResult:
         """Record a reply: its text or parts, the tool calls it made (arguments as the JSON text
         the model produced), why it stopped (`finish_reasons`), which response and model
-        answered, a refusal; a failed generation is recorded too, with its error code."""
+        answered, a refusal; a failed generation is recorded too, with its error code.
+        `conversation_key` is the reply's place (domain/conversation_keys.py)."""
         fields = _given(locals())
 
         def action(run: CommandRun) -> CommandResult:

@@ -117,12 +117,13 @@ class StreamCommands(ChatApplication):
         error_message: str | None = None,
         metadata: dict[str, Any] | None = None,
         personal_metadata: dict[str, Any] | None = None,
+        conversation_key: str | None = None,
     ) -> CommandResult:
         """Record the reply with its timings; `content` defaults to the chunks fed to `stream`.
-        The response facts are as for `persist_assistant_message`."""
+        The response facts and `conversation_key` are as for `persist_assistant_message`."""
         facts = {"tool_calls": tool_calls, "finish_reasons": finish_reasons,
                  "response_id": response_id, "response_model": response_model,
-                 "refusal": refusal}  # fmt: skip
+                 "refusal": refusal, "conversation_key": conversation_key}  # fmt: skip
         fields = stream.ids()
 
         def action(run: CommandRun) -> CommandResult:
@@ -165,6 +166,7 @@ class StreamCommands(ChatApplication):
                         end, Sealer(self.protector, chat.owner_id, chat.id, stream.message_id)
                     ),
                     model=model,
+                    conversation_key=end.conversation_key,
                 )
                 return CommandResult(
                     success=True, chat_id=chat.id, message_id=stream.message_id, tokens=tokens,
