@@ -25,6 +25,9 @@ from chatledger.domain.messages import (
     TokenSummary,
 )
 from chatledger.domain.streaming import OpenedStream, ReapResult
+from chatledger.infrastructure.integrations.call_recording import recording_chat
+from chatledger.infrastructure.integrations.openai_client import record_openai
+from chatledger.infrastructure.integrations.sdk_proxy import MissingExtraError
 from chatledger.infrastructure.ledger.async_ledger import AsyncLedger
 from chatledger.infrastructure.ledger.ledger import Ledger
 from chatledger.infrastructure.settings import Settings, SettingsError
@@ -49,6 +52,7 @@ __all__ = [
     "ImportResult",
     "Intent",
     "Ledger",
+    "MissingExtraError",
     "OpenedStream",
     "ProviderUsage",
     "ReapResult",
@@ -58,5 +62,7 @@ __all__ = [
     "StatsResult",
     "TokenSummary",
     "VerifyReport",
+    "record_openai",
+    "recording_chat",
     "__version__",
 ]

@@ -36,7 +36,8 @@ class Proxy:
 
 
 def is_async_client(create: Any) -> bool:
-    return inspect.iscoroutinefunction(create)
+    # The SDKs wrap their methods (argument checks): the coroutine function is underneath.
+    return inspect.iscoroutinefunction(inspect.unwrap(create))
 
 
 def async_ledger_of(ledger: Any) -> Any:
