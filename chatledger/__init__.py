@@ -62,7 +62,7 @@ __all__ = [
     "StatsResult",
     "TokenSummary",
     "VerifyReport",
+    "__version__",
     "record_openai",
     "recording_chat",
-    "__version__",
 ]

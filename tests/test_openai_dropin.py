@@ -56,9 +56,9 @@ def test_a_conversation_with_a_tool_call_and_a_streamed_answer_is_recorded_once(
             model="gpt-4o-tools", messages=messages, temperature=0.2, seed=7
         )
         assert isinstance(first, openai.types.chat.ChatCompletion)  # the SDK's own object
-        call = first.choices[0].message.tool_calls[0]
-        messages += [first.choices[0].message,
-                     {"role": "tool", "tool_call_id": call.id, "content": "18 °C, sunny"}]  # fmt: skip
+        (call,) = first.choices[0].message.tool_calls or []
+        result = {"role": "tool", "tool_call_id": call.id, "content": "18 °C, sunny"}
+        messages += [first.choices[0].message, result]
         chunks = list(client.chat.completions.create(
             model="gpt-4o", messages=messages, stream=True,
             stream_options={"include_usage": True},
@@ -131,9 +131,13 @@ def test_a_stream_cut_mid_way_is_recorded_failed_with_what_had_arrived(
 ) -> None:
     client = record_openai(sdk_client(server[0]), ledger, chat_id="chat-1", user_id="alice")
     seen: list[str] = []
-    with pytest.raises(openai.APIConnectionError):
+
+    def read_all() -> None:
         for chunk in client.chat.completions.create(model="m-cut", messages=[ASK], stream=True):
             seen.append(chunk.choices[0].delta.content or "")
+
+    with pytest.raises(openai.APIConnectionError):
+        read_all()
     reply = recorded(ledger)[-1]
     assert (reply["status"], reply["error_code"]) == ("failed", "PROVIDER_STREAM_CUT")
     assert reply["content"] == "".join(seen) != ""
