@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable
 from typing import Any
 
+from chatledger.infrastructure.integrations.call_recording import CallPlanner, ChatTarget
 from chatledger.infrastructure.ledger.async_ledger import AsyncLedger
 from chatledger.infrastructure.ledger.ledger import Ledger
 
@@ -43,3 +45,36 @@ def is_async_client(create: Any) -> bool:
 def async_ledger_of(ledger: Any) -> Any:
     """An async client needs awaitable commands: a Ledger is lent threads of its own."""
     return AsyncLedger(ledger) if isinstance(ledger, Ledger) else ledger
+
+
+class RecordedClient(Proxy):
+    """An SDK client (or one of its resources) whose model calls are recorded."""
+
+    def __init__(
+        self,
+        wrapped: Any,
+        *,
+        planner: CallPlanner | None = None,
+        ledger: Any = None,
+        rebind: Callable[[Any, Any, CallPlanner], RecordedClient] | None = None,
+        **overrides: Any,
+    ) -> None:
+        super().__init__(wrapped, **overrides)
+        self._planner = planner
+        self._ledger = ledger
+        self._rebind = rebind
+
+    def for_chat(self, chat_id: str, user_id: str) -> RecordedClient:
+        """The same client, recording every call in this chat for this user."""
+        if self._planner is None or self._rebind is None:
+            raise TypeError("for_chat() is a method of the recorded client itself")
+        bound = CallPlanner(self._planner.provider, ChatTarget(chat_id, user_id),
+                            self._planner.counts)  # fmt: skip
+        return self._rebind(self.wrapped, self._ledger, bound)
+
+    @property
+    def recording_counts(self) -> dict[str, int]:
+        """Calls recorded and not recorded, and why not (by error code)."""
+        if self._planner is None:
+            raise TypeError("recording_counts belongs to the recorded client itself")
+        return self._planner.counts.as_dict()
