@@ -25,6 +25,7 @@ from chatledger.domain.messages import (
     TokenSummary,
 )
 from chatledger.domain.streaming import OpenedStream, ReapResult
+from chatledger.infrastructure.integrations.anthropic_client import record_anthropic
 from chatledger.infrastructure.integrations.call_recording import recording_chat
 from chatledger.infrastructure.integrations.openai_client import record_openai
 from chatledger.infrastructure.integrations.sdk_proxy import MissingExtraError
@@ -63,6 +64,7 @@ __all__ = [
     "TokenSummary",
     "VerifyReport",
     "__version__",
+    "record_anthropic",
     "record_openai",
     "recording_chat",
 ]

@@ -56,6 +56,8 @@ def as_plain(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump(mode="json", exclude_none=True)
+    if isinstance(value, Mapping):  # a message dict may hold the SDK's blocks or tool calls
+        return {key: as_plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [as_plain(item) for item in value]
     return value
