@@ -79,7 +79,7 @@ def error_code(error: BaseException) -> str:
     status = getattr(error, "status_code", None)
     if isinstance(status, int):
         return "PROVIDER_SERVER_ERROR" if status >= 500 else f"PROVIDER_HTTP_{status}"
-    return "PROVIDER_ERROR"
+    return "MODEL_CALL_FAILED"  # before or beside the provider (a wrong argument, ...)
 
 
 def causes(error: BaseException) -> list[BaseException]:
