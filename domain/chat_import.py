@@ -104,6 +104,12 @@ class ImportCommands(BatchCommands):
     def record_import(self, run: CommandRun, imports: list[ChatImport]) -> ImportResult:
         stored = self.stored_chats([i.start.chat_id for i in imports])
         chats = [self.chat_to_import(i.start, stored) for i in imports]
+        return self.save_imported(run, chats, imports)
+
+    def save_imported(
+        self, run: CommandRun, chats: list[Chat], imports: list[ChatImport]
+    ) -> ImportResult:
+        """Decide each chat's planned messages and save what they record, in one transaction."""
         loaded_versions = [chat.version - len(chat.pending_events) for chat in chats]
         results = [
             BatchResult(success=True, chat_id=chat.id, version=0, results=[

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from chatledger.domain.application import PIPELINE_VERSION
 from chatledger.domain.boundary import CommandRun, validate
 from chatledger.domain.chat import Chat
-from chatledger.domain.chat_import import ImportCommands
+from chatledger.domain.conversation_recording import ConversationCommands
 from chatledger.domain.erasure import ErasureCommands
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
 from chatledger.domain.messages import (
@@ -26,7 +26,7 @@ from chatledger.domain.streaming import StreamCommands
 SentContent = str | list[Any]
 
 
-class PersistencePipeline(ImportCommands, StreamCommands, ErasureCommands):
+class PersistencePipeline(ConversationCommands, StreamCommands, ErasureCommands):
     """Every command validates, checks the chat and its owner, records, and returns a result."""
 
     name = "chatledger"  # names the PostgreSQL tables (chatledger_events) and tracking records

@@ -25,6 +25,9 @@ from chatledger.infrastructure.bench.provider_replies import (
 
 class ProviderHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as separate writes: with Nagle's algorithm, each answer on a
+    # kept-alive connection would wait for the client's delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read their own output
         pass

@@ -36,6 +36,7 @@ from chatledger.infrastructure.bench.encryption import (
 from chatledger.infrastructure.bench.http_api import HttpBenchmark, HttpFigures
 from chatledger.infrastructure.bench.persist import LatencyFigures, PersistBenchmark, RawApplication
 from chatledger.infrastructure.bench.read import QueryFigures, RateFigures, ReadSideBenchmark
+from chatledger.infrastructure.bench.sdk_calls import SdkBenchmark, SdkCallFigures
 from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
 from chatledger.infrastructure.ingest.conversations import (
     Conversation,
@@ -200,6 +201,10 @@ def http_phase(run: Run) -> list[HttpFigures]:
     return HttpBenchmark(run.pipeline, run.settings, run.prompts).run([1, 4, 16], run.messages)
 
 
+def sdk_phase(run: Run) -> list[SdkCallFigures]:
+    return SdkBenchmark(run.settings, calls=min(run.messages, 300)).run()
+
+
 # The phases by the names `--only` takes (cli/bench.py lists them for its option), in order.
 PHASES: dict[str, Callable[[Run], Any]] = {
     "persist": persist_phase,
@@ -209,12 +214,15 @@ PHASES: dict[str, Callable[[Run], Any]] = {
     "replay": replay_phase,
     "read": read_phase,
     "http": http_phase,
+    "sdk": sdk_phase,
 }
 
 
 def _as_dict(figures: Any) -> dict[str, Any]:
     has_ratio = isinstance(figures, LatencyFigures | ClientFigures | IngestFigures | HttpFigures)
     extra = {"ratio": figures.ratio} if has_ratio else {}
+    if isinstance(figures, SdkCallFigures):
+        extra = {"added_p50_ms": figures.added_p50_ms}
     if isinstance(figures, RateFigures):
         extra = {"per_second": figures.per_second,
                  "slowest_per_second": figures.slowest_per_second}  # fmt: skip
@@ -240,6 +248,8 @@ def print_report(report: dict[str, Any]) -> None:
         print_rebuilds(backend, report["read"]["rebuilds"])
     if "http" in report:
         print_http(backend, report["http"])
+    if "sdk" in report:
+        print_sdk(backend, report["sdk"])
     table = Table(title="peak resident memory of the process after each phase")
     table.add_column("phase")
     table.add_column("peak RSS", justify="right")
@@ -267,6 +277,20 @@ def print_http(backend: str, figures: list[HttpFigures]) -> None:
         table.add_row(str(f.clients), f"{f.messages:,}", f"{f.per_second:,.0f}", f"{f.p50_ms:.3f}",
                       f"{f.p99_ms:.3f}", f"{f.in_process_per_second:,.0f}",
                       f"{f.in_process_p99_ms:.3f}", f"{f.ratio}x")  # fmt: skip
+    Console().print(table)
+
+
+def print_sdk(backend: str, figures: list[SdkCallFigures]) -> None:
+    table = Table(title=f"model calls through the SDK drop-ins on {backend} (local model server; "
+                        "bare and recorded calls alternate)")  # fmt: skip
+    for column in ("SDK", "call", "calls", "bare p50 ms", "bare p99 ms", "recorded p50 ms",
+                   "recorded p99 ms", "added p50 ms", "chunks", "per chunk us"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("SDK", "call") else "right")
+    for f in figures:
+        table.add_row(f.provider, f.mode, str(f.calls), f"{f.bare_p50_ms:.3f}",
+                      f"{f.bare_p99_ms:.3f}", f"{f.recorded_p50_ms:.3f}",
+                      f"{f.recorded_p99_ms:.3f}", f"{f.added_p50_ms:.3f}",
+                      str(f.chunks_per_call), f"{f.per_chunk_us:.2f}")  # fmt: skip
     Console().print(table)
 
 

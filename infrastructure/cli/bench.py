@@ -23,6 +23,7 @@ class PhaseChoice(StrEnum):
     replay = "replay"
     read = "read"
     http = "http"
+    sdk = "sdk"
 
 
 def bench(
@@ -53,7 +54,9 @@ def bench(
     1, 4 and 16 concurrent clients beside raw saves; bulk ingest beside raw bulk saves; replay
     of a 10,000-event chat; stats query latency at growing history; projection rebuild rate
     beside the raw read rate of the log; persists over HTTP (`chatledger serve` in its own
-    process) with 1, 4 and 16 clients beside the same in process; peak memory after each phase.
+    process) with 1, 4 and 16 clients beside the same in process; the time the OpenAI and
+    Anthropic drop-ins add to a model call (whole and streamed) beside the bare SDK against a
+    local model server; peak memory after each phase.
     Needs the `bench` extra (pip install 'chatledger[bench]')."""
     try:
         from chatledger.infrastructure.bench.run import Backend, run_benchmarks

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import structlog
 
 from chatledger.domain.conversation_keys import conversation_keys, first_key
+from chatledger.domain.conversation_recording import as_item
 from chatledger.domain.messages import CommandResult
 from chatledger.domain.stream_context import StreamContext
 from chatledger.infrastructure.integrations.call_facts import Reply, error_code, error_summary
@@ -92,16 +93,11 @@ class CallPlanner:
 
     def prompt(self, target: ChatTarget, items: list[Any], model: Any) -> tuple[Command, str]:
         """The command that records the prompt, and the place of its last message."""
-        dicts = [item for item in items if isinstance(item, dict)]
-        keys = conversation_keys(target.chat_id, dicts)
-        each_key = iter(keys)
-        keyed = [{**item, "idempotency_key": next(each_key)} if isinstance(item, dict) else item
-                 for item in items]  # fmt: skip
-        last = keys[-1] if keys else first_key(target.chat_id)
-        chat = {"chat_id": target.chat_id, "messages": keyed}
-        if isinstance(model, str):
-            chat["model"] = model
-        return Command("import_chats", target, (target.user_id, [chat]), {}), last
+        places = conversation_keys(target.chat_id, [as_item(item) for item in items])
+        given = {"model": model} if isinstance(model, str) else {}
+        command = Command("record_conversation", target,
+                          (target.chat_id, target.user_id, items), given)  # fmt: skip
+        return command, places[-1] if places else first_key(target.chat_id)
 
     def reply(
         self, target: ChatTarget, facts: dict[str, Any], reply: Reply, after: str, ms: float
@@ -153,9 +149,8 @@ class CallPlanner:
 
 
 def nested_results(result: Any) -> list[CommandResult]:
-    """An import's per-message results: one refused message is a failure to record too."""
-    chats = getattr(result, "chats", None) or []
-    return [message for chat in chats for message in getattr(chat, "results", [])]
+    """A batch's per-message results: one refused message is a failure to record too."""
+    return list(getattr(result, "results", None) or [])
 
 
 class ReplyAssembler(Protocol):

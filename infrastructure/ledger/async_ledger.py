@@ -61,6 +61,7 @@ class AsyncLedger:
     persist_assistant_message = _awaitable(Ledger.persist_assistant_message)
     persist_messages = _awaitable(Ledger.persist_messages)
     import_chats = _awaitable(Ledger.import_chats)
+    record_conversation = _awaitable(Ledger.record_conversation)
     open_stream = _awaitable(Ledger.open_stream)
     complete_stream = _awaitable(Ledger.complete_stream)
     fail_stream = _awaitable(Ledger.fail_stream)

@@ -73,6 +73,7 @@ class Ledger:
     )
     persist_messages = _delegated(PersistencePipeline.persist_messages, "pipeline")
     import_chats = _delegated(PersistencePipeline.import_chats, "pipeline")
+    record_conversation = _delegated(PersistencePipeline.record_conversation, "pipeline")
     open_stream = _delegated(PersistencePipeline.open_stream, "pipeline")
     complete_stream = _delegated(PersistencePipeline.complete_stream, "pipeline")
     fail_stream = _delegated(PersistencePipeline.fail_stream, "pipeline")
