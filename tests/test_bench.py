@@ -37,8 +37,14 @@ def test_every_phase_prints_its_figures(backend: str) -> None:
     assert all(0 < r["slowest_per_second"] <= r["per_second"] for r in rates)
     assert [h["clients"] for h in report["http"]] == [1, 4, 16]
     assert all(h["per_second"] > 0 and h["in_process_per_second"] > 0 for h in report["http"])
+    sdk = [(f["provider"], f["mode"]) for f in report["sdk"]]
+    assert sdk == [("openai", "whole"), ("openai", "streamed"), ("anthropic", "whole"),
+                   ("anthropic", "streamed")]  # fmt: skip
+    assert all(f["calls"] == 32 and f["bare_p50_ms"] > 0 and f["recorded_p50_ms"] > 0
+               and "added_p50_ms" in f for f in report["sdk"])  # fmt: skip
+    assert all((f["per_chunk_us"] > 0) == (f["mode"] == "streamed") for f in report["sdk"])
     assert set(report["peak_rss_mb"]) == {
-        "persist", "encryption", "clients", "ingest", "replay", "read", "http"}  # fmt: skip
+        "persist", "encryption", "clients", "ingest", "replay", "read", "http", "sdk"}  # fmt: skip
 
 
 def test_the_command_offers_every_phase_the_benchmarks_have() -> None:
