@@ -226,3 +226,23 @@ def test_without_the_sdk_the_drop_in_names_the_extra_to_install() -> None:
             "except ImportError as error:\n    print(error)")  # fmt: skip
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "pip install 'chatledger[openai]'" in shown.stdout, shown.stderr
+
+
+def test_either_ledger_serves_either_client(
+    ledger: Ledger, server: tuple[str, list[dict[str, Any]]]
+) -> None:
+    sync_client = record_openai(sdk_client(server[0]), AsyncLedger(ledger), chat_id="chat-1",
+                                user_id="alice")  # fmt: skip
+    sync_client.chat.completions.create(model="gpt-4o", messages=[ASK])
+    sdk = openai.AsyncOpenAI(api_key="k", base_url=f"{server[0]}/v1", max_retries=0)
+    async_client = record_openai(sdk, ledger)
+    bound = async_client.for_chat("chat-1", "alice")
+    assert bound._ledger is async_client._ledger  # one thread pool, however many chats
+
+    async def ask() -> None:
+        await bound.chat.completions.create(
+            model="gpt-4o", messages=[ASK, {"role": "user", "content": "Go on"}]
+        )
+
+    asyncio.run(ask())
+    assert [r["role"] for r in recorded(ledger)] == ["user", "assistant", "user", "assistant"]

@@ -33,6 +33,7 @@ from chatledger.infrastructure.integrations.sdk_proxy import (
     async_ledger_of,
     is_async_client,
     require_extra,
+    sync_ledger_of,
 )
 
 log = structlog.get_logger("chatledger.integrations")
@@ -62,9 +63,11 @@ def record_anthropic(
 
 def recorded_anthropic(client: Any, ledger: Any, planner: CallPlanner) -> RecordedClient:
     if is_async_client(client.messages.create):
-        recorder = AsyncCallRecorder(async_ledger_of(ledger), planner)
+        ledger = async_ledger_of(ledger)
+        recorder = AsyncCallRecorder(ledger, planner)
         messages: Any = AsyncRecordedMessages(client.messages, recorder, ANTHROPIC_FORMAT)
     else:
+        ledger = sync_ledger_of(ledger)
         messages = RecordedMessages(client.messages, CallRecorder(ledger, planner),
                                     ANTHROPIC_FORMAT)  # fmt: skip
     return RecordedClient(client, planner=planner, ledger=ledger, rebind=recorded_anthropic,

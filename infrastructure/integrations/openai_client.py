@@ -29,6 +29,7 @@ from chatledger.infrastructure.integrations.sdk_proxy import (
     async_ledger_of,
     is_async_client,
     require_extra,
+    sync_ledger_of,
 )
 
 OPENAI_FORMAT = ProviderFormat(
@@ -56,9 +57,11 @@ def record_openai(
 
 def recorded_openai(client: Any, ledger: Any, planner: CallPlanner) -> RecordedClient:
     if is_async_client(client.chat.completions.create):
-        recorder: Any = AsyncCallRecorder(async_ledger_of(ledger), planner)
+        ledger = async_ledger_of(ledger)
+        recorder: Any = AsyncCallRecorder(ledger, planner)
         completions: Any = AsyncRecordedCalls(client.chat.completions, recorder, OPENAI_FORMAT)
     else:
+        ledger = sync_ledger_of(ledger)
         recorder = CallRecorder(ledger, planner)
         completions = RecordedCalls(client.chat.completions, recorder, OPENAI_FORMAT)
     chat = RecordedClient(client.chat, completions=completions)

@@ -43,8 +43,14 @@ def is_async_client(create: Any) -> bool:
 
 
 def async_ledger_of(ledger: Any) -> Any:
-    """An async client needs awaitable commands: a Ledger is lent threads of its own."""
+    """An async client needs awaitable commands: a Ledger is lent threads of its own (once: a
+    client bound to another chat keeps the same)."""
     return AsyncLedger(ledger) if isinstance(ledger, Ledger) else ledger
+
+
+def sync_ledger_of(ledger: Any) -> Any:
+    """A sync client calls the ledger in its own thread: an AsyncLedger's own Ledger."""
+    return ledger.ledger if isinstance(ledger, AsyncLedger) else ledger
 
 
 class RecordedClient(Proxy):
