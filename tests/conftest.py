@@ -14,7 +14,9 @@ import pytest
 import structlog
 
 from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.bench.provider_server import provider_server
 from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
+from chatledger.infrastructure.ledger.ledger import Ledger
 from chatledger.infrastructure.settings import Settings
 from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 from chatledger.projections.read_side import ReadSide
@@ -119,3 +121,20 @@ def read_side(open_read_side: Callable[..., ReadSide], pipeline: PersistencePipe
 @pytest.fixture
 def tamper(read_side: ReadSide, backend: str) -> Tamper:
     return tamperer(read_side, backend)
+
+
+@pytest.fixture
+def ledger(database_url: str, token_counter: TiktokenCounter) -> Iterator[Ledger]:
+    """The public Ledger on the test database; reads catch up with what was just written."""
+    with Ledger(database_url, token_counter=token_counter, catch_up_on_read=True) as opened:
+        yield opened
+
+
+ModelServer = tuple[str, list[dict[str, Any]]]
+
+
+@pytest.fixture
+def model_server() -> Iterator[ModelServer]:
+    """A local server speaking OpenAI's and Anthropic's wire formats: its URL, its requests."""
+    with provider_server() as running:
+        yield running

@@ -6,32 +6,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
 
 from chatledger import AsyncLedger, Ledger, record_anthropic, recording_chat
-from chatledger.infrastructure.bench.provider_server import provider_server
 from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
+from tests.conftest import ModelServer
 
 SYSTEM = "Answer briefly. 🌍"
 ASK = {"role": "user", "content": "What is the weather in Paris? 🙂"}
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    with provider_server() as running:
-        yield running
-
-
-@pytest.fixture
-def ledger(database_url: str, token_counter: TiktokenCounter) -> Iterator[Ledger]:
-    with Ledger(database_url, token_counter=token_counter) as opened:
-        yield opened
 
 
 def sdk_client(base: str) -> anthropic.Anthropic:
@@ -45,9 +30,9 @@ def recorded(ledger: Ledger) -> list[Any]:
 
 
 def test_a_conversation_with_tool_use_and_a_streamed_answer_is_recorded_once(
-    ledger: Ledger, server: tuple[str, list[dict[str, Any]]]
+    ledger: Ledger, model_server: ModelServer
 ) -> None:
-    client = record_anthropic(sdk_client(server[0]), ledger)
+    client = record_anthropic(sdk_client(model_server[0]), ledger)
     messages: list[Any] = [ASK]
     with recording_chat("chat-1", "alice"):
         first = client.messages.create(model="claude-tools", system=SYSTEM, max_tokens=200,
@@ -95,9 +80,15 @@ def test_a_conversation_with_tool_use_and_a_streamed_answer_is_recorded_once(
     ("claude-500", anthropic.InternalServerError, "PROVIDER_SERVER_ERROR"),
 ])  # fmt: skip
 def test_a_provider_error_reaches_the_caller_and_is_recorded_with_its_code(
-    ledger: Ledger, server: tuple[str, list[dict[str, Any]]], model: str, kind: type, code: str
+    ledger: Ledger,
+    model_server: ModelServer,
+    model: str,
+    kind: type,
+    code: str,
 ) -> None:
-    client = record_anthropic(sdk_client(server[0]), ledger, chat_id="chat-1", user_id="alice")
+    client = record_anthropic(
+        sdk_client(model_server[0]), ledger, chat_id="chat-1", user_id="alice"
+    )
     with pytest.raises(kind):
         client.messages.create(model=model, max_tokens=10, messages=[ASK])
 
@@ -113,9 +104,9 @@ def test_a_provider_error_reaches_the_caller_and_is_recorded_with_its_code(
 
 
 def test_a_cut_stream_and_an_abandoned_one_are_recorded_as_they_ended(
-    ledger: Ledger, server: tuple[str, list[dict[str, Any]]]
+    ledger: Ledger, model_server: ModelServer
 ) -> None:
-    bare = sdk_client(server[0])
+    bare = sdk_client(model_server[0])
     client = record_anthropic(bare, ledger, chat_id="chat-1", user_id="alice")
 
     def read_cut(sdk: Any) -> None:
@@ -137,11 +128,13 @@ def test_a_cut_stream_and_an_abandoned_one_are_recorded_as_they_ended(
 
 
 def test_the_async_client_records_messages_stream(
-    database_url: str, token_counter: TiktokenCounter, server: tuple[str, list[dict[str, Any]]]
+    database_url: str,
+    token_counter: TiktokenCounter,
+    model_server: ModelServer,
 ) -> None:
     async def main() -> list[Any]:
         async with await AsyncLedger.open(database_url, token_counter=token_counter) as ledger:
-            sdk = anthropic.AsyncAnthropic(api_key="k", base_url=server[0], max_retries=0)
+            sdk = anthropic.AsyncAnthropic(api_key="k", base_url=model_server[0], max_retries=0)
             client = record_anthropic(sdk, ledger).for_chat("chat-1", "alice")
             whole = await client.messages.create(model="claude", max_tokens=50, messages=[ASK])
             history = [ASK, {"role": "assistant", "content": whole.content},
@@ -160,12 +153,3 @@ def test_the_async_client_records_messages_stream(
         ("assistant", "completed"),
     ]  # fmt: skip
     assert rows[-1]["content"] == "You said: More"
-
-
-def test_without_the_sdk_the_drop_in_names_the_extra_to_install() -> None:
-    code = ("import sys; sys.modules['anthropic'] = None\n"
-            "from chatledger import record_anthropic\n"
-            "try:\n    record_anthropic(object(), None)\n"
-            "except ImportError as error:\n    print(error)")  # fmt: skip
-    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert "pip install 'chatledger[anthropic]'" in shown.stdout, shown.stderr

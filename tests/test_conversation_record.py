@@ -9,13 +9,11 @@ import base64
 import json
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from chatledger import ErrorCode, Ledger
 from chatledger.domain.chat import Chat
 from chatledger.infrastructure.cli.main import app
-from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 from tests.conversation_samples import (
     BINARY,
     CONVERSATION,
@@ -34,12 +32,6 @@ from tests.conversation_samples import (
 from tests.read_model_oracle import actual_dumps, expected_dumps
 
 OWNER = "ann-1"
-
-
-@pytest.fixture
-def ledger(database_url: str, token_counter: TiktokenCounter) -> Any:
-    with Ledger(database_url, token_counter=token_counter, catch_up_on_read=True) as opened:
-        yield opened
 
 
 def record_everything(ledger: Ledger) -> None:

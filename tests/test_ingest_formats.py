@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 from chatledger import Ledger
 from chatledger.infrastructure.cli.main import app
 from chatledger.infrastructure.ingest.conversations import generate_conversations
-from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 from tests.conversation_samples import CONVERSATION, FINAL_ANSWER, PNG, TOOL_ARGUMENTS, sha256
 
 OWNER = "ingest"
@@ -47,12 +46,6 @@ def ingest(path: Path | str, database_url: str, *options: str, stdin: str | None
 def write_lines(path: Path, *documents: Any) -> Path:
     path.write_text("".join(json.dumps(d) + "\n" for d in documents), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def ledger(database_url: str, token_counter: TiktokenCounter) -> Any:
-    with Ledger(database_url, token_counter=token_counter, catch_up_on_read=True) as opened:
-        yield opened
 
 
 def roles(ledger: Ledger, chat_id: str) -> list[str]:

@@ -7,32 +7,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
 from chatledger import AsyncLedger, Ledger, record_openai, recording_chat
-from chatledger.infrastructure.bench.provider_server import provider_server
 from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
+from tests.conftest import ModelServer
 
 SYSTEM = {"role": "system", "content": "Answer briefly. 🌍"}
 ASK = {"role": "user", "content": "What is the weather in Paris? 🙂"}
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    with provider_server() as running:
-        yield running
-
-
-@pytest.fixture
-def ledger(database_url: str, token_counter: TiktokenCounter) -> Iterator[Ledger]:
-    with Ledger(database_url, token_counter=token_counter) as opened:
-        yield opened
 
 
 def sdk_client(base: str) -> openai.OpenAI:
@@ -46,9 +31,9 @@ def recorded(ledger: Ledger, chat_id: str = "chat-1", user_id: str = "alice") ->
 
 
 def test_a_conversation_with_a_tool_call_and_a_streamed_answer_is_recorded_once(
-    ledger: Ledger, server: tuple[str, list[dict[str, Any]]]
+    ledger: Ledger, model_server: ModelServer
 ) -> None:
-    base, requests = server
+    base, requests = model_server
     client = record_openai(sdk_client(base), ledger)
     messages: list[Any] = [SYSTEM, ASK]
     with recording_chat("chat-1", "alice"):
@@ -94,9 +79,9 @@ def test_a_conversation_with_a_tool_call_and_a_streamed_answer_is_recorded_once(
 
 
 def test_resending_the_history_records_nothing_twice_and_a_regenerated_reply_is_kept(
-    ledger: Ledger, server: tuple[str, list[dict[str, Any]]]
+    ledger: Ledger, model_server: ModelServer
 ) -> None:
-    client = record_openai(sdk_client(server[0]), ledger).for_chat("chat-1", "alice")
+    client = record_openai(sdk_client(model_server[0]), ledger).for_chat("chat-1", "alice")
     for _ in range(2):  # the user asks again: the same prompt, a second reply
         client.chat.completions.create(model="gpt-4o", messages=[SYSTEM, ASK])
     rows = recorded(ledger)
@@ -114,10 +99,10 @@ def test_resending_the_history_records_nothing_twice_and_a_regenerated_reply_is_
 ])  # fmt: skip
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_provider_error_reaches_the_caller_and_is_recorded_with_its_code(
-    ledger: Ledger, server: tuple[str, list[dict[str, Any]]], model: str, kind: type,
+    ledger: Ledger, model_server: ModelServer, model: str, kind: type,
     code: str, stream: bool,
 ) -> None:  # fmt: skip
-    client = record_openai(sdk_client(server[0]), ledger, chat_id="chat-1", user_id="alice")
+    client = record_openai(sdk_client(model_server[0]), ledger, chat_id="chat-1", user_id="alice")
     with pytest.raises(kind):
         client.chat.completions.create(model=model, messages=[ASK], stream=stream)
     reply = recorded(ledger)[-1]
@@ -127,9 +112,9 @@ def test_a_provider_error_reaches_the_caller_and_is_recorded_with_its_code(
 
 
 def test_a_stream_cut_mid_way_is_recorded_failed_with_what_had_arrived(
-    ledger: Ledger, server: tuple[str, list[dict[str, Any]]]
+    ledger: Ledger, model_server: ModelServer
 ) -> None:
-    client = record_openai(sdk_client(server[0]), ledger, chat_id="chat-1", user_id="alice")
+    client = record_openai(sdk_client(model_server[0]), ledger, chat_id="chat-1", user_id="alice")
     seen: list[str] = []
 
     def read_all() -> None:
@@ -146,9 +131,9 @@ def test_a_stream_cut_mid_way_is_recorded_failed_with_what_had_arrived(
 
 @pytest.mark.parametrize("how", ["break", "with", "close"])
 def test_a_caller_that_stops_reading_leaves_an_abandoned_stream(
-    ledger: Ledger, server: tuple[str, list[dict[str, Any]]], how: str
+    ledger: Ledger, model_server: ModelServer, how: str
 ) -> None:
-    client = record_openai(sdk_client(server[0]), ledger, chat_id="chat-1", user_id="alice")
+    client = record_openai(sdk_client(model_server[0]), ledger, chat_id="chat-1", user_id="alice")
     stream = client.chat.completions.create(model="gpt-4o", messages=[ASK], stream=True)
     if how == "with":
         with stream:
@@ -166,10 +151,10 @@ def test_a_caller_that_stops_reading_leaves_an_abandoned_stream(
 
 
 def test_the_ledgers_failure_never_breaks_the_call(
-    ledger: Ledger, server: tuple[str, list[dict[str, Any]]]
+    ledger: Ledger, model_server: ModelServer
 ) -> None:
     ledger.start_chat("chat-1", "bob")  # not alice's chat
-    client = record_openai(sdk_client(server[0]), ledger, chat_id="chat-1", user_id="alice")
+    client = record_openai(sdk_client(model_server[0]), ledger, chat_id="chat-1", user_id="alice")
     answer = client.chat.completions.create(model="gpt-4o", messages=[ASK])
     assert answer.choices[0].message.content == f"You said: {ASK['content']}"
     counts = client.recording_counts
@@ -180,20 +165,22 @@ def test_the_ledgers_failure_never_breaks_the_call(
 
 
 def test_a_call_outside_any_chat_goes_through_and_is_counted(
-    ledger: Ledger, server: tuple[str, list[dict[str, Any]]]
+    ledger: Ledger, model_server: ModelServer
 ) -> None:
-    client = record_openai(sdk_client(server[0]), ledger)
+    client = record_openai(sdk_client(model_server[0]), ledger)
     assert client.chat.completions.create(model="gpt-4o", messages=[ASK]).choices
     assert client.recording_counts == {"not_recorded": 1, "no_chat": 1}
     assert client.models is not None  # everything else is the SDK's own
 
 
 def test_the_async_client_records_without_blocking_the_loop(
-    database_url: str, token_counter: TiktokenCounter, server: tuple[str, list[dict[str, Any]]]
+    database_url: str,
+    token_counter: TiktokenCounter,
+    model_server: ModelServer,
 ) -> None:
     async def main() -> list[Any]:
         async with await AsyncLedger.open(database_url, token_counter=token_counter) as ledger:
-            sdk = openai.AsyncOpenAI(api_key="k", base_url=f"{server[0]}/v1", max_retries=0)
+            sdk = openai.AsyncOpenAI(api_key="k", base_url=f"{model_server[0]}/v1", max_retries=0)
             client = record_openai(sdk, ledger)
             with recording_chat("chat-1", "alice"):
                 whole = await client.chat.completions.create(model="gpt-4o", messages=[ASK])
@@ -219,22 +206,11 @@ def test_the_async_client_records_without_blocking_the_loop(
     )
 
 
-def test_without_the_sdk_the_drop_in_names_the_extra_to_install() -> None:
-    code = ("import sys; sys.modules['openai'] = None\n"
-            "from chatledger import record_openai\n"
-            "try:\n    record_openai(object(), None)\n"
-            "except ImportError as error:\n    print(error)")  # fmt: skip
-    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert "pip install 'chatledger[openai]'" in shown.stdout, shown.stderr
-
-
-def test_either_ledger_serves_either_client(
-    ledger: Ledger, server: tuple[str, list[dict[str, Any]]]
-) -> None:
-    sync_client = record_openai(sdk_client(server[0]), AsyncLedger(ledger), chat_id="chat-1",
+def test_either_ledger_serves_either_client(ledger: Ledger, model_server: ModelServer) -> None:
+    sync_client = record_openai(sdk_client(model_server[0]), AsyncLedger(ledger), chat_id="chat-1",
                                 user_id="alice")  # fmt: skip
     sync_client.chat.completions.create(model="gpt-4o", messages=[ASK])
-    sdk = openai.AsyncOpenAI(api_key="k", base_url=f"{server[0]}/v1", max_retries=0)
+    sdk = openai.AsyncOpenAI(api_key="k", base_url=f"{model_server[0]}/v1", max_retries=0)
     async_client = record_openai(sdk, ledger)
     bound = async_client.for_chat("chat-1", "alice")
     assert bound._ledger is async_client._ledger  # one thread pool, however many chats

@@ -8,6 +8,8 @@ import asyncio
 import itertools
 import logging
 import logging.config
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -215,3 +217,14 @@ def test_everything_a_user_needs_is_importable_from_chatledger(name: str) -> Non
 
     assert name in chatledger.__all__
     assert getattr(chatledger, name) is not None
+
+
+@pytest.mark.parametrize(("package", "drop_in"), [("openai", "record_openai"),
+                                                  ("anthropic", "record_anthropic")])  # fmt: skip
+def test_a_drop_in_without_its_sdk_names_the_extra_to_install(package: str, drop_in: str) -> None:
+    code = (f"import sys; sys.modules[{package!r}] = None\n"
+            f"from chatledger import {drop_in}, MissingExtraError\n"
+            f"try:\n    {drop_in}(object(), None)\n"
+            "except MissingExtraError as error:\n    print(error)")  # fmt: skip
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert f"pip install 'chatledger[{package}]'" in shown.stdout, shown.stderr

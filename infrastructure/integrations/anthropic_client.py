@@ -21,7 +21,6 @@ from chatledger.infrastructure.integrations.call_recording import (
     AsyncCallRecorder,
     CallPlanner,
     CallRecorder,
-    ChatTarget,
 )
 from chatledger.infrastructure.integrations.recorded_calls import (
     AsyncRecordedCalls,
@@ -31,8 +30,8 @@ from chatledger.infrastructure.integrations.recorded_calls import (
 from chatledger.infrastructure.integrations.sdk_proxy import (
     RecordedClient,
     async_ledger_of,
+    call_planner,
     is_async_client,
-    require_extra,
     sync_ledger_of,
 )
 
@@ -56,9 +55,7 @@ def record_anthropic(
 ) -> Any:
     """`client` (Anthropic or AsyncAnthropic) recording into `ledger` (a Ledger, or an
     AsyncLedger for the async client). With `chat_id` and `user_id`, every call goes there."""
-    require_extra("anthropic")
-    bound = ChatTarget(chat_id, user_id) if chat_id and user_id else None
-    return recorded_anthropic(client, ledger, CallPlanner(provider, bound))
+    return recorded_anthropic(client, ledger, call_planner("anthropic", provider, chat_id, user_id))
 
 
 def recorded_anthropic(client: Any, ledger: Any, planner: CallPlanner) -> RecordedClient:

@@ -11,7 +11,6 @@ from chatledger.infrastructure.integrations.call_recording import (
     AsyncCallRecorder,
     CallPlanner,
     CallRecorder,
-    ChatTarget,
 )
 from chatledger.infrastructure.integrations.openai_format import (
     StreamedReply,
@@ -27,8 +26,8 @@ from chatledger.infrastructure.integrations.recorded_calls import (
 from chatledger.infrastructure.integrations.sdk_proxy import (
     RecordedClient,
     async_ledger_of,
+    call_planner,
     is_async_client,
-    require_extra,
     sync_ledger_of,
 )
 
@@ -50,9 +49,7 @@ def record_openai(
 ) -> Any:
     """`client` (OpenAI or AsyncOpenAI) recording into `ledger` (a Ledger, or an AsyncLedger
     for the async client). With `chat_id` and `user_id`, every call goes to that chat."""
-    require_extra("openai")
-    bound = ChatTarget(chat_id, user_id) if chat_id and user_id else None
-    return recorded_openai(client, ledger, CallPlanner(provider, bound))
+    return recorded_openai(client, ledger, call_planner("openai", provider, chat_id, user_id))
 
 
 def recorded_openai(client: Any, ledger: Any, planner: CallPlanner) -> RecordedClient:

@@ -26,6 +26,15 @@ def require_extra(package: str) -> None:
         ) from None
 
 
+def call_planner(
+    package: str, provider: str, chat_id: str | None, user_id: str | None
+) -> CallPlanner:
+    """The planner of a drop-in for `package`'s SDK, bound to a chat where both ids are given."""
+    require_extra(package)
+    bound = ChatTarget(chat_id, user_id) if chat_id and user_id else None
+    return CallPlanner(provider, bound)
+
+
 class Proxy:
     """`wrapped` with some attributes replaced (`overrides`); the others are its own."""
 
