@@ -11,7 +11,11 @@ from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.read_store.rebuild_worker import ChangesInAnotherProcess
 from chatledger.infrastructure.security.content_encryption import AesGcmContent
 from chatledger.infrastructure.security.content_keys import SqlKeyStore
-from chatledger.infrastructure.settings import Settings, eventsourcing_env
+from chatledger.infrastructure.settings import (
+    DatabaseUnreachableError,
+    Settings,
+    eventsourcing_env,
+)
 from chatledger.infrastructure.store.sqlite_store import ensure_wal_mode
 from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 from chatledger.projections.read_side import ReadSide
@@ -32,12 +36,28 @@ def bootstrap(
     env = eventsourcing_env(settings)
     if "SQLITE_DBNAME" in env:
         ensure_wal_mode(env["SQLITE_DBNAME"], settings.lock_timeout_s)
-    return PersistencePipeline(
-        env,
-        token_counter=token_counter or TiktokenCounter(),
-        observer=StructlogCommandObserver(),
-        protector=protector or AesGcmContent(SqlKeyStore(read_model_database(settings))),
-    )
+    try:
+        return PersistencePipeline(
+            env,
+            token_counter=token_counter or TiktokenCounter(),
+            observer=StructlogCommandObserver(),
+            protector=protector or AesGcmContent(SqlKeyStore(read_model_database(settings))),
+        )
+    except Exception as error:
+        problem = postgres_problem(env)
+        if problem is None:
+            raise
+        raise DatabaseUnreachableError(f"PostgreSQL: {problem}") from error
+
+
+def postgres_problem(env: dict[str, str]) -> str | None:
+    """What keeps PostgreSQL from answering, if that is what went wrong."""
+    if "POSTGRES_DBNAME" not in env:
+        return None
+    # Here: the driver is the `postgres` extra, which SQLite users do not install.
+    from chatledger.infrastructure.store.postgres_store import connection_problem
+
+    return connection_problem(env)
 
 
 def build_read_side(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
@@ -40,6 +41,11 @@ class Settings(BaseSettings):
 
 class SettingsError(ValueError):
     """A setting that cannot work; the message never repeats a password."""
+
+
+class DatabaseUnreachableError(OSError):
+    """The database refused the connection or could not be reached: the driver's reason (a TLS
+    certificate that does not verify, a wrong password, no server), never the password."""
 
 
 def eventsourcing_env(settings: Settings) -> dict[str, str]:
@@ -84,7 +90,8 @@ def postgres_env(url: str, settings: Settings) -> dict[str, str]:
                             "postgresql://user:password@host:port/database")  # fmt: skip
     if find_spec("psycopg") is None or find_spec("psycopg_pool") is None:
         raise SettingsError("PostgreSQL needs its driver: pip install 'chatledger[postgres]'")
-    schema = parse_qs(parts.query).get("schema", [""])[0]
+    query = parse_qs(parts.query, keep_blank_values=True)
+    schema = query.get("schema", [""])[-1]
     return {
         "PERSISTENCE_MODULE": f"{STORES}.postgres_store:FailFastPostgresFactory",
         "POSTGRES_DBNAME": unquote(database),
@@ -100,7 +107,31 @@ def postgres_env(url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_PRE_PING": "y",
         "POSTGRES_LOCK_TIMEOUT": str(settings.lock_timeout_s),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
+        CONNECT_PARAMETERS: json.dumps(libpq_parameters(query)),
     }
+
+
+# The URL's query parameters besides ChatLedger's own reach the driver as they are: sslmode,
+# sslrootcert, application_name, connect_timeout, target_session_attrs, ...
+OWN_PARAMETERS = ("schema",)
+CONNECT_PARAMETERS = "CHATLEDGER_POSTGRES_CONNECT_PARAMETERS"  # env key: JSON of libpq's
+
+
+def libpq_parameters(query: dict[str, list[str]]) -> dict[str, str]:
+    """libpq's connection parameters of the URL; a name libpq does not know is refused (the
+    message names it, never a value)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import make_conninfo
+
+    given = {name: values[-1] for name, values in query.items() if name not in OWN_PARAMETERS}
+    for name, value in given.items():
+        try:
+            make_conninfo("", **{name: value})
+        except ProgrammingError:
+            raise SettingsError(
+                f"the database URL has a parameter PostgreSQL does not know: {name!r}"
+            ) from None
+    return given
 
 
 def describe_database(settings: Settings) -> str:

@@ -133,6 +133,39 @@ _pg_print_log() {
     fi
 }
 
+# The cluster serves TLS too, with a server certificate for 127.0.0.1 signed by a CA made
+# here: tests connect with sslmode=verify-full and the CA (CHATLEDGER_TEST_POSTGRES_CA), and
+# are refused with another. Clients that ask for nothing get TLS where libpq prefers it.
+_pg_tls() {
+    local dir="$1" data="$2" tls="$1/tls"
+    if ! command -v openssl >/dev/null 2>&1; then
+        _pg_log "no openssl: the cluster serves no TLS"
+        return 0
+    fi
+    mkdir -p "$tls" || return 1
+    if ! (cd "$tls" &&
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout ca.key -out ca.crt -days 3 -subj "/CN=ChatLedger test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout server.key -out server.csr -subj "/CN=localhost" &&
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >server.ext &&
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+            -out server.crt -days 3 -extfile server.ext) >"$dir/tls.log" 2>&1; then
+        _pg_log "could not make the TLS certificates"
+        _pg_print_log "$dir/tls.log"
+        return 1
+    fi
+    chmod 600 "$tls/server.key" "$tls/ca.key" || return 1
+    if _pg_is_root; then
+        chown -R postgres:postgres "$tls" || return 1
+    fi
+    printf "ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n" \
+        "$tls/server.crt" "$tls/server.key" >>"$data/postgresql.conf" || return 1
+    export CHATLEDGER_TEST_POSTGRES_CA="$tls/ca.crt"
+}
+
 # Runs with errexit ignored (called from `||`), so every step checks its status.
 _pg_start_impl() {
     local bindir dir data sock log pw pwfile locale port attempt started seen
@@ -185,6 +218,7 @@ _pg_start_impl() {
 # --- chatledger test cluster (scripts/postgres.sh) ---
 max_connections = 200
 EOF
+    _pg_tls "$dir" "$data" || return 1
 
     # A port picked via bind(0) could be grabbed by someone else before the server
     # binds it (e.g. another pg_start running concurrently): retry with a new one.
@@ -262,7 +296,7 @@ pg_stop() {
     local dir="$_CHATLEDGER_PG_DIR" bindir="$_CHATLEDGER_PG_BINDIR" pid="" i
     _CHATLEDGER_PG_DIR=""
     _CHATLEDGER_PG_BINDIR=""
-    unset CHATLEDGER_TEST_POSTGRES_URL
+    unset CHATLEDGER_TEST_POSTGRES_URL CHATLEDGER_TEST_POSTGRES_CA
     [ -n "$dir" ] || return 0
     if [ -f "$dir/data/postmaster.pid" ]; then
         # The postmaster pid is the first line of postmaster.pid.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, unquote, urlsplit
+import json
+from urllib.parse import unquote, urlsplit
 
 from chatledger.infrastructure.read_store.sql_database import SqlDatabase, SQLiteDatabase
 from chatledger.infrastructure.read_store.sql_views import SqlAuditIndex, SqlMessageTable, SqlStats
-from chatledger.infrastructure.settings import Settings, eventsourcing_env
+from chatledger.infrastructure.settings import CONNECT_PARAMETERS, Settings, eventsourcing_env
 from chatledger.projections.views import ReadModelView
 
 
@@ -23,8 +24,9 @@ def read_model_database(settings: Settings) -> SqlDatabase:
         "user": env["POSTGRES_USER"],
         "password": unquote(parts.password or ""),
         "connect_timeout": settings.postgres_connect_timeout_s,
+        **json.loads(env[CONNECT_PARAMETERS]),  # TLS and the URL's other libpq parameters
     }
-    schema = parse_qs(parts.query).get("schema", [""])[0]
+    schema = env["POSTGRES_SCHEMA"]
     # Here, not at the top: the driver is the `postgres` extra, which SQLite users do not install.
     from chatledger.infrastructure.read_store.postgres_database import PostgresDatabase
 

@@ -9,9 +9,11 @@ eventsourcing reads them (log_pages), and also once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -22,6 +24,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
+from chatledger.infrastructure.settings import CONNECT_PARAMETERS
 from chatledger.infrastructure.store.append_only import postgres_triggers
 from chatledger.infrastructure.store.log_pages import ReadsPagesItself, StoredRow
 
@@ -109,6 +112,12 @@ class FailFastPostgresFactory(PostgresFactory):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         quick_reconnection(self.datastore.pool)
+        # The URL's libpq parameters (TLS, application_name, ...), which eventsourcing's own
+        # settings do not carry: the pool opens on first use, so every connection has them.
+        given = json.loads(self.env.get(CONNECT_PARAMETERS) or "{}")
+        pool_kwargs = self.datastore.pool.kwargs
+        assert isinstance(pool_kwargs, dict), "eventsourcing hands the pool a dict"
+        pool_kwargs.update(given)
 
 
 def quick_reconnection(pool: ConnectionPool[Any]) -> None:
@@ -117,3 +126,19 @@ def quick_reconnection(pool: ConnectionPool[Any]) -> None:
     minute after it came back, and every command would fail meanwhile. Giving an attempt up
     after the connect timeout instead lets the next command start a fresh one at once."""
     pool.reconnect_timeout = pool.timeout
+
+
+def connection_problem(env: dict[str, str]) -> str | None:
+    """Why one connection with these settings fails, in libpq's words; None if it connects.
+    Asked when the pool gives up, whose own error says only that it timed out."""
+    password = env.get("POSTGRES_PASSWORD", "")
+    connect = {"dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"],
+               "port": env["POSTGRES_PORT"], "user": env["POSTGRES_USER"], "password": password,
+               "connect_timeout": env.get("POSTGRES_CONNECT_TIMEOUT", "5"),
+               **json.loads(env.get(CONNECT_PARAMETERS) or "{}")}  # fmt: skip
+    try:
+        psycopg.connect(**connect).close()
+    except psycopg.Error as error:
+        reason = " ".join(str(error).split())
+        return reason.replace(password, "***") if password else reason
+    return None
