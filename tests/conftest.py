@@ -7,7 +7,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -21,6 +21,9 @@ from chatledger.infrastructure.settings import Settings
 from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 from chatledger.projections.read_side import ReadSide
 from tests.tampering import Tamper, tamperer
+
+if TYPE_CHECKING:
+    from tests.http_server import Api
 
 BACKENDS = ["sqlite", "postgres"]
 PipelineFactory = Callable[..., PersistencePipeline]
@@ -138,3 +141,16 @@ def model_server() -> Iterator[ModelServer]:
     """A local server speaking OpenAI's and Anthropic's wire formats: its URL, its requests."""
     with provider_server() as running:
         yield running
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def api(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    token_counter: TiktokenCounter,
+) -> Iterator[Api]:
+    """The real HTTP server over a fresh database of each backend, for a test module."""
+    from tests.http_server import served  # it imports this module's postgres_base_url
+
+    with served(request, tmp_path_factory, token_counter) as api:
+        yield api

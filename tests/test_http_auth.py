@@ -14,19 +14,7 @@ from typer.testing import CliRunner
 
 from chatledger.infrastructure.cli.main import app
 from chatledger.infrastructure.security.api_keys import Role
-from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
-from tests.conftest import BACKENDS
-from tests.http_server import Api, served
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def api(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    token_counter: TiktokenCounter,
-) -> Iterator[Api]:
-    with served(request, tmp_path_factory, token_counter) as api:
-        yield api
+from tests.http_server import Api
 
 
 @pytest.fixture

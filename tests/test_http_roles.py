@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
-from tests.conftest import BACKENDS
 from tests.conversation_samples import (
     CONVERSATION,
     FINAL_ANSWER,
@@ -28,17 +27,7 @@ from tests.conversation_samples import (
     as_fields,
     sha256,
 )
-from tests.http_server import Api, served
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def api(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    token_counter: TiktokenCounter,
-) -> Iterator[Api]:
-    with served(request, tmp_path_factory, token_counter) as api:
-        yield api
+from tests.http_server import Api
 
 
 @pytest.fixture

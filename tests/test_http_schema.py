@@ -4,7 +4,6 @@ document (status code, content type, headers, body schema); invalid data is reje
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,9 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
-from tests.conftest import BACKENDS
-from tests.http_server import Api, served
+from tests.http_server import Api
 
 EXAMPLES = 25  # per operation and mode (19 operations), on both backends
 
@@ -46,16 +43,6 @@ CHECKS = [
     not_a_server_error, status_code_conformance, content_type_conformance,
     response_headers_conformance, response_schema_conformance, negative_data_refused,
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def api(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    token_counter: TiktokenCounter,
-) -> Iterator[Api]:
-    with served(request, tmp_path_factory, token_counter) as api:
-        yield api
 
 
 @pytest.fixture(scope="module")
