@@ -20,6 +20,7 @@ import uvicorn
 from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
 from chatledger.infrastructure.http.app import create_app
 from chatledger.infrastructure.http.context import Services
+from chatledger.infrastructure.http.idempotency_store import IdempotencyStore
 from chatledger.infrastructure.read_store.following import following
 from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role
@@ -79,7 +80,9 @@ def running_server(
     pipeline = bootstrap(config, token_counter=token_counter)
     read_side = build_read_side(config, pipeline)
     database = read_model_database(config)
-    services = Services(config, pipeline, read_side, ApiKeyStore(database))
+    services = Services(
+        config, pipeline, read_side, ApiKeyStore(database), IdempotencyStore(database)
+    )
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(create_app(services), access_log=False,

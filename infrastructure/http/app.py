@@ -14,6 +14,7 @@ from starlette.types import Lifespan
 from chatledger.domain.errors import ErrorCode
 from chatledger.infrastructure.http import audit, bulk, reads, writes
 from chatledger.infrastructure.http.context import Services, StoreUnavailableError
+from chatledger.infrastructure.http.idempotency import IdempotentWrites
 from chatledger.infrastructure.http.middleware import RequestContext
 from chatledger.infrastructure.http.results import HANDLERS, error_response
 
@@ -25,7 +26,10 @@ recorded, 200 recorded before (a retry) or answered, 401 no valid key, 403 the k
 do this, 404 no such chat or not the caller's (answered alike), 409 CONFLICT or STREAM_NOT_OPEN,
 413 body too large, 422 VALIDATION_ERROR, 503 PERSISTENCE_ERROR (Retry-After; retry with the same
 ids), 500 INTERNAL_ERROR. Ids may hold `/`: send it percent-encoded in paths. Every response
-carries X-Request-ID (the client's, if well formed, else a new one).
+carries X-Request-ID (the client's, if well formed, else a new one). Every write takes an
+`Idempotency-Key` header: the same key and request answer the first answer again (a 201 as 200,
+with `Idempotent-Replayed: true`), kept 48 hours in the database; the same key with another
+request answers 409 CONFLICT.
 """
 
 
@@ -52,6 +56,8 @@ def create_app(services: Services, lifespan: Lifespan[FastAPI] | None = None) ->
                reads.probes)  # fmt: skip
     for router in routers:
         app.include_router(router)
+    # Added first, so it runs inside RequestContext: the body is bounded before it is kept.
+    app.add_middleware(IdempotentWrites, store=services.idempotency)
     app.add_middleware(RequestContext, max_body_bytes=services.settings.http_max_body_bytes)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BeforeValidator
 from chatledger.domain.chat import Chat
 from chatledger.domain.input_types import ID_PATTERN
 from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.http.idempotency_store import IdempotencyStore
 from chatledger.infrastructure.http.results import ForbiddenError, NotAuthenticatedError
 from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role
 from chatledger.infrastructure.settings import Settings
@@ -36,6 +37,7 @@ class Services:
     pipeline: PersistencePipeline
     read_side: ReadSide
     keys: ApiKeyStore
+    idempotency: IdempotencyStore
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
 from chatledger.infrastructure.http.app import create_app
 from chatledger.infrastructure.http.context import Services
+from chatledger.infrastructure.http.idempotency_store import IdempotencyStore
 from chatledger.infrastructure.read_store.following import following
 from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.security.api_keys import ApiKeyStore
@@ -37,7 +38,9 @@ def app_for(settings: Settings) -> FastAPI:
         opened.callback(read_side.close)
         database = read_model_database(settings)
         opened.callback(database.close)
-        services = Services(settings, pipeline, read_side, ApiKeyStore(database))
+        services = Services(
+            settings, pipeline, read_side, ApiKeyStore(database), IdempotencyStore(database)
+        )
         warm_up(pipeline)
         held = opened.pop_all()
 
