@@ -17,6 +17,9 @@ class ErrorCode(StrEnum):
     USER_ERASED = "USER_ERASED"
     USER_NOT_FOUND = "USER_NOT_FOUND"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    # Of the HTTP service: a path it does not serve, a method a path does not take.
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 
 
 RECOVERY_HINTS: dict[ErrorCode, str] = {
@@ -40,6 +43,8 @@ RECOVERY_HINTS: dict[ErrorCode, str] = {
     ),
     ErrorCode.USER_NOT_FOUND: "No chat and no key of this user id exist; check the user id.",
     ErrorCode.INTERNAL_ERROR: "Unexpected error; report it with the chat and message ids.",
+    ErrorCode.NOT_FOUND: "Check the path against /openapi.json.",
+    ErrorCode.METHOD_NOT_ALLOWED: "Use a method the Allow header names.",
 }
 
 

@@ -16,6 +16,14 @@ from chatledger.domain.input_types import Identifier, StrictInput
 from chatledger.domain.messages import CommandResult
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.projections.audit_export import audit_page, audit_records
+from chatledger.projections.listing import (
+    ChatListQuery,
+    ChatListResult,
+    MessageFilter,
+    MessageListQuery,
+    MessageListResult,
+    without_content,
+)
 from chatledger.projections.projections import build_projection
 from chatledger.projections.replay import ChatAsOf, replay_events
 from chatledger.projections.runner import ChangeMaker, Progress, ProjectionRunner, ProjectionStatus
@@ -240,6 +248,47 @@ class ReadSide:
         run = CommandRun("audit_trail", loggable_id(filters.get("chat_id")), loggable_id(user_id),
                          writes=False)  # fmt: skip
         return run_command(self.pipeline.observer, run, action, AuditTrailResult)
+
+    def list_chats(self, /, user_id: str, **filters: Any) -> ChatListResult:
+        """One page of a user's chats, latest activity first (the audit index): `since` and
+        `until` bound the activity counted; `before_position` and `limit` page."""
+
+        def action(run: CommandRun) -> ChatListResult:
+            query = validate(ChatListQuery, user_id=user_id, **filters)
+            self.runners["audit"].catch_up()
+            self.runners["messages"].catch_up()
+            where = AuditFilter(query.user_id, since=_utc_text(query.since),
+                                until=_utc_text(query.until))  # fmt: skip
+            found = self.audit.chats(where, query.before_position, query.limit)
+            counts = self.messages.counts([row[0] for row in found])
+            chats = [{"chat_id": chat, "first_event_at": first, "last_event_at": last,
+                      "events": events, "messages": counts.get(chat, 0)}
+                     for chat, first, last, events, _ in found]  # fmt: skip
+            after = found[-1][4] if len(found) == query.limit else None
+            return ChatListResult(success=True, chats=chats, next_position=after)
+
+        run = CommandRun("list_chats", None, loggable_id(user_id), writes=False)
+        return run_command(self.pipeline.observer, run, action, ChatListResult)
+
+    def list_messages(self, /, chat_id: str, user_id: str, **filters: Any) -> MessageListResult:
+        """One page of a chat's messages in order (the messages table), filtered by `role`,
+        `model`, `status`, `since`, `until`; `after_position` and `limit` page; without
+        `with_content`, no content, parts, tool calls, refusal or personal metadata."""
+
+        def action(run: CommandRun) -> MessageListResult:
+            query = validate(MessageListQuery, chat_id=chat_id, user_id=user_id, **filters)
+            self.pipeline.load_owned_chat(query.chat_id, query.user_id)
+            self.runners["messages"].catch_up()
+            where = MessageFilter(query.role, query.model, query.status, _utc_text(query.since),
+                                  _utc_text(query.until))  # fmt: skip
+            rows = self.messages.page(query.chat_id, where, query.after_position, query.limit)
+            after = rows[-1]["position"] if len(rows) == query.limit else None
+            shown = rows if query.with_content else [without_content(r) for r in rows]
+            return MessageListResult(success=True, chat_id=query.chat_id, messages=shown,
+                                     next_position=after)  # fmt: skip
+
+        run = CommandRun("list_messages", loggable_id(chat_id), loggable_id(user_id), writes=False)
+        return run_command(self.pipeline.observer, run, action, MessageListResult)
 
     def audit_records(
         self, where: AuditFilter, *, with_content: bool = False

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from chatledger.projections.batches import AuditBatch, Batch, MessageBatch, StatBatch
+from chatledger.projections.listing import MessageFilter
 from chatledger.projections.rows import AuditEntry
 
 
@@ -110,6 +111,16 @@ class MessageTableView(ReadModelView):
     @abstractmethod
     def messages(self, chat_id: str) -> list[dict[str, Any]]: ...
 
+    @abstractmethod
+    def page(
+        self, chat_id: str, where: MessageFilter, after_position: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """A chat's rows in log order after a position, filtered."""
+
+    @abstractmethod
+    def counts(self, chat_ids: Sequence[str]) -> dict[str, int]:
+        """How many messages each of these chats has."""
+
 
 class StatsView(ReadModelView):
     name = "stats"
@@ -143,6 +154,11 @@ class AuditIndexView(ReadModelView):
     @abstractmethod
     def count(self, where: AuditFilter) -> int:
         """How many entries match (for a progress bar's total)."""
+
+    @abstractmethod
+    def chats(self, where: AuditFilter, before_position: int | None, limit: int) -> list[Any]:
+        """A user's chats, latest activity first: (chat_id, first event time, last event time,
+        events, last position), before a last position (paging)."""
 
 
 BATCH_TYPES: dict[str, type[Batch]] = {

@@ -28,9 +28,10 @@ from chatledger.infrastructure.http.context import (
     ServicesDep,
     StoreUnavailableError,
 )
+from chatledger.infrastructure.http.paging import MAX_LIMIT, CursorQuery, cursor_for, position_of
 from chatledger.infrastructure.http.results import ERROR_RESPONSES, ForbiddenError, as_response
-from chatledger.projections.audit_export import CSV_COLUMNS
-from chatledger.projections.read_side import AuditFilterInput, EventTypeName
+from chatledger.projections.audit_export import CSV_COLUMNS, audit_page
+from chatledger.projections.read_side import AuditFilterInput, AuditTrailResult, EventTypeName
 
 router = APIRouter(prefix="/v1", tags=["reading"], responses=ERROR_RESPONSES, dependencies=CHECKED)
 PAGE = 500
@@ -64,23 +65,36 @@ AUDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
 def audit(
     caller: CallerDep,
     wired: ServicesDep,
-    chat_id: IdQuery = None,
-    message_id: IdQuery = None,
-    event_type: Annotated[list[EventTypeName] | None, Query(max_length=16)] = None,
+    chat_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="One chat.")] = None,
+    message_id: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="One message's events.")
+    ] = None,
+    event_type: Annotated[list[EventTypeName] | None, Query(
+        max_length=16, description="Event types (MessageRecorded, StreamOpened, ...).")] = None,
     since: Annotated[IsoTime | None, Query(description="Inclusive, ISO 8601.")] = None,
     until: Annotated[IsoTime | None, Query(description="Exclusive, ISO 8601.")] = None,
     user_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="Auditor keys only.")] = (
         None
     ),
-    with_content: bool = False,
-    output_format: Annotated[Format, Query(alias="format")] = Format.ndjson,
-) -> Response:
+    with_content: Annotated[bool, Query(description="Include content (sealed fields).")] = False,
+    output_format: Annotated[Format, Query(alias="format", description="ndjson or csv.")] = (
+        Format.ndjson
+    ),
+    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="One page of at most "
+                                       f"this many records (at most {MAX_LIMIT}); the next "
+                                       "page's cursor is in X-Next-Cursor.")] = None,
+    cursor: CursorQuery = None,
+) -> Response:  # fmt: skip
     """Events by chat, message, type and time: position, time, chat, user, event type, message
-    id, version, hash and the recorded fields (content only with `with_content`)."""
+    id, version, hash and the recorded fields (content only with `with_content`). Without
+    `limit` or `cursor`, every record streams; with them, one page."""
     filters = {"chat_id": chat_id, "message_id": message_id, "event_types": event_type or [],
                "since": since, "until": until, "with_content": with_content}  # fmt: skip
     if user_id not in (None, caller.user_id) and not caller.auditor:
         raise ForbiddenError("only an auditor key reads another user's audit trail")
+    if limit is not None or cursor is not None:
+        return audit_page_response(wired, caller, {**filters, "user_id": user_id}, limit or 100,
+                                   cursor, output_format)  # fmt: skip
     if caller.auditor:
         records = operator_records(wired, {**filters, "user_id": user_id})
     else:
@@ -89,6 +103,47 @@ def audit(
         return as_response(records)
     encode = ndjson if output_format is Format.ndjson else csv_text
     return StreamingResponse(encode(records), media_type=MEDIA[output_format.value])
+
+
+def audit_page_response(
+    wired: Services, caller: Caller, filters: dict[str, Any], limit: int, cursor: str | None,
+    output_format: Format,
+) -> Response:  # fmt: skip
+    """One page of the trail, and the cursor of the next in X-Next-Cursor (none at the end)."""
+    query = {**filters, "user_id": filters["user_id"] or caller.user_id}
+    after = position_of(cursor, query) or 0
+    if caller.auditor:
+        page = operator_page(wired, filters, after, limit)
+    else:
+        filters = {k: v for k, v in filters.items() if k != "user_id"}
+        page = wired.read_side.audit_trail(caller.user_id, **filters, limit=limit,
+                                           after_position=after)  # fmt: skip
+    if not page.success:
+        return as_response(page)
+    following = cursor_for(page.next_position, query)
+    encode = ndjson if output_format is Format.ndjson else csv_text
+    return Response(b"".join(encode(page.records)), media_type=MEDIA[output_format.value],
+                    headers={"X-Next-Cursor": following} if following else None)  # fmt: skip
+
+
+def operator_page(
+    wired: Services, filters: dict[str, Any], after: int, limit: int
+) -> AuditTrailResult:
+    with_content = filters.pop("with_content")
+    given = {name: value for name, value in filters.items() if value not in (None, [])}
+    try:
+        where = validate(AuditFilterInput, **given).to_filter()
+        wired.read_side.catch_up(["audit"])
+        records = audit_page(wired.pipeline, wired.read_side.audit, where, after, limit,
+                             with_content=with_content)  # fmt: skip
+    except ChatLedgerError as error:
+        return AuditTrailResult(success=False, error=CommandError(
+            code=error.code, message=error.message, details=error.details,
+            recovery_hint=error.recovery_hint))  # fmt: skip
+    except PersistenceError:
+        raise StoreUnavailableError from None
+    following = records[-1]["position"] if len(records) == limit else None
+    return AuditTrailResult(success=True, records=records, next_position=following)
 
 
 def own_records(

@@ -28,6 +28,8 @@ ERROR_STATUS = {
     ErrorCode.USER_ERASED: 410,
     ErrorCode.USER_NOT_FOUND: 404,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
 }
 RETRY_AFTER_S = "1"  # a store that failed is usually back within the lock timeout
 JSON = "application/json"
@@ -113,8 +115,11 @@ async def http_error(request: Request, error: Exception) -> Response:
     if status == 400:  # FastAPI's answer to a body it cannot decode (not UTF-8, say)
         return error_response(422, ErrorCode.VALIDATION_ERROR, "the body is not JSON text")
     headers = getattr(error, "headers", None)
-    message = {404: "no such endpoint", 405: "method not allowed"}.get(status, "bad request")
-    return error_response(status, ErrorCode.VALIDATION_ERROR, message,
+    if status in (404, 405):
+        code = ErrorCode.NOT_FOUND if status == 404 else ErrorCode.METHOD_NOT_ALLOWED
+        message = "no such endpoint" if status == 404 else "method not allowed here"
+        return error_response(status, code, message, headers=headers)
+    return error_response(status, ErrorCode.VALIDATION_ERROR, "bad request",
                           "Check the method and path against /openapi.json.",
                           headers=headers)  # fmt: skip
 

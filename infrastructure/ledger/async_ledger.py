@@ -70,6 +70,8 @@ class AsyncLedger:
     stats = _awaitable(Ledger.stats)
     audit_trail = _awaitable(Ledger.audit_trail)
     audit_records = _awaitable(Ledger.audit_records)
+    list_chats = _awaitable(Ledger.list_chats)
+    list_messages = _awaitable(Ledger.list_messages)
     replay_chat = _awaitable(Ledger.replay_chat)
     erase_user = _awaitable(Ledger.erase_user)
     catch_up = _awaitable(Ledger.catch_up)

@@ -84,6 +84,8 @@ class Ledger:
     stats = _delegated(ReadSide.get_message_persistence_stats, "read_side")
     audit_trail = _delegated(ReadSide.audit_trail, "read_side")
     audit_records = _delegated(ReadSide.audit_records, "read_side")
+    list_chats = _delegated(ReadSide.list_chats, "read_side")
+    list_messages = _delegated(ReadSide.list_messages, "read_side")
     replay_chat = _delegated(ReadSide.replay_chat, "read_side")
     erase_user = _delegated(ReadSide.erase_user, "read_side")
     catch_up = _delegated(ReadSide.catch_up, "read_side")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import typing
+from collections.abc import Sequence
 from typing import Any
 
 from chatledger.domain.ports import ERASED_CONTENT
 from chatledger.infrastructure.read_store.sql_database import Cursor
 from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel, TableSpec
 from chatledger.projections.batches import MessageWrites
+from chatledger.projections.listing import MessageFilter
 from chatledger.projections.rows import ERASED_METADATA, AuditEntry, MessageClosed, MessageRow
 from chatledger.projections.stats import ALL_TIME
 from chatledger.projections.views import AuditFilter, AuditIndexView, MessageTableView, StatsView
@@ -112,6 +114,38 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
                 dict(zip(self.spec.column_names, row, strict=True)) for row in cursor.fetchall()
             ]
 
+    def page(
+        self, chat_id: str, where: MessageFilter, after_position: int, limit: int
+    ) -> list[dict[str, Any]]:
+        conditions, params = ["chat_id = ?", "position > ?"], [chat_id, after_position]
+        for column, value in (("role", where.role), ("model", where.model),
+                              ("status", where.status)):  # fmt: skip
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                params.append(value)
+        for condition, value in (("created_at >= ?", where.since), ("created_at < ?", where.until)):
+            if value is not None:
+                conditions.append(condition)
+                params.append(value)
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(
+                f"SELECT * FROM {self.spec.name} WHERE {' AND '.join(conditions)} "
+                "ORDER BY position LIMIT ?", (*params, limit),
+            )  # fmt: skip
+            names = self.spec.column_names
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def counts(self, chat_ids: Sequence[str]) -> dict[str, int]:
+        if not chat_ids:
+            return {}
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(
+                f"SELECT chat_id, count(*) FROM {self.spec.name} "
+                f"WHERE chat_id IN ({', '.join('?' * len(chat_ids))}) GROUP BY chat_id",
+                list(chat_ids),
+            )
+            return {chat_id: int(count) for chat_id, count in cursor.fetchall()}
+
 
 class SqlStats(SqlReadModel, StatsView):
     spec = STATS
@@ -150,6 +184,19 @@ class SqlAuditIndex(SqlReadModel, AuditIndexView):
                 (*params, limit),
             )
             return [AuditEntry(*row) for row in cursor.fetchall()]
+
+    def chats(self, where: AuditFilter, before_position: int | None, limit: int) -> list[Any]:
+        conditions, params = self.conditions(where, 0)
+        having, extra = (
+            ("HAVING max(position) < ? ", [before_position]) if before_position else ("", [])
+        )
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(
+                "SELECT chat_id, min(recorded_at), max(recorded_at), count(*), max(position) "
+                f"FROM {self.spec.name} WHERE {conditions} GROUP BY chat_id {having}"
+                "ORDER BY max(position) DESC LIMIT ?", (*params, *extra, limit),
+            )  # fmt: skip
+            return list(cursor.fetchall())
 
     def count(self, where: AuditFilter) -> int:
         conditions, params = self.conditions(where, 0)
