@@ -20,6 +20,7 @@ from chatledger.domain.chat_import import (
     refusal,
 )
 from chatledger.domain.conversation_keys import conversation_keys
+from chatledger.domain.errors import ChatLedgerError
 from chatledger.domain.message_recording import MessagePlan
 from chatledger.domain.messages import CommandResult, MessageIds, StartChat
 
@@ -32,11 +33,18 @@ class ConversationResult(BatchResult):
 
 class ConversationCommands(ImportCommands):
     def record_conversation(
-        self, chat_id: str, user_id: str, messages: list[Any], *, model: str | None = None
+        self,
+        chat_id: str,
+        user_id: str,
+        messages: list[Any],
+        *,
+        model: str | None = None,
+        whole: bool = False,
     ) -> ConversationResult:
         """Record the messages of a model call's prompt, history and all, in the shapes of
         `persist_messages`: those recorded before (by any call) are known by their place and
-        recorded nothing again. Starts the chat if it is new."""
+        recorded nothing again. Starts the chat if it is new. A message that cannot be recorded
+        is refused alone, or with `whole` refuses them all (nothing is recorded)."""
         fields = {"chat_id": chat_id, "user_id": user_id}
 
         def action(run: CommandRun) -> ConversationResult:
@@ -50,6 +58,8 @@ class ConversationCommands(ImportCommands):
                 run.attempts = 1
                 chat = self.chat_to_import(start, None)
                 items = self.known_or_planned(chat, start, messages, keys)
+                if whole:
+                    refuse_any_refused(items)
                 imported = self.save_imported(run, [chat], [ChatImport(start, items)])
             recorded = imported.chats[0]
             return ConversationResult(success=True, chat_id=chat.id, version=recorded.version,
@@ -77,6 +87,13 @@ class ConversationCommands(ImportCommands):
             keyed = {**message, "idempotency_key": key} if isinstance(message, Mapping) else message
             items.append(self.planned_or_refused(index, keyed, ids))
         return items
+
+
+def refuse_any_refused(items: list[MessagePlan | CommandResult]) -> None:
+    for index, item in enumerate(items):
+        if isinstance(item, CommandResult) and not item.success and item.error is not None:
+            raise ChatLedgerError(item.error.code, item.error.message,
+                                  {"index": index, **item.error.details})  # fmt: skip
 
 
 def as_item(message: Any) -> Mapping[str, Any]:

@@ -91,3 +91,13 @@ def test_concurrent_callers_sending_one_history_record_each_message_once(
     assert all(r.success for r in results)
     assert len(roles(pipeline)) == len(history)
     assert ChainVerifier(pipeline).verify().intact
+
+
+def test_whole_records_all_the_messages_or_none(pipeline: PersistencePipeline) -> None:
+    sent = [*HISTORY, {"role": "robot", "content": "x"}]
+    refused = pipeline.record_conversation("c1", "alice", sent, whole=True)
+    assert refused.error is not None and refused.error.code is ErrorCode.VALIDATION_ERROR
+    assert refused.error.details["index"] == 2
+    assert pipeline.record_conversation("c2", "alice", HISTORY, whole=True).success
+    assert roles(pipeline, "c2") == ["system", "user"]
+    assert "c1" not in pipeline.repository  # nothing, not even the chat's start
