@@ -28,6 +28,7 @@ from chatledger.domain.streaming import OpenedStream, ReapResult
 from chatledger.infrastructure.integrations.anthropic_client import record_anthropic
 from chatledger.infrastructure.integrations.call_recording import recording_chat
 from chatledger.infrastructure.integrations.openai_client import record_openai
+from chatledger.infrastructure.integrations.otel_export import export_spans
 from chatledger.infrastructure.integrations.sdk_proxy import MissingExtraError
 from chatledger.infrastructure.ledger.async_ledger import AsyncLedger
 from chatledger.infrastructure.ledger.ledger import Ledger
@@ -64,6 +65,7 @@ __all__ = [
     "TokenSummary",
     "VerifyReport",
     "__version__",
+    "export_spans",
     "record_anthropic",
     "record_openai",
     "recording_chat",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///chatledger.sqlite"
@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     http_follow_poll_s: float = Field(default=0.2, ge=0.01)
     # OTLP trace ingest: the span (or resource) attribute that names the chat's user.
     otlp_user_attribute: str = Field(default="user.id", min_length=1, max_length=255)
+    # OpenTelemetry out: the messages' words in the spans only when asked for (either name).
+    otel_capture_content: bool = Field(
+        default=False,
+        validation_alias=AliasChoices(
+            "CHATLEDGER_OTEL_CAPTURE_CONTENT",
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+            "otel_capture_content",
+        ),
+    )
 
 
 class SettingsError(ValueError):

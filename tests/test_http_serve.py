@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import httpx
@@ -50,3 +51,12 @@ def test_serve_records_over_http_and_stops_on_sigterm(database_url: str) -> None
     assert {r["status"] for r in requests} >= {200, 201, 401}
     assert all(r["request_id"] for r in requests)
     assert "secret words" not in stderr and key not in stderr
+
+
+def test_serve_without_the_server_extra_names_it() -> None:
+    code = ("import sys; sys.modules['uvicorn'] = None\n"
+            "from chatledger.infrastructure.cli.main import app\n"
+            "app(['serve'])")  # fmt: skip
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert shown.returncode == 2, shown.stderr
+    assert "pip install 'chatledger[server]'" in shown.stderr

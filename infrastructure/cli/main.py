@@ -34,6 +34,7 @@ from chatledger.infrastructure.cli.ingest import (
 )
 from chatledger.infrastructure.cli.integrity import register_integrity_commands
 from chatledger.infrastructure.cli.keys import keys_app
+from chatledger.infrastructure.cli.otel import otel_export
 from chatledger.infrastructure.cli.read import print_stats, register_read_commands
 from chatledger.infrastructure.cli.serve import serve
 from chatledger.infrastructure.ingest.conversations import (
@@ -179,6 +180,7 @@ app.command()(bench)
 app.command()(audit)
 app.command()(serve)
 app.command("erase-user")(erase_user)
+app.command("otel-export")(otel_export)
 app.add_typer(keys_app, name="keys")
 register_read_commands(app)
 register_integrity_commands(app)

@@ -31,7 +31,8 @@ def serve(
     try:
         import uvicorn
     except ImportError:
-        errors.print("`serve` needs the HTTP extra: pip install 'chatledger[server]'")
+        # markup off: rich would take "[server]" for a style and drop it
+        errors.print("`serve` needs the HTTP extra: pip install 'chatledger[server]'", markup=False)
         raise typer.Exit(2) from None
     command_settings(database_url, verbose=True)  # exit 3 on settings that cannot work
     if database_url:
