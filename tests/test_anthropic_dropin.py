@@ -48,8 +48,9 @@ def test_a_conversation_with_tool_use_and_a_streamed_answer_is_recorded_once(
             final = stream.get_final_message()
         messages += [{"role": "assistant", "content": final.content},
                      {"role": "user", "content": "Thanks"}]  # fmt: skip
-        events = list(client.messages.create(model="claude", system=SYSTEM, max_tokens=200,
-                                             messages=messages, stream=True))  # fmt: skip
+        raw_stream = client.messages.create(model="claude-tools", system=SYSTEM, max_tokens=200,
+                                          messages=messages, stream=True)  # fmt: skip
+        events = list(raw_stream)
 
     rows = recorded(ledger)
     assert [(r["role"], r["status"]) for r in rows] == [
@@ -71,7 +72,12 @@ def test_a_conversation_with_tool_use_and_a_streamed_answer_is_recorded_once(
     # Anthropic counts cache reads apart; the record counts every input token.
     assert (streamed["provider_input_tokens"], streamed["cached_input_tokens"]) == (16, 5)
     deltas = [e.delta for e in events if e.type == "content_block_delta"]
-    assert rows[7]["content"] == "".join(d.text for d in deltas if d.type == "text_delta")
+    streamed_call = rows[7]  # a streamed answer with a tool call, its arguments in pieces
+    assert streamed_call["content"] == "".join(d.text for d in deltas if d.type == "text_delta")
+    (piecewise,) = json.loads(streamed_call["tool_calls"])
+    assert json.loads(piecewise["arguments"]) == {"city": "Paris", "unit": "celsius"}
+    assert streamed_call["finish_reasons"] == '["tool_use"]'
+    assert sum(d.type == "input_json_delta" for d in deltas) > 1
     assert ledger.verify().intact
 
 
