@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,8 @@ from chatledger.projections.read_side import ReadSide
 from tests.tampering import Tamper, tamperer
 
 if TYPE_CHECKING:
+    import httpx
+
     from tests.http_server import Api
 
 BACKENDS = ["sqlite", "postgres"]
@@ -53,13 +56,22 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path}/ledger.sqlite"
         return
+    with postgres_schema() as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A throwaway schema of the test cluster: its URL (`?schema=` added)."""
     base = postgres_base_url()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True) as connection:
         connection.execute(f"CREATE SCHEMA {schema}")
-    yield f"{base}?schema={schema}"
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    try:
+        yield f"{base}?schema={schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture
@@ -154,3 +166,10 @@ def api(
 
     with served(request, tmp_path_factory, token_counter) as api:
         yield api
+
+
+@pytest.fixture
+def ann(api: Api) -> Iterator[httpx.Client]:
+    """A client of the module's server with a user key of its own."""
+    with api.client() as client:
+        yield client

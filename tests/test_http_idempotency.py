@@ -5,25 +5,17 @@ the keys live in the database, so another server process (a restart) knows them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from chatledger.infrastructure.http.idempotency_store import IdempotencyStore
 from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.settings import Settings
 from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
 from tests.http_server import Api, running_server
-
-
-@pytest.fixture
-def ann(api: Api) -> Iterator[httpx.Client]:
-    with api.client() as client:
-        yield client
 
 
 def new_chat(client: httpx.Client) -> str:

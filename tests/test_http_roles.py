@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -28,12 +27,6 @@ from tests.conversation_samples import (
     sha256,
 )
 from tests.http_server import Api
-
-
-@pytest.fixture
-def ann(api: Api) -> Iterator[httpx.Client]:
-    with api.client() as client:
-        yield client
 
 
 def new_chat(client: httpx.Client) -> str:

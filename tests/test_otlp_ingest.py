@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -69,12 +68,6 @@ class Exporting:
         with self.provider.get_tracer("test").start_as_current_span("chat gpt-4o") as span:
             span.set_attributes(attributes)
         return self.kept.get_finished_spans()[-1]
-
-
-@pytest.fixture
-def ann(api: Api) -> Iterator[httpx.Client]:
-    with api.client() as client:
-        yield client
 
 
 def replayed(client: httpx.Client, chat_id: str) -> list[tuple[str, str]]:

@@ -20,18 +20,13 @@ from cryptography.x509.oid import NameOID
 from chatledger import Ledger, Settings, SettingsError
 from chatledger.infrastructure.settings import DatabaseUnreachableError, eventsourcing_env
 from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
-from tests.conftest import postgres_base_url
+from tests.conftest import postgres_base_url, postgres_schema
 
 
 @pytest.fixture
 def schema_url() -> Iterator[str]:
-    base = postgres_base_url()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f"CREATE SCHEMA {schema}")
-    yield f"{base}?schema={schema}"
-    with psycopg.connect(base, autocommit=True) as connection:
-        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture
