@@ -5,6 +5,7 @@ caller gets the provider's own result or exception."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 from typing import Any
@@ -222,3 +223,33 @@ def test_either_ledger_serves_either_client(ledger: Ledger, model_server: ModelS
 
     asyncio.run(ask())
     assert [r["role"] for r in recorded(ledger)] == ["user", "assistant", "user", "assistant"]
+
+
+def test_a_request_or_answer_it_cannot_read_never_breaks_the_call(
+    ledger: Ledger, model_server: ModelServer
+) -> None:
+    client = record_openai(sdk_client(model_server[0]), ledger, chat_id="chat-1",
+                           user_id="alice")  # fmt: skip
+
+    def unreadable(*args: Any) -> Any:
+        raise KeyError("a shape the drop-in does not know")
+
+    completions = client.chat.completions
+    normal = completions.form
+    for broken in (dataclasses.replace(normal, message_items=unreadable),
+                   dataclasses.replace(normal, whole_reply=unreadable)):  # fmt: skip
+        completions.form = broken
+        assert client.chat.completions.create(model="gpt-4o", messages=[ASK]).choices
+    completions.form = dataclasses.replace(normal, assembler=lambda: Unreadable())
+    chunks = list(client.chat.completions.create(model="gpt-4o", messages=[ASK], stream=True))
+    assert len(chunks) > 3  # every chunk reached the caller
+    assert client.recording_counts["unreadable"] == 3
+    assert recorded(ledger)[-1]["status"] == "completed"  # closed, with what could be read
+
+
+class Unreadable:
+    def add(self, chunk: Any) -> str | None:
+        raise ValueError("no")
+
+    def reply(self) -> Any:
+        raise ValueError("no")

@@ -15,7 +15,7 @@ from chatledger.domain.stream_context import StreamContext
 from chatledger.infrastructure.bench.provider_server import provider_server
 from chatledger.infrastructure.integrations.anthropic_client import record_anthropic
 from chatledger.infrastructure.integrations.anthropic_format import StreamedMessage
-from chatledger.infrastructure.integrations.call_recording import StreamEnding
+from chatledger.infrastructure.integrations.call_recording import CallPlanner, StreamEnding
 from chatledger.infrastructure.integrations.openai_client import record_openai
 from chatledger.infrastructure.integrations.openai_format import StreamedReply
 from chatledger.infrastructure.ledger.ledger import Ledger
@@ -108,12 +108,13 @@ def per_chunk_us(provider: str, chunks: list[Any], rounds: int = 200) -> float:
     """The recorded stream's own work for each chunk: put the reply together, note the chunk."""
     if not chunks:
         return 0.0
+    planner = CallPlanner(provider, None)
     started = perf_counter()
     for _ in range(rounds):
         assembler = StreamedReply() if provider == "openai" else StreamedMessage()
         ending = StreamEnding(StreamContext("c", "u", "m", None), assembler, "")
         for chunk in chunks:
-            ending.note(chunk)
+            ending.note(chunk, planner)
     return round((perf_counter() - started) * 1e6 / (rounds * len(chunks)), 2)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import structlog
 
@@ -22,6 +22,7 @@ from chatledger.domain.stream_context import StreamContext
 from chatledger.infrastructure.integrations.call_facts import Reply, error_code, error_summary
 
 log = structlog.get_logger("chatledger.integrations")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,21 @@ class CallPlanner:
             code, summary = error_code(outcome), error_summary(outcome)
         return Command("fail_stream", target, (stream, code, summary), {})
 
+    def guarded(self, step: str, work: Callable[..., R], *args: Any) -> R | None:
+        """The work's answer, or None when it fails: a shape of request or answer the drop-in
+        cannot read is logged and counted, and the caller's call goes on unrecorded."""
+        try:
+            return work(*args)
+        except Exception as error:
+            self.unreadable(step, error)
+            return None
+
+    def unreadable(self, step: str, error: Exception) -> None:
+        self.counts.add("not_recorded")
+        self.counts.add("unreadable")
+        log.warning("model_call_not_recorded", step=step, error=type(error).__name__,
+                    provider=self.provider)  # fmt: skip
+
     def checked(self, command: Command, result: Any) -> Any:
         """The result, counted; a refusal is logged with its code (never the content)."""
         refused = [r for r in [result, *nested_results(result)] if not r.success]
@@ -170,11 +186,27 @@ class StreamEnding:
         self.assembler = assembler
         self.after = after
         self.ended = stream is None  # nothing to record when the opening was not recorded
+        self.readable = True
 
-    def note(self, chunk: Any) -> None:
-        text = self.assembler.add(chunk)
+    def note(self, chunk: Any, planner: CallPlanner) -> None:
+        if not self.readable:
+            return
+        try:
+            text = self.assembler.add(chunk)
+        except Exception as error:  # counted once; the chunks still reach the caller
+            self.readable = False
+            planner.unreadable("read a chunk", error)
+            return
         if text is not None and self.stream is not None:
             self.stream.add_chunk(text)
+
+    def reply(self, planner: CallPlanner) -> Reply:
+        """The reply as far as it could be read: when the chunks could not be read, their text
+        as far as it came, without the facts."""
+        if not self.readable:
+            return Reply(content=self.stream.content if self.stream else "")
+        read = planner.guarded("assemble the reply", self.assembler.reply)
+        return read or Reply(content=self.stream.content if self.stream else "")
 
     def take(self) -> StreamContext | None:
         """The stream to close, the first time only."""
@@ -202,7 +234,7 @@ class CallRecorder:
     def run_stream_end(self, ending: StreamEnding, outcome: BaseException | None) -> None:
         stream = ending.take()
         if stream is not None:
-            reply = ending.assembler.reply()
+            reply = ending.reply(self.planner)
             self.run(self.planner.stream_end(stream, reply, ending.after, outcome))
 
 
@@ -224,7 +256,7 @@ class AsyncCallRecorder:
     async def run_stream_end(self, ending: StreamEnding, outcome: BaseException | None) -> None:
         stream = ending.take()
         if stream is not None:
-            reply = ending.assembler.reply()
+            reply = ending.reply(self.planner)
             await self.run(self.planner.stream_end(stream, reply, ending.after, outcome))
 
 

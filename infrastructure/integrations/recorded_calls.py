@@ -45,14 +45,21 @@ class PlannedCall:
 
 
 def plan_call(recorder: Any, form: ProviderFormat, request: dict[str, Any]) -> PlannedCall | None:
+    """How to record the call; None to make it unrecorded (no chat, or a request the drop-in
+    cannot read: logged and counted)."""
     planner = recorder.planner
     target = planner.target()
     if target is None:
         return None
-    facts = form.request_facts(request, planner.provider)
-    items = form.message_items(request)
-    prompt, after = planner.prompt(target, items, facts.get("model"))
-    return PlannedCall(target, facts, prompt, after)
+
+    def planned() -> PlannedCall:
+        facts = form.request_facts(request, planner.provider)
+        items = form.message_items(request)
+        prompt, after = planner.prompt(target, items, facts.get("model"))
+        return PlannedCall(target, facts, prompt, after)
+
+    found: PlannedCall | None = planner.guarded("read the request", planned)
+    return found
 
 
 def elapsed_ms(started: float) -> float:
@@ -80,9 +87,10 @@ class RecordedCalls(Proxy):
         except Exception as error:
             self.recorder.run(planner.failure(call.target, call.facts, error, elapsed_ms(started)))
             raise
-        reply = self.form.whole_reply(answer)
         ms = elapsed_ms(started)
-        self.recorder.run(planner.reply(call.target, call.facts, reply, call.after, ms))
+        reply = planner.guarded("read the answer", self.form.whole_reply, answer)
+        if reply is not None:
+            self.recorder.run(planner.reply(call.target, call.facts, reply, call.after, ms))
         return answer
 
     def streamed(self, call: PlannedCall, request: dict[str, Any]) -> Any:
@@ -119,9 +127,10 @@ class AsyncRecordedCalls(Proxy):
             failure = planner.failure(call.target, call.facts, error, elapsed_ms(started))
             await self.recorder.run(failure)
             raise
-        reply = self.form.whole_reply(answer)
         ms = elapsed_ms(started)
-        await self.recorder.run(planner.reply(call.target, call.facts, reply, call.after, ms))
+        reply = planner.guarded("read the answer", self.form.whole_reply, answer)
+        if reply is not None:
+            await self.recorder.run(planner.reply(call.target, call.facts, reply, call.after, ms))
         return answer
 
     async def streamed(self, call: PlannedCall, request: dict[str, Any]) -> Any:

@@ -29,7 +29,7 @@ class RecordedStream:
         outcome: BaseException | None = GeneratorExit()
         try:
             for chunk in chunks:
-                self._ending.note(chunk)
+                self._ending.note(chunk, self._recorder.planner)
                 yield chunk
             outcome = None
         except Exception as error:
@@ -80,7 +80,7 @@ class AsyncRecordedStream:
         outcome: BaseException | None = GeneratorExit()
         try:
             async for chunk in chunks:
-                self._ending.note(chunk)
+                self._ending.note(chunk, self._recorder.planner)
                 yield chunk
             outcome = None
         except Exception as error:
