@@ -18,6 +18,7 @@ from chatledger.infrastructure.cli.common import (
     opened_read_side,
 )
 from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel
+from chatledger.infrastructure.security.api_keys import ApiKeyStore
 from chatledger.projections.read_side import ReadSide
 
 
@@ -30,6 +31,7 @@ def erase_and_scrub(
     view = read_side.messages
     released = result.success and isinstance(view, SqlReadModel)
     if released and isinstance(view, SqlReadModel):
+        ApiKeyStore(view.database).revoke_user(user_id)  # an erased user's keys go too
         released = view.database.release_freed_pages()
     return result, released
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from chatledger.domain.errors import ChatLedgerError
 from chatledger.infrastructure.cli.common import DatabaseOption, JsonOption, console, errors
 from chatledger.infrastructure.read_store.read_models import read_model_database
-from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role
+from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role, Scope
 from chatledger.infrastructure.settings import Settings, SettingsError
 
 keys_app = typer.Typer(help="API keys of the HTTP API (stored as SHA-256 digests only).",
@@ -43,18 +43,26 @@ def opened_keys(database_url: str | None) -> Iterator[ApiKeyStore]:
 @keys_app.command("create")
 def create(
     user_id: Annotated[str, typer.Option("--user", help="The user id the key acts as.")],
-    role: Annotated[Role, typer.Option(help="user: own chats; auditor: reads every chat.")] = (
-        Role.user
-    ),
+    role: Annotated[
+        Role,
+        typer.Option(
+            help="user: own chats; auditor: reads every chat; "
+            "service: acts for the users its requests name."
+        ),
+    ] = (Role.user),
+    scope: Annotated[
+        list[Scope] | None, typer.Option(help="A service key's scopes (repeat the option).")
+    ] = None,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a key and print it once: only its digest is stored, it cannot be shown again."""
     with opened_keys(database_url) as store:
         try:
-            issued = store.create(user_id, role)
-        except ChatLedgerError:
-            raise typer.BadParameter("not a user id", param_hint="--user") from None
+            issued = store.create(user_id, role, scope or [])
+        except ChatLedgerError as error:
+            fields = [e["field"] for e in error.details.get("errors", [])] or ["--user"]
+            raise typer.BadParameter(error.message, param_hint=", ".join(fields)) from None
     if as_json:
         print(json.dumps(asdict(issued.key) | {"api_key": issued.secret}))
         return
@@ -76,10 +84,12 @@ def list_keys(
         print(json.dumps(keys))
         return
     table = Table(title="API keys")
-    for column in ("key_id", "user_id", "role", "created_at", "revoked_at"):
+    columns = ("key_id", "user_id", "role", "scopes", "created_at", "revoked_at", "expires_at")
+    for column in columns:
         table.add_column(column)
     for key in keys:
-        table.add_row(*(str(key[column] or "") for column in key))
+        table.add_row(*(",".join(v) if isinstance(v := key[c], list | tuple) else str(v or "")
+                        for c in columns))  # fmt: skip
     console.print(table)
 
 

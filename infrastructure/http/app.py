@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import Lifespan
 
 from chatledger.domain.errors import ErrorCode
-from chatledger.infrastructure.http import audit, bulk, listing, otlp, reads, writes
+from chatledger.infrastructure.http import admin, audit, bulk, listing, otlp, reads, writes
 from chatledger.infrastructure.http.context import Services, StoreUnavailableError
 from chatledger.infrastructure.http.idempotency import IdempotentWrites
 from chatledger.infrastructure.http.middleware import RequestContext
@@ -53,7 +53,7 @@ def create_app(services: Services, lifespan: Lifespan[FastAPI] | None = None) ->
     )
     app.state.services = services
     routers = (writes.router, bulk.router, reads.router, listing.router, audit.router,
-               otlp.router, reads.probes)  # fmt: skip
+               otlp.router, admin.router, reads.probes)  # fmt: skip
     for router in routers:
         app.include_router(router)
     # Added first, so it runs inside RequestContext: the body is bounded before it is kept.

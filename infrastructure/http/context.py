@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import PersistenceError
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BeforeValidator
@@ -18,7 +18,7 @@ from chatledger.domain.input_types import ID_PATTERN
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.infrastructure.http.idempotency_store import IdempotencyStore
 from chatledger.infrastructure.http.results import ForbiddenError, NotAuthenticatedError
-from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role
+from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role, Scope
 from chatledger.infrastructure.settings import Settings
 from chatledger.projections.read_side import ReadSide
 
@@ -43,12 +43,19 @@ class Services:
 @dataclass(frozen=True)
 class Caller:
     key_id: str
-    user_id: str
+    user_id: str  # the user the request acts for: the key's own, or a service key's choice
     role: Role
+    scopes: frozenset[Scope] = frozenset()
 
     @property
     def auditor(self) -> bool:
-        return self.role is Role.auditor
+        """Reads every user's chats: an auditor key, or a service key with the audit scope."""
+        return Scope.audit in self.scopes
+
+    def require(self, scope: Scope) -> Caller:
+        if scope not in self.scopes:
+            raise ForbiddenError(f"this key has no {scope.value} scope")
+        return self
 
 
 def wired_services(request: Request) -> Services:
@@ -62,9 +69,17 @@ async def services(request: Request) -> Services:
     return wired_services(request)
 
 
+ActingUser = Annotated[
+    str | None,
+    Header(alias="X-ChatLedger-User", pattern=ID_PATTERN, description="Service keys only: the "
+           "user this request acts for (default: the key's own user id)."),
+]  # fmt: skip
+
+
 def authenticated(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    acting_for: ActingUser = None,
 ) -> Caller:
     if credentials is None:
         raise NotAuthenticatedError
@@ -74,15 +89,30 @@ def authenticated(
         raise StoreUnavailableError from None
     if key is None:
         raise NotAuthenticatedError
-    request.state.user_id, request.state.key_id = key.user_id, key.key_id  # for the log line
-    return Caller(key.key_id, key.user_id, key.role)
+    user_id = key.user_id
+    if acting_for is not None and acting_for != key.user_id:
+        if key.role is not Role.service:
+            raise ForbiddenError("only a service key acts for another user")
+        user_id = acting_for
+    request.state.user_id, request.state.key_id = user_id, key.key_id  # for the log line
+    return Caller(key.key_id, user_id, key.role, key.allowed)
 
 
 async def writer(caller: Annotated[Caller, Depends(authenticated)]) -> Caller:
-    """Auditors read; recording is for the keys of the users whose chats these are."""
-    if caller.auditor:
-        raise ForbiddenError("an auditor key records nothing")
-    return caller
+    """Recording needs the write scope: user keys and service keys that have it."""
+    return caller.require(Scope.write)
+
+
+async def reader(caller: Annotated[Caller, Depends(authenticated)]) -> Caller:
+    return caller.require(Scope.read)
+
+
+async def eraser(caller: Annotated[Caller, Depends(authenticated)]) -> Caller:
+    return caller.require(Scope.erase)
+
+
+async def administrator(caller: Annotated[Caller, Depends(authenticated)]) -> Caller:
+    return caller.require(Scope.admin)
 
 
 def acting_user(wired: Services, caller: Caller, chat_id: str) -> str:
@@ -141,8 +171,10 @@ ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 IsoTime = Annotated[AwareDatetime, BeforeValidator(iso_text)]
 
 
-CallerDep = Annotated[Caller, Depends(authenticated)]
+CallerDep = Annotated[Caller, Depends(reader)]  # a reading route's caller
 WriterDep = Annotated[Caller, Depends(writer)]
+EraserDep = Annotated[Caller, Depends(eraser)]
+AdminDep = Annotated[Caller, Depends(administrator)]
 ServicesDep = Annotated[Services, Depends(services)]
 # `{chat_id:path}` in the routes: ids may hold "/", sent percent-encoded (%2F).
 ChatIdPath = Annotated[str, Path(pattern=ID_PATTERN, examples=["chat-1"])]

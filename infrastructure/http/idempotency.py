@@ -58,26 +58,27 @@ class IdempotentWrites:
     async def run_once(
         self, scope: Scope, receive: Receive, send: Send, owner: str, key: str
     ) -> None:
-        kept: dict[str, object] = {"status": 500, "content_type": "", "body": []}
+        """Run the request, keep its answer, then send it: a retry that arrives as soon as the
+        client has the answer finds it kept (writes answer small JSON bodies)."""
+        held: list[Message] = []
 
-        async def keeping(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                kept["status"] = message["status"]
-                kept["content_type"] = Headers(raw=message["headers"]).get("content-type", "")
-            elif message["type"] == "http.response.body":
-                kept["body"].append(message.get("body", b""))  # type: ignore[attr-defined]
-            await send(message)
+        async def holding(message: Message) -> None:
+            held.append(message)
 
         try:
-            await self.app(scope, receive, keeping)
+            await self.app(scope, receive, holding)
         finally:
-            status = int(kept["status"])  # type: ignore[call-overload]
-            content = b"".join(kept["body"]).decode("utf-8", "replace")  # type: ignore[arg-type]
+            start = next((m for m in held if m["type"] == "http.response.start"), None)
+            status = int(start["status"]) if start else 500
+            content_type = Headers(raw=start["headers"]).get("content-type", "") if start else ""
+            body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
             if status < 500:
-                await to_thread.run_sync(self.store.complete, owner, key, status,
-                                         str(kept["content_type"]), content)  # fmt: skip
+                await to_thread.run_sync(self.store.complete, owner, key, status, content_type,
+                                         body.decode("utf-8", "replace"))  # fmt: skip
             else:
                 await to_thread.run_sync(self.store.release, owner, key)
+        for message in held:
+            await send(message)
 
 
 def fingerprint(scope: Scope, body: bytes) -> str:

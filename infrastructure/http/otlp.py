@@ -20,6 +20,7 @@ from chatledger.infrastructure.integrations.otlp_traces import (
     parsed_request,
     plain_spans,
 )
+from chatledger.infrastructure.security.api_keys import Role
 
 router = APIRouter(tags=["OpenTelemetry"], responses=ERROR_RESPONSES)
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
@@ -48,8 +49,9 @@ async def export_traces(request: Request, caller: WriterDep, wired: ServicesDep)
         spans = plain_spans(parsed_request(body, media == JSON))
     except UnreadableExportError as error:
         return error_response(400, ErrorCode.VALIDATION_ERROR, str(error))
+    for_anyone = caller.role is Role.service  # a service key records for the users it names
     report = await to_thread.run_sync(record_spans, wired.pipeline, spans, caller.user_id,
-                                      wired.settings.otlp_user_attribute)  # fmt: skip
+                                      wired.settings.otlp_user_attribute, for_anyone)  # fmt: skip
     return Response(otlp_answer(report, media == JSON), media_type=media)
 
 

@@ -34,12 +34,15 @@ class ExportReport:
 
 
 def record_spans(
-    pipeline: Any, spans: list[PlainSpan], key_user: str, user_attribute: str
-) -> ExportReport:
+    pipeline: Any, spans: list[PlainSpan], key_user: str, user_attribute: str,
+    for_anyone: bool = False,
+) -> ExportReport:  # fmt: skip
+    """`for_anyone`: a service key's export, which records for whichever user a span names."""
     report = ExportReport(spans=len(spans))
     for span in spans:
         mapped = mapped_span(span, user_attribute)
-        reason = mapped if isinstance(mapped, str) else record_span(pipeline, mapped, key_user)
+        reason = (mapped if isinstance(mapped, str)
+                  else record_span(pipeline, mapped, key_user, for_anyone))  # fmt: skip
         if reason is None:
             continue
         if reason in ("recorded", "known"):
@@ -51,10 +54,10 @@ def record_spans(
     return report
 
 
-def record_span(pipeline: Any, span: MappedSpan, key_user: str) -> str:
+def record_span(pipeline: Any, span: MappedSpan, key_user: str, for_anyone: bool) -> str:
     """`recorded`, `known`, or why the span was refused."""
     user = span.user_id or key_user
-    if user != key_user:
+    if user != key_user and not for_anyone:
         return "user mismatch (the key records for its own user only)"
     result = pipeline.record_conversation(span.chat_id, user, span.messages, model=span.model,
                                           whole=True)  # fmt: skip
