@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     # Of the HTTP service: a path it does not serve, a method a path does not take.
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    RATE_LIMITED = "RATE_LIMITED"
 
 
 RECOVERY_HINTS: dict[ErrorCode, str] = {
@@ -45,6 +46,7 @@ RECOVERY_HINTS: dict[ErrorCode, str] = {
     ErrorCode.INTERNAL_ERROR: "Unexpected error; report it with the chat and message ids.",
     ErrorCode.NOT_FOUND: "Check the path against /openapi.json.",
     ErrorCode.METHOD_NOT_ALLOWED: "Use a method the Allow header names.",
+    ErrorCode.RATE_LIMITED: "Slow down: retry after the seconds Retry-After names.",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ class GroupCommit:
         self.lock = threading.Lock()
         self.waiting: list[Submission] = []
         self.committing = False
+        # Told of every round recorded (how many callers shared it, which events): metrics.
+        self.on_recorded: Callable[[int, Sequence[Any]], None] | None = None
 
     def commit(self, events: Sequence[Any]) -> int:
         """Record the events in one transaction, perhaps shared; returns the round's size.
@@ -83,8 +86,9 @@ class GroupCommit:
                 successor.wakeup.set()
 
     def record_round(self, batch: list[Submission]) -> None:
+        events = [event for submission in batch for event in submission.events]
         try:
-            self.record([event for submission in batch for event in submission.events])
+            self.record(events)
         except Exception as error:
             if len(batch) == 1 or isinstance(error, self.shared_failures):
                 self.settle(batch, error)
@@ -92,6 +96,7 @@ class GroupCommit:
             for submission in batch:
                 self.record_alone(submission)
             return
+        self.tell(len(batch), events)
         self.settle(batch, None)
 
     def record_alone(self, submission: Submission) -> None:
@@ -100,7 +105,13 @@ class GroupCommit:
         except Exception as error:
             self.settle([submission], error)
         else:
+            self.tell(1, submission.events)
             self.settle([submission], None)
+
+    def tell(self, callers: int, events: Sequence[Any]) -> None:
+        if self.on_recorded is not None:
+            with contextlib.suppress(Exception):  # a metric never fails a commit
+                self.on_recorded(callers, events)
 
     @staticmethod
     def settle(batch: list[Submission], error: Exception | None) -> None:

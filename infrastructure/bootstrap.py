@@ -5,7 +5,7 @@ host application (the CLI and `serve` configure it for themselves)."""
 from __future__ import annotations
 
 from chatledger.domain.pipeline import PersistencePipeline
-from chatledger.domain.ports import ContentProtector, TokenCounter
+from chatledger.domain.ports import CommandObserver, ContentProtector, TokenCounter
 from chatledger.infrastructure.observability.structured_logging import StructlogCommandObserver
 from chatledger.infrastructure.read_store.read_models import read_model_database, sql_views
 from chatledger.infrastructure.read_store.rebuild_worker import ChangesInAnotherProcess
@@ -27,6 +27,7 @@ def bootstrap(
     *,
     token_counter: TokenCounter | None = None,
     protector: ContentProtector | None = None,
+    observer: CommandObserver | None = None,
 ) -> PersistencePipeline:
     """Build the pipeline on the configured database. Tests pass settings and share a counter
     (loading an encoding takes a second); nothing here reads os.environ but Settings().
@@ -40,7 +41,7 @@ def bootstrap(
         return PersistencePipeline(
             env,
             token_counter=token_counter or TiktokenCounter(),
-            observer=StructlogCommandObserver(),
+            observer=observer or StructlogCommandObserver(),
             protector=protector or AesGcmContent(SqlKeyStore(read_model_database(settings))),
         )
     except Exception as error:

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     # The HTTP service keeps the read models current in its own process, polling this often.
     http_follow: bool = True
     http_follow_poll_s: float = Field(default=0.2, ge=0.01)
+    # Requests per key, in the `limits` package's notation ("100/second"); None: no limit.
+    http_rate_limit: str | None = None
     # OTLP trace ingest: the span (or resource) attribute that names the chat's user.
     otlp_user_attribute: str = Field(default="user.id", min_length=1, max_length=255)
     # OpenTelemetry out: the messages' words in the spans only when asked for (either name).

@@ -21,6 +21,9 @@ from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
 from chatledger.infrastructure.http.app import create_app
 from chatledger.infrastructure.http.context import Services
 from chatledger.infrastructure.http.idempotency_store import IdempotencyStore
+from chatledger.infrastructure.http.rate_limits import KeyRateLimits
+from chatledger.infrastructure.observability.metrics import ServiceMetrics
+from chatledger.infrastructure.observability.structured_logging import StructlogCommandObserver
 from chatledger.infrastructure.read_store.following import following
 from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role
@@ -77,12 +80,16 @@ def running_server(
     database_url: str, token_counter: TiktokenCounter, **settings: Any
 ) -> Iterator[Api]:
     config = Settings(database_url=database_url, **settings)
-    pipeline = bootstrap(config, token_counter=token_counter)
+    metrics = ServiceMetrics()
+    pipeline = bootstrap(config, token_counter=token_counter,
+                         observer=metrics.observer(StructlogCommandObserver()))  # fmt: skip
+    pipeline.group_commit.on_recorded = metrics.round_recorded
     read_side = build_read_side(config, pipeline)
+    metrics.watch_lag(read_side.status)
     database = read_model_database(config)
-    services = Services(
-        config, pipeline, read_side, ApiKeyStore(database), IdempotencyStore(database)
-    )
+    services = Services(config, pipeline, read_side, ApiKeyStore(database),
+                        IdempotencyStore(database), metrics,
+                        KeyRateLimits(config.http_rate_limit))  # fmt: skip
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(create_app(services), access_log=False,

@@ -68,7 +68,7 @@ def test_user_and_auditor_keys_keep_their_meaning(api: Api) -> None:
 
 def route_scope(method: str, path: str) -> str | None:
     """The scope each route needs (None: none, the probes)."""
-    if path in ("/healthz", "/readyz"):
+    if path in ("/healthz", "/readyz", "/metrics"):
         return None
     if path.startswith("/v1/keys"):
         return "admin"

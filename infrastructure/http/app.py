@@ -58,7 +58,8 @@ def create_app(services: Services, lifespan: Lifespan[FastAPI] | None = None) ->
         app.include_router(router)
     # Added first, so it runs inside RequestContext: the body is bounded before it is kept.
     app.add_middleware(IdempotentWrites, store=services.idempotency)
-    app.add_middleware(RequestContext, max_body_bytes=services.settings.http_max_body_bytes)
+    app.add_middleware(RequestContext, max_body_bytes=services.settings.http_max_body_bytes,
+                       metrics=services.metrics)  # fmt: skip
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
 

@@ -17,7 +17,9 @@ from chatledger.domain.chat import Chat
 from chatledger.domain.input_types import ID_PATTERN
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.infrastructure.http.idempotency_store import IdempotencyStore
+from chatledger.infrastructure.http.rate_limits import KeyRateLimits, RateLimitedError
 from chatledger.infrastructure.http.results import ForbiddenError, NotAuthenticatedError
+from chatledger.infrastructure.observability.metrics import ServiceMetrics
 from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role, Scope
 from chatledger.infrastructure.settings import Settings
 from chatledger.projections.read_side import ReadSide
@@ -38,6 +40,8 @@ class Services:
     read_side: ReadSide
     keys: ApiKeyStore
     idempotency: IdempotencyStore
+    metrics: ServiceMetrics
+    rate_limits: KeyRateLimits
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,12 @@ def authenticated(
         raise StoreUnavailableError from None
     if key is None:
         raise NotAuthenticatedError
+    request.state.key_id = key.key_id
+    try:
+        wired_services(request).rate_limits.check(key.key_id)
+    except RateLimitedError:
+        wired_services(request).metrics.rate_limited.inc()
+        raise
     user_id = key.user_id
     if acting_for is not None and acting_for != key.user_id:
         if key.role is not Role.service:

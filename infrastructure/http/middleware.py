@@ -15,6 +15,7 @@ from starlette.datastructures import Headers, MutableHeaders
 
 from chatledger.domain.errors import ErrorCode
 from chatledger.infrastructure.http.results import error_response
+from chatledger.infrastructure.observability.metrics import ServiceMetrics
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,9 +50,12 @@ async def drain(receive: Receive, budget: int) -> None:
 class RequestContext:
     """A pure ASGI middleware (no per-request task or body copy beyond the bound)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, metrics: ServiceMetrics | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
         self.log = structlog.get_logger("chatledger.http")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -124,14 +128,17 @@ class RequestContext:
         await response({"type": "http"}, _no_body, send)
 
     def log_request(self, scope: Scope, status: int, started: float) -> None:
-        route = scope.get("route")
+        route = getattr(scope.get("route"), "path_format", None)  # a template: no ids in it
         state = scope.get("state", {})
+        seconds = perf_counter() - started
+        if self.metrics is not None:
+            self.metrics.request_done(scope["method"], route or "unrouted", status, seconds)
         self.log.info(
             "http request",
             method=scope["method"],
-            route=getattr(route, "path_format", None),  # the template: no ids in this field
+            route=route,
             status=status,
-            duration_ms=round((perf_counter() - started) * 1000.0, 3),
+            duration_ms=round(seconds * 1000.0, 3),
             user_id=state.get("user_id"),
             key_id=state.get("key_id"),
         )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from chatledger.domain.errors import ErrorCode
+from chatledger.domain.messages import CommandResult
 from chatledger.infrastructure.http.context import ServicesDep, WriterDep
 from chatledger.infrastructure.http.results import ERROR_RESPONSES, error_response
 from chatledger.infrastructure.integrations.otlp_ingest import ExportReport, record_spans
@@ -22,7 +23,12 @@ from chatledger.infrastructure.integrations.otlp_traces import (
 )
 from chatledger.infrastructure.security.api_keys import Role
 
-router = APIRouter(tags=["OpenTelemetry"], responses=ERROR_RESPONSES)
+OTLP_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": CommandResult, "description": "Not an OTLP trace export (VALIDATION_ERROR)"},
+    415: {"model": CommandResult, "description": "Neither protobuf nor JSON (VALIDATION_ERROR)"},
+    501: {"model": CommandResult, "description": "The otel extra is not installed"},
+}
+router = APIRouter(tags=["OpenTelemetry"], responses={**ERROR_RESPONSES, **OTLP_ERRORS})
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 INFLATED_FACTOR = 8  # a gzip export may inflate to this many times the body limit
 

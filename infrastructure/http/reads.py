@@ -8,7 +8,7 @@ from typing import Annotated
 
 from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Query
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
 from chatledger.domain.input_types import ID_PATTERN
@@ -33,6 +33,7 @@ from chatledger.infrastructure.http.results import (
     as_response,
     not_found,
 )
+from chatledger.infrastructure.observability.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chatledger.projections.read_side import MAX_RANGE_HOURS, ReplayResult, StatsResult
 from chatledger.projections.verification import VerifyResult
 
@@ -108,6 +109,14 @@ def verify(
     if verified.error is not None and verified.error.code is ErrorCode.CHAT_NOT_FOUND:
         return as_response(CommandResult(success=False, error=not_found(chat_id or "")))
     return as_response(verified)
+
+
+@probes.get("/metrics", response_class=PlainTextResponse)
+def metrics(wired: ServicesDep) -> Response:
+    """Prometheus metrics (no key, as the probes): requests by route and status, latency,
+    commands by outcome, errors by code, messages by role, group-commit rounds, projection
+    lag. Counts only, never content or ids."""
+    return Response(wired.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
 
 @probes.get("/healthz", responses={503: {"model": Health}}, response_model=Health)

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from chatledger.domain.errors import RECOVERY_HINTS, ErrorCode
 from chatledger.domain.messages import CommandError, CommandResult
+from chatledger.infrastructure.http.rate_limits import RateLimitedError
 
 ERROR_STATUS = {
     # Another user's chat answers exactly like a missing one over HTTP: a public API must not
@@ -30,6 +31,7 @@ ERROR_STATUS = {
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.RATE_LIMITED: 429,
 }
 RETRY_AFTER_S = "1"  # a store that failed is usually back within the lock timeout
 JSON = "application/json"
@@ -124,11 +126,18 @@ async def http_error(request: Request, error: Exception) -> Response:
                           headers=headers)  # fmt: skip
 
 
+async def rate_limited(request: Request, error: Exception) -> Response:
+    after = str(getattr(error, "retry_after_s", 1))
+    return error_response(429, ErrorCode.RATE_LIMITED, "this key is over its rate",
+                          f"Retry after {after} s.", headers={"Retry-After": after})  # fmt: skip
+
+
 HANDLERS: dict[Any, Callable[[Request, Any], Coroutine[Any, Any, Response]]] = {
     NotAuthenticatedError: unauthenticated,
     ForbiddenError: forbidden,
     RequestValidationError: invalid_request,
     HTTPException: http_error,
+    RateLimitedError: rate_limited,
 }
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -140,6 +149,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "CONFLICT, or STREAM_NOT_OPEN",
         410: "USER_ERASED: the user was erased; nothing more is recorded for it",
         413: "Request body too large (VALIDATION_ERROR)",
+        429: "RATE_LIMITED: the key is over its rate (Retry-After)",
         422: "VALIDATION_ERROR: details.errors names the fields",
         500: "INTERNAL_ERROR",
         503: "PERSISTENCE_ERROR: nothing recorded; retry with the same ids (Retry-After)",

@@ -18,6 +18,9 @@ from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
 from chatledger.infrastructure.http.app import create_app
 from chatledger.infrastructure.http.context import Services
 from chatledger.infrastructure.http.idempotency_store import IdempotencyStore
+from chatledger.infrastructure.http.rate_limits import KeyRateLimits
+from chatledger.infrastructure.observability.metrics import ServiceMetrics
+from chatledger.infrastructure.observability.structured_logging import StructlogCommandObserver
 from chatledger.infrastructure.read_store.following import following
 from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.security.api_keys import ApiKeyStore
@@ -32,15 +35,18 @@ def app_for(settings: Settings) -> FastAPI:
     """The service over the configured database; its read models followed in this process
     (unless `http_follow` is off) from start-up to shutdown, when everything it opened closes."""
     with ExitStack() as opened:
-        pipeline = bootstrap(settings)
+        metrics = ServiceMetrics()
+        pipeline = bootstrap(settings, observer=metrics.observer(StructlogCommandObserver()))
         opened.callback(pipeline.close)
+        pipeline.group_commit.on_recorded = metrics.round_recorded
         read_side = build_read_side(settings, pipeline)
         opened.callback(read_side.close)
+        metrics.watch_lag(read_side.status)
         database = read_model_database(settings)
         opened.callback(database.close)
-        services = Services(
-            settings, pipeline, read_side, ApiKeyStore(database), IdempotencyStore(database)
-        )
+        services = Services(settings, pipeline, read_side, ApiKeyStore(database),
+                            IdempotencyStore(database), metrics,
+                            KeyRateLimits(settings.http_rate_limit))  # fmt: skip
         warm_up(pipeline)
         held = opened.pop_all()
 
