@@ -147,3 +147,25 @@ def test_openapi_documents_every_paging_parameter(ann: httpx.Client) -> None:
         )
         assert all(p.get("description") for p in parameters.values() if p["name"] != "chat_id"
                    and p["name"] != "user_id" and p["in"] == "query"), path  # fmt: skip
+
+
+def test_walking_ten_thousand_audit_records_sees_each_once(api: Api) -> None:
+    owner = f"bulk-{uuid.uuid4().hex[:6]}"
+    with api.client(user_id=owner) as client:
+        for number in range(10):
+            messages = [{"role": "user" if n % 2 else "assistant", "content": f"turn {n}"}
+                        for n in range(1000)]  # fmt: skip
+            chat = {"chat_id": f"{owner}-{number}", "messages": messages}
+            assert client.post("/v1/imports", json={"chats": [chat]}).status_code == 201
+        api.settled()
+        positions: list[int] = []
+        params: dict[str, Any] = {"limit": 100}
+        while True:
+            page = client.get("/v1/audit", params=params)
+            assert page.status_code == 200, page.text
+            positions += [json.loads(line)["position"] for line in page.text.splitlines()]
+            if "X-Next-Cursor" not in page.headers:
+                break
+            params = {"limit": 100, "cursor": page.headers["X-Next-Cursor"]}
+    assert len(positions) == 10_010 == len(set(positions))  # 10 starts, 10,000 messages
+    assert positions == sorted(positions)
