@@ -32,6 +32,8 @@ trap 'exit 143' TERM
 pg_start
 
 section "pytest"
+# One worker per CPU (pytest-xdist): every test makes its own database or schema, so they run
+# side by side; CHATLEDGER_TEST_WORKERS=0 runs them in this process.
 status=0
-pytest -q "$@" || status=$?
+pytest -q -n "${CHATLEDGER_TEST_WORKERS:-auto}" "$@" || status=$?
 exit "$status"
