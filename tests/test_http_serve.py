@@ -60,3 +60,38 @@ def test_serve_without_the_server_extra_names_it() -> None:
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert shown.returncode == 2, shown.stderr
     assert "pip install 'chatledger[server]'" in shown.stderr
+
+
+def test_serve_with_workers_records_and_one_follower_keeps_the_read_models(
+    database_url: str,
+) -> None:
+    env = {**os.environ, "CHATLEDGER_DATABASE_URL": database_url, "CHATLEDGER_LOG_FORMAT": "json"}
+    key = json.loads(chatledger("keys", "create", "--user", "wes", "--json", env=env).stdout)
+    port = free_port()
+    server = subprocess.Popen([*CLI, "serve", "--port", str(port), "--workers", "2"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    base, headers = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {key['api_key']}"}
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert server.poll() is None
+                time.sleep(0.1)
+        with httpx.Client(base_url=base, headers=headers) as client:
+            assert client.post("/v1/chats", json={"chat_id": "w-1"}).status_code == 201
+            statuses = {client.post("/v1/chats/w-1/messages/user",
+                                    json={"content": f"hello {n}"}).status_code
+                        for n in range(20)}  # fmt: skip
+            assert statuses == {201}
+            for _ in range(100):  # the supervising process follows the log for the workers
+                lag = [p["lag"] for p in client.get("/readyz").json()["projections"]]
+                if lag == [0, 0, 0]:
+                    break
+                time.sleep(0.1)
+            assert lag == [0, 0, 0]
+            assert client.get("/v1/stats").json()["stats"]["messages"] == 20
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)

@@ -54,10 +54,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(url: str) -> Iterator[str]:
+def served(url: str, workers: int = 1) -> Iterator[str]:
     """`chatledger serve` on a free port of 127.0.0.1 until the block ends; its base URL."""
     port = free_port()
-    command = [*CLI, "serve", "--port", str(port), "--no-follow"]
+    command = [*CLI, "serve", "--port", str(port), "--no-follow", "--workers", str(workers)]
     # The URL through the environment: a password on a command line shows in the process list.
     environment = {**os.environ, "CHATLEDGER_DATABASE_URL": url}
     server = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
@@ -88,6 +88,7 @@ class HttpBenchmark:
     pipeline: PersistencePipeline
     settings: Settings
     prompts: list[str]
+    workers: int = 1  # processes of `chatledger serve`
 
     def run(self, client_counts: list[int], messages: int) -> list[HttpFigures]:
         database = read_model_database(self.settings)
@@ -96,7 +97,7 @@ class HttpBenchmark:
         finally:
             database.close()
         url = self.settings.database_url.get_secret_value()
-        with served(url) as base:
+        with served(url, self.workers) as base:
             return [self.measure(base, secret, n, messages) for n in client_counts]
 
     def measure(self, base: str, secret: str, clients: int, messages: int) -> HttpFigures:

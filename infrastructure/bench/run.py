@@ -107,6 +107,7 @@ def run_benchmarks(
     history: str,
     only: str | None,
     as_json: bool,
+    http_workers: int = 1,
 ) -> None:
     """Measure ChatLedger beside the raw layers underneath, in one run on a throwaway database:
     persist latency beside a raw eventsourcing save of an event of the same size; throughput of
@@ -123,7 +124,7 @@ def run_benchmarks(
         configure_logging(settings.log_format, settings.log_level)
         pipeline = bootstrap(settings)
         run = Run(backend, url, settings, pipeline, prompts, replies, sizes,
-                  messages, ingest_messages, replay_events)  # fmt: skip
+                  messages, ingest_messages, replay_events, http_workers)  # fmt: skip
         try:
             for phase, measure in PHASES.items():
                 if only in (None, phase):
@@ -154,6 +155,7 @@ class Run:
     messages: int
     ingest_messages: int
     replay_events: int
+    http_workers: int = 1
 
 
 def persist_phase(run: Run) -> list[LatencyFigures]:
@@ -198,7 +200,9 @@ def read_phase(run: Run) -> dict[str, Any]:
 
 
 def http_phase(run: Run) -> list[HttpFigures]:
-    return HttpBenchmark(run.pipeline, run.settings, run.prompts).run([1, 4, 16], run.messages)
+    return HttpBenchmark(run.pipeline, run.settings, run.prompts, run.http_workers).run(
+        [1, 4, 16], run.messages
+    )
 
 
 def sdk_phase(run: Run) -> list[SdkCallFigures]:

@@ -47,6 +47,9 @@ def bench(
         str, typer.Option(help="History sizes (messages of one user) for the read-side figures.")
     ] = "1000,10000,100000",
     only: Annotated[PhaseChoice | None, typer.Option(help="Run one phase only.")] = None,
+    http_workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Processes of `chatledger serve` (http phase).")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Measure ChatLedger beside the raw layers underneath, in one run on a throwaway database:
@@ -65,4 +68,4 @@ def bench(
                    "pip install 'chatledger[bench]'", err=True)  # fmt: skip
         raise typer.Exit(2) from None
     run_benchmarks(Backend(backend), database_url, messages, ingest_messages, replay_events,
-                   history, only.value if only else None, as_json)  # fmt: skip
+                   history, only.value if only else None, as_json, http_workers)  # fmt: skip
