@@ -180,6 +180,7 @@ def test_spans_it_cannot_map_are_counted_and_record_nothing(api: Api, ann: httpx
     (b"\x0a\xff\xff\xff", {}, 400),  # protobuf cut short
     (b"not protobuf at all \x00\x01", {}, 400),
     (b'{"resourceSpans": [', {"Content-Type": "application/json"}, 400),
+    (b'[{"resourceSpans": []}]', {"Content-Type": "application/json"}, 400),
     (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}',
      {"Content-Type": "application/json"}, 400),
     (b"\x1f\x8b not gzip", {"Content-Encoding": "gzip"}, 400),

@@ -68,7 +68,10 @@ def parsed_request(body: bytes, json_encoded: bool) -> Any:
     request = ExportTraceServiceRequest()
     try:
         if json_encoded:
-            json_format.ParseDict(with_base64_ids(json.loads(body)), request)
+            document = json.loads(body)
+            if not isinstance(document, dict):
+                raise UnreadableExportError("an OTLP JSON export is an object")
+            json_format.ParseDict(with_base64_ids(document), request)
         else:
             request.ParseFromString(body)
     except (DecodeError, json_format.ParseError, ValueError, TypeError, RecursionError):
