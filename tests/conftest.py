@@ -155,17 +155,25 @@ def model_server() -> Iterator[ModelServer]:
         yield running
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def api(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    token_counter: TiktokenCounter,
-) -> Iterator[Api]:
-    """The real HTTP server over a fresh database of each backend, for a test module."""
-    from tests.http_server import served  # it imports this module's postgres_base_url
+def served_api(**settings: Any) -> Any:
+    """A module's `api` fixture: the real HTTP server over a fresh database of each backend,
+    with these settings (a module assigns it to `api` to replace the default one)."""
 
-    with served(request, tmp_path_factory, token_counter) as api:
-        yield api
+    @pytest.fixture(scope="module", params=BACKENDS)
+    def api(
+        request: pytest.FixtureRequest,
+        tmp_path_factory: pytest.TempPathFactory,
+        token_counter: TiktokenCounter,
+    ) -> Iterator[Api]:
+        from tests.http_server import served  # it imports this module's postgres_base_url
+
+        with served(request, tmp_path_factory, token_counter, **settings) as running:
+            yield running
+
+    return api
+
+
+api = served_api()
 
 
 @pytest.fixture

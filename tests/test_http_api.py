@@ -17,18 +17,10 @@ from structlog.testing import LogCapture
 
 from chatledger.domain.chat import Chat
 from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
-from tests.conftest import BACKENDS
-from tests.http_server import Api, running_server, served, throwaway_database
+from tests.conftest import served_api
+from tests.http_server import Api, running_server, throwaway_database
 
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def api(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    token_counter: TiktokenCounter,
-) -> Iterator[Api]:
-    with served(request, tmp_path_factory, token_counter, http_max_body_bytes=64 * 1024) as api:
-        yield api
+api = served_api(http_max_body_bytes=64 * 1024)
 
 
 @pytest.fixture

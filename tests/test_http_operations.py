@@ -4,28 +4,17 @@ per-key rate limits (429 with Retry-After)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
-from tests.conftest import BACKENDS
-from tests.http_server import Api, served
+from tests.conftest import served_api
+from tests.http_server import Api
 
 LIMIT = 30
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def api(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    token_counter: TiktokenCounter,
-) -> Iterator[Api]:
-    with served(request, tmp_path_factory, token_counter,
-                http_rate_limit=f"{LIMIT}/minute") as api:  # fmt: skip
-        yield api
+api = served_api(http_rate_limit=f"{LIMIT}/minute")
 
 
 def scraped(api: Api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
