@@ -95,3 +95,11 @@ def test_serve_with_workers_records_and_one_follower_keeps_the_read_models(
     finally:
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=30)
+
+
+def test_the_help_names_the_extras_whole() -> None:
+    """The help is rich markup: an unescaped [server] would vanish from it."""
+    for command, extra in (("serve", "chatledger[server]"), ("bench", "chatledger[bench]")):
+        shown = subprocess.run([*CLI, command, "--help"], capture_output=True, text=True,
+                               env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+        assert extra in shown.stdout, shown.stdout

@@ -60,7 +60,7 @@ def bench(
     process) with 1, 4 and 16 clients beside the same in process; the time the OpenAI and
     Anthropic drop-ins add to a model call (whole and streamed) beside the bare SDK against a
     local model server; peak memory after each phase.
-    Needs the `bench` extra (pip install 'chatledger[bench]')."""
+    Needs the `bench` extra (pip install 'chatledger\\[bench]')."""
     try:
         from chatledger.infrastructure.bench.run import Backend, run_benchmarks
     except ImportError as error:

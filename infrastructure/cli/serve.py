@@ -39,7 +39,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI document at /openapi.json). Clients authenticate with bearer
     keys from `chatledger keys create`; one JSON log line per request on stderr. Needs the
-    `server` extra (pip install 'chatledger[server]')."""
+    `server` extra (pip install 'chatledger\\[server]')."""
     try:
         import uvicorn
     except ImportError:
