@@ -78,10 +78,16 @@ class ProviderHandler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that drops its connection (a stream abandoned or cut on purpose) is what
+        the tests do, not an error to print."""
+
+
 @contextmanager
 def provider_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """A running server on 127.0.0.1: its base URL and the requests it received."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ProviderHandler)
+    server = QuietServer(("127.0.0.1", 0), ProviderHandler)
     server.daemon_threads = True
     server.requests = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
