@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 import pytest
@@ -174,7 +173,3 @@ def test_a_malformed_acting_user_is_refused(api: Api, bad: str) -> None:
     with service(api, "read") as backend:
         answer = backend.get("/v1/stats", headers={"X-ChatLedger-User": bad})
     assert answer.status_code in (403, 422) and answer.status_code != 500
-
-
-def acting(user: str) -> dict[str, Any]:
-    return {"X-ChatLedger-User": user}
