@@ -6,6 +6,7 @@ OTLP/HTTP exporter delivers them to an HTTP server that reads the protobuf."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -225,3 +226,22 @@ def test_export_spans_is_the_python_api(ledger: Ledger, spans: InMemorySpanExpor
     record_conversation(ledger)
     assert export_spans(ledger, provider_into(spans)) == 6
     assert export_spans(ledger, provider_into(spans)) == 0
+
+
+def test_a_refused_export_keeps_the_position_and_exits_1(
+    database_url: str, token_counter: TiktokenCounter, monkeypatch: pytest.MonkeyPatch,
+    collector: str,
+) -> None:  # fmt: skip
+    with Ledger(database_url, token_counter=token_counter) as ledger:
+        record_conversation(ledger)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/v1/traces"
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", closed)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    refused = CliRunner().invoke(app, ["otel-export", "--database-url", database_url])
+    assert refused.exit_code == 1, refused.output
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", collector)
+    delivered = CliRunner().invoke(app, ["otel-export", "--database-url", database_url, "--json"])
+    assert delivered.exit_code == 0, delivered.output
+    assert json.loads(delivered.stdout.splitlines()[-1])["spans"] == 6  # nothing was lost

@@ -34,14 +34,16 @@ def otel_export(
     (a reply: `chat {model}`, CLIENT; other messages: `{role} message`), one trace per chat,
     through the OpenTelemetry SDK's OTLP/HTTP exporter (OTEL_EXPORTER_OTLP_ENDPOINT, ...).
     Goes on from where the last run stopped (the position is kept in the database); no content
-    unless asked for, never an erased user's. Needs the `otel` extra."""
+    unless asked for, never an erased user's. Exit 1 when the endpoint refuses spans (the
+    position stays before them). Needs the `otel` extra."""
     try:
         from chatledger.infrastructure.integrations.otel_export import (
+            ExportRefusedError,
             SpanExport,
             default_tracer_provider,
         )
 
-        provider = default_tracer_provider()
+        provider, watch = default_tracer_provider()
     except ImportError:
         errors.print(
             "`otel-export` needs the otel extra: pip install 'chatledger[otel]'", markup=False
@@ -54,9 +56,16 @@ def otel_export(
         database = read_model_database(settings)
         try:
             capture = settings.otel_capture_content if capture_content is None else capture_content
-            export = SpanExport(pipeline, database, provider, capture_content=capture)
+            export = SpanExport(pipeline, database, provider, capture_content=capture, watch=watch)
             spans = export.run(follow=follow, poll_s=poll, stop=lambda: stopping["now"])
             position = export.position()
+        except ExportRefusedError:
+            errors.print(
+                "export failed: the OTLP endpoint did not take the spans; the next run "
+                f"sends them again (position {export.position()})",
+                markup=False,
+            )
+            raise typer.Exit(1) from None
         finally:
             provider.shutdown()
             database.close()

@@ -31,9 +31,10 @@ log = structlog.get_logger("chatledger.otel")
 class SpanExport:
     def __init__(
         self, pipeline: Any, database: SqlDatabase, tracer_provider: Any, *,
-        capture_content: bool = False, name: str = "otlp",
+        capture_content: bool = False, name: str = "otlp", watch: WatchedExporter | None = None,
     ) -> None:  # fmt: skip
         self.pipeline = pipeline
+        self.watch = watch  # tells of refused exports, which the SDK only logs
         self.database = database
         self.provider = tracer_provider
         self.tracer = tracer_provider.get_tracer("chatledger")
@@ -65,14 +66,17 @@ class SpanExport:
         return emitted
 
     def emit_page(self, page: list[Any]) -> int:
+        refused_before = self.watch.refused if self.watch else 0
         emitted = 0
         for notification in page:
             plan = self.plan(notification)
             if plan is not None:
                 self.emit(plan, notification.originator_id)
                 emitted += 1
-        if not self.provider.force_flush():
-            raise RuntimeError("the span exporter did not take the spans")  # retried next run
+        flushed = self.provider.force_flush()
+        if not flushed or (self.watch and self.watch.refused > refused_before):
+            # The position stays: the next run sends this page again.
+            raise ExportRefusedError("the span exporter did not take the spans")
         self.remember(page[-1].id)
         log.info("otel_spans_exported", spans=emitted, position=page[-1].id)
         return emitted
@@ -116,9 +120,36 @@ class SpanExport:
                            (self.name, position))  # fmt: skip
 
 
-def default_tracer_provider() -> Any:
+class ExportRefusedError(RuntimeError):
+    """The exporter did not deliver a page's spans (the endpoint refused or was away)."""
+
+
+class WatchedExporter:
+    """An exporter that counts the exports it could not deliver: the SDK's processors log a
+    refused export and go on, and the position must not move past spans never delivered."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.refused = 0
+
+    def export(self, spans: Any) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        result = self.inner.export(spans)
+        if result is not SpanExportResult.SUCCESS:
+            self.refused += 1
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return bool(self.inner.force_flush(timeout_millis))
+
+
+def default_tracer_provider() -> tuple[Any, WatchedExporter]:
     """The SDK's provider with its OTLP/HTTP exporter, both configured by the standard
-    OTEL_* environment variables (service.name defaults to chatledger)."""
+    OTEL_* environment variables (service.name defaults to chatledger), and its watch."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -126,8 +157,9 @@ def default_tracer_provider() -> Any:
 
     named = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": "chatledger"}
     provider = TracerProvider(resource=Resource.create(named))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    return provider
+    watch = WatchedExporter(OTLPSpanExporter())
+    provider.add_span_processor(BatchSpanProcessor(watch))  # type: ignore[arg-type]
+    return provider, watch
 
 
 def export_spans(
@@ -136,10 +168,11 @@ def export_spans(
 ) -> int:  # fmt: skip
     """What `chatledger otel-export` does, for a Ledger: the spans emitted. Without a tracer
     provider, the SDK's own with the OTLP/HTTP exporter (OTEL_* variables)."""
-    provider = tracer_provider or default_tracer_provider()
+    provider, watch = (tracer_provider, None) if tracer_provider else default_tracer_provider()
     database = read_model_database(ledger.settings)
     try:
-        export = SpanExport(ledger.pipeline, database, provider, capture_content=capture_content)
+        export = SpanExport(ledger.pipeline, database, provider, capture_content=capture_content,
+                            watch=watch)  # fmt: skip
         return export.run(follow=follow, stop=stop)
     finally:
         database.close()
