@@ -14,7 +14,7 @@ from typing import Literal
 
 from eventsourcing.persistence import IntegrityError
 
-from chatledger.infrastructure.read_store.sql_database import SqlDatabase
+from chatledger.infrastructure.read_store.sql_database import Cursor, SqlDatabase
 
 KEPT = timedelta(hours=48)  # at least the 24 hours clients are promised
 ABANDONED_CLAIM = timedelta(minutes=1)
@@ -68,7 +68,7 @@ class IdempotencyStore:
 
     @staticmethod
     def claimed(
-        cursor: object, row: tuple[str, int | None, str | None, str | None, str],
+        cursor: Cursor, row: tuple[str, int | None, str | None, str | None, str],
         owner: str, key: str, fingerprint: str, now: datetime,
     ) -> Claim:  # fmt: skip
         given, status, content_type, body, created_at = row
@@ -78,7 +78,7 @@ class IdempotencyStore:
             return Claim("replay", status, content_type or "application/json", body or "")
         if now - datetime.fromisoformat(created_at) < ABANDONED_CLAIM:
             return Claim("running")
-        cursor.execute(  # type: ignore[attr-defined]
+        cursor.execute(
             "UPDATE http_idempotency SET created_at = ? WHERE owner = ? AND idempotency_key = ?",
             (now.isoformat(), owner, key),
         )

@@ -92,13 +92,21 @@ class CallPlanner:
             log.warning("model_call_not_recorded", reason="no chat", provider=self.provider)
         return target
 
-    def prompt(self, target: ChatTarget, items: list[Any], model: Any) -> tuple[Command, str]:
-        """The command that records the prompt, and the place of its last message."""
-        places = conversation_keys(target.chat_id, [as_item(item) for item in items])
+    def prompt(self, target: ChatTarget, items: list[Any], model: Any) -> Command:
+        """The command that records the prompt (the pipeline keys each message by its place)."""
         given = {"model": model} if isinstance(model, str) else {}
-        command = Command("record_conversation", target,
-                          (target.chat_id, target.user_id, items), given)  # fmt: skip
-        return command, places[-1] if places else first_key(target.chat_id)
+        return Command("record_conversation", target,
+                       (target.chat_id, target.user_id, items), given)  # fmt: skip
+
+    @staticmethod
+    def place_after(target: ChatTarget, items: list[Any], recorded: Any) -> str:
+        """The place of the prompt's last message, where the reply goes: as the pipeline
+        computed it, or computed alike here when the prompt was not recorded."""
+        place = getattr(recorded, "place", None)
+        if isinstance(place, str):
+            return place
+        places = conversation_keys(target.chat_id, [as_item(item) for item in items])
+        return places[-1] if places else first_key(target.chat_id)
 
     def reply(
         self, target: ChatTarget, facts: dict[str, Any], reply: Reply, after: str, ms: float

@@ -57,8 +57,8 @@ def mapped_span(span: PlainSpan, user_attribute: str) -> MappedSpan | str:
 
 
 def convention_messages(found: dict[str, Any]) -> tuple[list[Any], list[Any]] | None:
-    inputs, outputs = json_value(found.get("gen_ai.input.messages")), json_value(
-        found.get("gen_ai.output.messages"))  # fmt: skip
+    inputs = json_value(found.get("gen_ai.input.messages"))
+    outputs = json_value(found.get("gen_ai.output.messages"))
     if inputs is None and outputs is None:
         return None
     prompt: list[Any] = []

@@ -43,10 +43,10 @@ def record_spans(
         mapped = mapped_span(span, user_attribute)
         reason = (mapped if isinstance(mapped, str)
                   else record_span(pipeline, mapped, key_user, for_anyone))  # fmt: skip
-        if reason is None:
-            continue
-        if reason in ("recorded", "known"):
-            setattr(report, reason, getattr(report, reason) + 1)
+        if reason == "recorded":
+            report.recorded += 1
+        elif reason == "known":
+            report.known += 1
         else:
             report.rejected[reason] += 1
     log.info("otlp_export", user_id=key_user, spans=report.spans, recorded=report.recorded,

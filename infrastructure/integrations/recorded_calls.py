@@ -41,7 +41,8 @@ class PlannedCall:
     target: ChatTarget
     facts: dict[str, Any]
     prompt: Command
-    after: str  # the place of the prompt's last message
+    items: list[Any]
+    after: str = ""  # the place of the prompt's last message, once the prompt is recorded
 
 
 def plan_call(recorder: Any, form: ProviderFormat, request: dict[str, Any]) -> PlannedCall | None:
@@ -55,8 +56,7 @@ def plan_call(recorder: Any, form: ProviderFormat, request: dict[str, Any]) -> P
     def planned() -> PlannedCall:
         facts = form.request_facts(request, planner.provider)
         items = form.message_items(request)
-        prompt, after = planner.prompt(target, items, facts.get("model"))
-        return PlannedCall(target, facts, prompt, after)
+        return PlannedCall(target, facts, planner.prompt(target, items, facts.get("model")), items)
 
     found: PlannedCall | None = planner.guarded("read the request", planned)
     return found
@@ -78,7 +78,8 @@ class RecordedCalls(Proxy):
         call = plan_call(self.recorder, self.form, request)
         if call is None:
             return self.wrapped.create(**request)
-        self.recorder.run(call.prompt)
+        recorded = self.recorder.run(call.prompt)
+        call.after = self.recorder.planner.place_after(call.target, call.items, recorded)
         if request.get("stream"):
             return self.streamed(call, request)
         planner, started = self.recorder.planner, perf_counter()
@@ -117,7 +118,8 @@ class AsyncRecordedCalls(Proxy):
         call = plan_call(self.recorder, self.form, request)
         if call is None:
             return await self.wrapped.create(**request)
-        await self.recorder.run(call.prompt)
+        recorded = await self.recorder.run(call.prompt)
+        call.after = self.recorder.planner.place_after(call.target, call.items, recorded)
         if request.get("stream"):
             return await self.streamed(call, request)
         planner, started = self.recorder.planner, perf_counter()
