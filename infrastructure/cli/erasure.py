@@ -19,6 +19,7 @@ from chatledger.infrastructure.cli.common import (
 )
 from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel
 from chatledger.infrastructure.security.api_keys import ApiKeyStore
+from chatledger.infrastructure.security.user_erasure import erase_user_and_keys
 from chatledger.projections.read_side import ReadSide
 
 
@@ -27,12 +28,11 @@ def erase_and_scrub(
 ) -> tuple[ErasureResult, bool]:
     """Erase, purge the read models, then let the database drop the pages that held the
     content (SQLite's WAL); the flag says whether that last step completed."""
-    result = read_side.erase_user(user_id, reason=reason, requested_by=requested_by)
     view = read_side.messages
-    released = result.success and isinstance(view, SqlReadModel)
-    if released and isinstance(view, SqlReadModel):
-        ApiKeyStore(view.database).revoke_user(user_id)  # an erased user's keys go too
-        released = view.database.release_freed_pages()
+    assert isinstance(view, SqlReadModel), "the read models are SQL: the keys live beside them"
+    result, _ = erase_user_and_keys(read_side, ApiKeyStore(view.database), user_id,
+                                    reason=reason, requested_by=requested_by)  # fmt: skip
+    released = result.success and view.database.release_freed_pages()
     return result, released
 
 

@@ -17,6 +17,7 @@ from chatledger.domain.input_types import ID_PATTERN, StrictInput
 from chatledger.infrastructure.http.context import CHECKED, AdminDep, EraserDep, ServicesDep
 from chatledger.infrastructure.http.results import ERROR_RESPONSES, as_response, error_response
 from chatledger.infrastructure.security.api_keys import MAX_OVERLAP, ApiKey, Role, Scope
+from chatledger.infrastructure.security.user_erasure import erase_user_and_keys
 
 router = APIRouter(prefix="/v1", tags=["operations"], responses=ERROR_RESPONSES,
                    dependencies=CHECKED)  # fmt: skip
@@ -117,7 +118,7 @@ def erase_user(
 ) -> Response:
     """Erase a user (docs/erasure.md): the content key is destroyed, the content reads
     "[erased]" everywhere, and the user's own API keys are revoked."""
-    result = wired.read_side.erase_user(user_id, reason=body.reason,
-                                        requested_by=body.requested_by)  # fmt: skip
-    revoked = wired.keys.revoke_user(user_id) if result.success else 0
+    result, revoked = erase_user_and_keys(
+        wired.read_side, wired.keys, user_id, reason=body.reason, requested_by=body.requested_by
+    )
     return as_response(UserErasure(**result.model_dump(), revoked_keys=revoked))
