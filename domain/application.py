@@ -11,7 +11,7 @@ from typing import Any, ClassVar, TypeVar
 from uuid import uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.persistence import IntegrityError, InterfaceError, Mapper, OperationalError
 from eventsourcing.utils import EnvType
 
 from chatledger.domain.boundary import CommandRun, loggable_id, run_command
@@ -31,6 +31,7 @@ from chatledger.domain.ports import (
     title_binding,
 )
 from chatledger.domain.sealed_fields import opened_content, opened_title
+from chatledger.domain.unreadable_events import CheckedMapper, chat_damage, is_unreadable
 
 PIPELINE_VERSION = "chatledger/0.1.0"
 R = TypeVar("R", bound=CommandResult)
@@ -71,6 +72,11 @@ class ChatApplication(Application[str]):
         self.intent_detector = intent_detector or KeywordIntentDetector()
         self.observer = observer or NullObserver()
 
+    def construct_mapper(self) -> Mapper[str]:
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=CheckedMapper
+        )
+
     # -- the command skeleton -------------------------------------------------------------
 
     def _command(
@@ -102,6 +108,10 @@ class ChatApplication(Application[str]):
             raise ChatLedgerError(
                 ErrorCode.CHAT_NOT_FOUND, "no chat with this id", {"chat_id": chat_id}
             ) from None
+        except Exception as error:
+            if not is_unreadable(error):
+                raise
+            raise chat_damage(self, chat_id, user_id, error) from None
         if chat.owner_id != user_id:
             raise ChatLedgerError(
                 ErrorCode.UNAUTHORIZED,

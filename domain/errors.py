@@ -17,6 +17,8 @@ class ErrorCode(StrEnum):
     USER_ERASED = "USER_ERASED"
     USER_NOT_FOUND = "USER_NOT_FOUND"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    # A stored event of the chat cannot be read back (a disk error, a bad restore, tampering).
+    CHAT_DAMAGED = "CHAT_DAMAGED"
     # Of the HTTP service: a path it does not serve, a method a path does not take.
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
@@ -44,6 +46,11 @@ RECOVERY_HINTS: dict[ErrorCode, str] = {
     ),
     ErrorCode.USER_NOT_FOUND: "No chat and no key of this user id exist; check the user id.",
     ErrorCode.INTERNAL_ERROR: "Unexpected error; report it with the chat and message ids.",
+    ErrorCode.CHAT_DAMAGED: (
+        "An event of this chat cannot be read (details name it); nothing more is recorded in "
+        "the chat. Run `chatledger verify`, restore the event from a backup, then "
+        "`chatledger rebuild`; the chat's other events can still be read."
+    ),
     ErrorCode.NOT_FOUND: "Check the path against /openapi.json.",
     ErrorCode.METHOD_NOT_ALLOWED: "Use a method the Allow header names.",
     ErrorCode.RATE_LIMITED: "Slow down: retry after the seconds Retry-After names.",

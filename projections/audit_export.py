@@ -11,6 +11,7 @@ from chatledger.domain.chat import Chat
 from chatledger.domain.ports import ContentProtector
 from chatledger.domain.sealed_fields import opened_content, opened_metadata, opened_title
 from chatledger.domain.sealed_message import SEALED_PART_FIELDS, Opener
+from chatledger.domain.unreadable_events import UnreadableEvent, readable_events
 from chatledger.projections.rows import AuditEntry
 from chatledger.projections.views import AuditFilter, AuditIndexView
 
@@ -97,11 +98,14 @@ def audit_page(
     *,
     with_content: bool = False,
 ) -> list[dict[str, Any]]:
-    """Up to `limit` records after a position, in event order."""
+    """Up to `limit` records after a position, in event order. An event that the store can no
+    longer decode (damaged since it was indexed) keeps its record, with `fields` null and
+    `damaged` saying why."""
     entries = index.entries(where, after_position=after_position, limit=limit)
     events = events_of(application, entries)
-    return [
-        {
+    records = []
+    for entry in entries:
+        record: dict[str, Any] = {
             "position": entry.position,
             "recorded_at": entry.recorded_at,
             "chat_id": entry.chat_id,
@@ -110,12 +114,15 @@ def audit_page(
             "message_id": entry.message_id,
             "version": entry.version,
             "hash": entry.event_hash,
-            "fields": recorded_fields(
-                events[(entry.chat_id, entry.version)], with_content, application.protector
-            ),
         }
-        for entry in entries
-    ]
+        event = events.get((entry.chat_id, entry.version))
+        if event is None or isinstance(event, UnreadableEvent):
+            record["fields"] = None
+            record["damaged"] = event.reason if event is not None else "the event is gone"
+        else:
+            record["fields"] = recorded_fields(event, with_content, application.protector)
+        records.append(record)
+    return records
 
 
 def events_of(
@@ -127,8 +134,9 @@ def events_of(
         versions.setdefault(entry.chat_id, []).append(entry.version)
     events = {}
     for chat_id, chat_versions in versions.items():
-        for event in application.events.get(
-            chat_id, gt=min(chat_versions) - 1, lte=max(chat_versions)
+        for event in readable_events(
+            application, chat_id, gt=min(chat_versions) - 1, lte=max(chat_versions)
         ):
-            events[(chat_id, event.originator_version)] = event
+            version = event.version if isinstance(event, UnreadableEvent) else None
+            events[(chat_id, version or event.originator_version)] = event
     return events

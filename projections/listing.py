@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field
 
 from chatledger.domain.input_types import Identifier, ModelName, StrictInput
 from chatledger.domain.messages import ROLES, CommandResult
+from chatledger.projections.quarantine import DamagedChat
 
 MAX_PAGE = 1000
 Status = Literal["recorded", "streaming", "completed", "failed", "abandoned"]
@@ -54,6 +55,7 @@ class ChatListResult(CommandResult):
 
     chats: list[dict[str, Any]] = Field(default_factory=list)
     next_position: int | None = None
+    damaged_chats: list[DamagedChat] = Field(default_factory=list)
 
 
 class MessageListResult(CommandResult):
@@ -61,6 +63,7 @@ class MessageListResult(CommandResult):
 
     messages: list[dict[str, Any]] = Field(default_factory=list)
     next_position: int | None = None
+    damaged_chats: list[DamagedChat] = Field(default_factory=list)
 
 
 def without_content(row: dict[str, Any]) -> dict[str, Any]:

@@ -9,13 +9,18 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from chatledger.domain.boundary import CommandRun, loggable_id, run_command, validate
-from chatledger.domain.chat import ChatEvent
 from chatledger.domain.erasure import ErasureResult
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
 from chatledger.domain.input_types import Identifier, StrictInput
 from chatledger.domain.messages import CommandResult
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.projections.audit_export import audit_page, audit_records
+from chatledger.projections.damage import (
+    damaged_chats,
+    owned_chat_damage,
+    store_damage,
+    users_damaged_chats,
+)
 from chatledger.projections.listing import (
     ChatListQuery,
     ChatListResult,
@@ -25,7 +30,8 @@ from chatledger.projections.listing import (
     without_content,
 )
 from chatledger.projections.projections import build_projection
-from chatledger.projections.replay import ChatAsOf, replay_events
+from chatledger.projections.quarantine import DamagedChat, QuarantinedEvent
+from chatledger.projections.replay import ChatAsOf, events_before_damage, replay_events
 from chatledger.projections.runner import ChangeMaker, Progress, ProjectionRunner, ProjectionStatus
 from chatledger.projections.stats import PersistenceStats, since_hour, summarise
 from chatledger.projections.verification import ChainVerifier, VerifyResult
@@ -49,6 +55,7 @@ class StatsQuery(StrictInput):
 
 class StatsResult(CommandResult):
     stats: PersistenceStats | None = None
+    damaged_chats: list[DamagedChat] = Field(default_factory=list)
 
 
 class ReplayQuery(StrictInput):
@@ -93,6 +100,7 @@ class AuditQuery(AuditFilterInput):
 class AuditTrailResult(CommandResult):
     records: list[dict[str, Any]] = Field(default_factory=list)
     next_position: int | None = None  # pass as after_position for the next page; None at the end
+    damaged_chats: list[DamagedChat] = Field(default_factory=list)
 
 
 class ReadSide:
@@ -141,6 +149,30 @@ class ReadSide:
         assert isinstance(view, AuditIndexView)
         return view
 
+    def views(self) -> list[ReadModelView]:
+        return [runner.view for runner in self.runners.values()]
+
+    def quarantined_events(self, chat_ids: Sequence[str] | None = None) -> list[QuarantinedEvent]:
+        """What each read model skipped as unreadable, in log order per read model."""
+        return [event for view in self.views() for event in view.quarantined_events(chat_ids)]
+
+    def chat_damage(self, chat_id: str, user_id: str) -> list[DamagedChat]:
+        """Check that `user_id` owns the chat (a damaged chat's owner is answered too) and say
+        what of it is damaged: quarantined by a read model, or undecodable in the store."""
+        unreadable = owned_chat_damage(self.pipeline, chat_id, user_id)
+        damaged = damaged_chats(self.views(), [chat_id])
+        if unreadable is not None and not damaged:
+            damaged = [store_damage(unreadable)]
+        return damaged
+
+    def damaged_chats(self, where: AuditFilter) -> list[DamagedChat]:
+        """The damaged chats an operator's query covers: of its chat, or of its user, or all."""
+        if where.chat_id is not None:
+            return damaged_chats(self.views(), [where.chat_id])
+        if where.user_id is not None:
+            return users_damaged_chats(self.pipeline, self.views(), where.user_id)
+        return damaged_chats(self.views())
+
     def catch_up(self, names: Sequence[str] | None = None) -> dict[str, int]:
         return {name: self.runners[name].catch_up() for name in names or self.runners}
 
@@ -178,15 +210,19 @@ class ReadSide:
         def action(run: CommandRun) -> StatsResult:
             query = validate(StatsQuery, **fields)
             if query.chat_id is not None:
-                self.pipeline.load_owned_chat(query.chat_id, query.user_id)
+                damaged = self.chat_damage(query.chat_id, query.user_id)
             if self.catch_up_on_read:
                 self.runners["stats"].catch_up()
+            if query.chat_id is None:
+                damaged = users_damaged_chats(self.pipeline, self.views(), query.user_id)
             scope = f"chat:{query.chat_id}" if query.chat_id else f"user:{query.user_id}"
             since = None
             if query.time_range_hours is not None:
                 since = since_hour(now or datetime.now(UTC), query.time_range_hours)
             stats = summarise(scope, since, self.stats.counters(scope, since))
-            return StatsResult(success=True, chat_id=query.chat_id, stats=stats)
+            return StatsResult(success=True, chat_id=query.chat_id, stats=stats,
+                               damaged_chats=damaged,
+                               warnings=[chat.warning() for chat in damaged])  # fmt: skip
 
         run = CommandRun(
             "get_message_persistence_stats",
@@ -211,16 +247,25 @@ class ReadSide:
 
         def action(run: CommandRun) -> ReplayResult:
             query = validate(ReplayQuery, **fields)
-            self.pipeline.load_owned_chat(query.chat_id, query.user_id)
-            events = [e for e in self.pipeline.events.get(query.chat_id, lte=query.to_version)
-                      if isinstance(e, ChatEvent)]  # fmt: skip
+            damaged = self.chat_damage(query.chat_id, query.user_id)
+            events, unreadable = events_before_damage(
+                self.pipeline, query.chat_id, query.to_version
+            )
             chat = replay_events(events, query.to_version, query.at, self.pipeline.protector)
+            if chat is None and unreadable is not None:
+                raise ChatLedgerError(ErrorCode.CHAT_DAMAGED, "an event of this chat cannot be "
+                                      "read", unreadable.details())  # fmt: skip
             if chat is None:
                 raise ChatLedgerError(ErrorCode.VALIDATION_ERROR, "the chat did not exist yet then",
                                       {"chat_id": query.chat_id})  # fmt: skip
+            if unreadable is not None and not damaged:
+                damaged = [store_damage(unreadable)]
+            chat.damaged = damaged[0] if damaged else None
             if not with_timeline:
                 chat.timeline = []
-            return ReplayResult(success=True, chat_id=chat.chat_id, version=chat.version, chat=chat)
+            warnings = [chat.damaged.warning()] if chat.damaged else []
+            return ReplayResult(success=True, chat_id=chat.chat_id, version=chat.version, chat=chat,
+                                warnings=warnings)  # fmt: skip
 
         run = CommandRun("replay_chat", loggable_id(chat_id), loggable_id(user_id), writes=False)
         return run_command(self.pipeline.observer, run, action, ReplayResult)
@@ -235,15 +280,18 @@ class ReadSide:
         def action(run: CommandRun) -> AuditTrailResult:
             query = validate(AuditQuery, **fields)
             if query.chat_id is not None:
-                self.pipeline.load_owned_chat(query.chat_id, query.user_id)
+                damaged = self.chat_damage(query.chat_id, query.user_id)
             self.runners["audit"].catch_up()
+            if query.chat_id is None:
+                damaged = users_damaged_chats(self.pipeline, self.views(), query.user_id)
             where = query.to_filter()
             records = audit_page(self.pipeline, self.audit, where, query.after_position,
                                  query.limit, with_content=query.with_content)  # fmt: skip
             after = records[-1]["position"] if len(records) == query.limit else None
             return AuditTrailResult(
-                success=True, chat_id=query.chat_id, records=records, next_position=after
-            )
+                success=True, chat_id=query.chat_id, records=records, next_position=after,
+                damaged_chats=damaged, warnings=[chat.warning() for chat in damaged],
+            )  # fmt: skip
 
         run = CommandRun("audit_trail", loggable_id(filters.get("chat_id")), loggable_id(user_id),
                          writes=False)  # fmt: skip
@@ -261,11 +309,16 @@ class ReadSide:
                                 until=_utc_text(query.until))  # fmt: skip
             found = self.audit.chats(where, query.before_position, query.limit)
             counts = self.messages.counts([row[0] for row in found])
+            damaged = damaged_chats(self.views(), [row[0] for row in found])
+            damaged_ids = {chat.chat_id for chat in damaged}
             chats = [{"chat_id": chat, "first_event_at": first, "last_event_at": last,
-                      "events": events, "messages": counts.get(chat, 0)}
+                      "events": events, "messages": counts.get(chat, 0),
+                      "damaged": chat in damaged_ids}
                      for chat, first, last, events, _ in found]  # fmt: skip
             after = found[-1][4] if len(found) == query.limit else None
-            return ChatListResult(success=True, chats=chats, next_position=after)
+            return ChatListResult(success=True, chats=chats, next_position=after,
+                                  damaged_chats=damaged,
+                                  warnings=[chat.warning() for chat in damaged])  # fmt: skip
 
         run = CommandRun("list_chats", None, loggable_id(user_id), writes=False)
         return run_command(self.pipeline.observer, run, action, ChatListResult)
@@ -277,7 +330,7 @@ class ReadSide:
 
         def action(run: CommandRun) -> MessageListResult:
             query = validate(MessageListQuery, chat_id=chat_id, user_id=user_id, **filters)
-            self.pipeline.load_owned_chat(query.chat_id, query.user_id)
+            damaged = self.chat_damage(query.chat_id, query.user_id)
             self.runners["messages"].catch_up()
             where = MessageFilter(query.role, query.model, query.status, _utc_text(query.since),
                                   _utc_text(query.until))  # fmt: skip
@@ -285,7 +338,8 @@ class ReadSide:
             after = rows[-1]["position"] if len(rows) == query.limit else None
             shown = rows if query.with_content else [without_content(r) for r in rows]
             return MessageListResult(success=True, chat_id=query.chat_id, messages=shown,
-                                     next_position=after)  # fmt: skip
+                                     next_position=after, damaged_chats=damaged,
+                                     warnings=[chat.warning() for chat in damaged])  # fmt: skip
 
         run = CommandRun("list_messages", loggable_id(chat_id), loggable_id(user_id), writes=False)
         return run_command(self.pipeline.observer, run, action, MessageListResult)

@@ -9,12 +9,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from chatledger.domain.application import ChatApplication
 from chatledger.domain.chain import find_broken_link
 from chatledger.domain.chat import Chat, ChatEvent
 from chatledger.domain.ports import ContentProtector
 from chatledger.domain.sealed_fields import opened_content, opened_title
 from chatledger.domain.sealed_message import Opener
+from chatledger.domain.unreadable_events import UnreadableEvent, readable_events
 from chatledger.projections.changes import MessageChange, message_change
+from chatledger.projections.quarantine import DamagedChat
 from chatledger.projections.rows import MessageClosed, MessageRow, as_json
 
 
@@ -37,6 +40,21 @@ class ChatAsOf(BaseModel):
     open_streams: list[str]
     chain_intact: bool
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    # The chat has an event that cannot be read: the replay stops before it.
+    damaged: DamagedChat | None = None
+
+
+def events_before_damage(
+    application: ChatApplication, chat_id: str, to_version: int | None
+) -> tuple[list[ChatEvent], UnreadableEvent | None]:
+    """The chat's events up to a version, or up to the first that cannot be read (named)."""
+    events: list[ChatEvent] = []
+    for event in readable_events(application, chat_id, lte=to_version):
+        if isinstance(event, UnreadableEvent):
+            return events, event
+        if isinstance(event, ChatEvent):
+            events.append(event)
+    return events, None
 
 
 def replay_events(

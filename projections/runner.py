@@ -15,12 +15,14 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.projection import Projection
 
+from chatledger.domain.unreadable_events import is_unreadable
+from chatledger.projections.quarantine import quarantined
 from chatledger.projections.views import PositionMovedError, ReadModelView
 
 Progress = Callable[[int, int], None]  # (position reached, head)
-# A batch staged elsewhere: what its `ready` gave (projections/batches.py), and the position
-# of its last event.
-ReadyBatch = tuple[Any, int]
+# A batch staged elsewhere: what its `ready` gave (projections/batches.py), the events it
+# quarantined (QuarantinedEvent.staged), and the position of its last event.
+ReadyBatch = tuple[Any, list[tuple[Any, ...]], int]
 # Stages the events after a position up to a head somewhere else (another process), in
 # batches in log order: (projection name, position, head, batch size). It may stop early, or
 # stage none at all; what it did not stage is caught up here.
@@ -35,6 +37,7 @@ class ProjectionStatus:
     head: int
     building: int | None
     building_position: int | None
+    quarantined: int = 0  # events of the current generation skipped as unreadable
 
     @property
     def lag(self) -> int:
@@ -109,13 +112,20 @@ class ProjectionRunner:
                     progress(batch[-1].id, head)
 
     def stage(self, batch: Sequence[Notification]) -> None:
-        """Have the projection stage each event's change in the view."""
+        """Have the projection stage each event's change in the view; an event that cannot be
+        decoded or applied is quarantined instead (a database error still stops the batch)."""
         # Bound once per batch: this loop runs once per event of every rebuild.
         to_domain_event = self.source.mapper.to_domain_event
         process_event = self.projection.process_event
         name = self.source.name
         for notification in batch:
-            process_event(to_domain_event(notification), Tracking(name, notification.id))
+            tracking = Tracking(name, notification.id)
+            try:
+                process_event(to_domain_event(notification), tracking)
+            except Exception as error:
+                if not is_unreadable(error):
+                    raise
+                self.view.quarantine(quarantined(self.view.name, notification, error), tracking)
 
     def follow(self, stop: threading.Event, poll_seconds: float = 0.2) -> None:
         """Keep the view current until `stop` is set."""
@@ -147,9 +157,9 @@ class ProjectionRunner:
             batches = self.change_maker(self.view.name, position, head, self.batch_size)
             name = self.source.name
             with closing(batches):  # stops the other process wherever this ends
-                for ready, last_position in batches:
+                for ready, skipped, last_position in batches:
                     self.view.discard()
-                    self.view.adopt(ready, Tracking(name, last_position))
+                    self.view.adopt(ready, skipped, Tracking(name, last_position))
                     try:
                         self.view.commit(generation, position)
                     except PositionMovedError:
@@ -168,4 +178,5 @@ class ProjectionRunner:
             head=self.head(),
             building=building,
             building_position=self.view.position(building) if building else None,
+            quarantined=self.view.quarantined_count(generations.current),
         )

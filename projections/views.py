@@ -17,6 +17,7 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 
 from chatledger.projections.batches import AuditBatch, Batch, MessageBatch, StatBatch
 from chatledger.projections.listing import MessageFilter
+from chatledger.projections.quarantine import QuarantinedEvent
 from chatledger.projections.rows import AuditEntry
 
 
@@ -35,6 +36,9 @@ class ReadModelView(TrackingRecorder, ABC):
     batch_type: ClassVar[type[Batch]]
     batch: Batch  # what the projection staged since the last commit
     adopted: Any  # or what another process staged (see adopt)
+    # The events of the batch that could not be decoded or applied (Quarantined.staged form):
+    # written with it, in the same transaction, so that they are skipped exactly once too.
+    quarantined: list[tuple[Any, ...]]
     last_tracking: Tracking | None
 
     def __init__(self) -> None:
@@ -64,15 +68,22 @@ class ReadModelView(TrackingRecorder, ABC):
         self.batch.stage(change)
         self.last_tracking = tracking
 
-    def adopt(self, ready: Any, tracking: Tracking) -> None:
+    def quarantine(self, event: QuarantinedEvent, tracking: Tracking) -> None:
+        """Skip an event that cannot be decoded or applied, and keep why for the next commit."""
+        self.quarantined.append(event.staged())
+        self.last_tracking = tracking
+
+    def adopt(self, ready: Any, quarantined: list[tuple[Any, ...]], tracking: Tracking) -> None:
         """Take what another process staged for the events up to `tracking`, in the form its
-        batch's `ready` gave, for the next commit."""
+        batch's `ready` gave, and the events it quarantined, for the next commit."""
         self.adopted = ready
+        self.quarantined = list(quarantined)
         self.last_tracking = tracking
 
     def discard(self) -> None:
         self.batch = self.batch_type()
         self.adopted = None
+        self.quarantined = []
         self.last_tracking = None
 
     def staged(self) -> Any:
@@ -102,6 +113,15 @@ class ReadModelView(TrackingRecorder, ABC):
     @abstractmethod
     def dump(self, generation: int | None = None) -> list[tuple[Any, ...]]:
         """Every row of a generation (default: current), sorted: for comparisons and tests."""
+
+    @abstractmethod
+    def quarantined_events(
+        self, chat_ids: Sequence[str] | None = None, limit: int = 1000
+    ) -> list[QuarantinedEvent]:
+        """The events the current generation skipped, in log order (of these chats only)."""
+
+    @abstractmethod
+    def quarantined_count(self, generation: int) -> int: ...
 
 
 class MessageTableView(ReadModelView):

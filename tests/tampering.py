@@ -32,8 +32,8 @@ def tamperer(read_side: ReadSide, backend: str) -> Tamper:
     def run(change: Callable[[Cursor, str], None]) -> None:
         with view.database.transaction() as cursor:
             if backend == "sqlite":
-                cursor.execute("DROP TRIGGER stored_events_refuse_update")
-                cursor.execute("DROP TRIGGER stored_events_refuse_delete")
+                cursor.execute("DROP TRIGGER IF EXISTS stored_events_refuse_update")
+                cursor.execute("DROP TRIGGER IF EXISTS stored_events_refuse_delete")
             else:
                 cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             change(cursor, table)

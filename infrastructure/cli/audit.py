@@ -27,7 +27,12 @@ from rich.table import Table
 
 from chatledger.domain.boundary import validate
 from chatledger.domain.errors import ChatLedgerError
-from chatledger.infrastructure.cli.common import DatabaseOption, console, opened_read_side
+from chatledger.infrastructure.cli.common import (
+    DatabaseOption,
+    console,
+    opened_read_side,
+    print_warnings,
+)
 from chatledger.projections.audit_export import CSV_COLUMNS
 from chatledger.projections.read_side import AuditFilterInput
 from chatledger.projections.views import AuditFilter
@@ -110,6 +115,7 @@ def audit(
     )  # fmt: skip
     with opened_read_side(database_url) as (read_side, _):
         records = read_side.audit_records(where, with_content=with_content)
+        print_warnings([chat.warning() for chat in read_side.damaged_chats(where)])
         if output_format is Format.table:
             print_table(list(islice(records, limit)), limit)
             return

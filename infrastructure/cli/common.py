@@ -49,6 +49,11 @@ def command_settings(database_url: str | None, verbose: bool = False) -> Setting
     return settings
 
 
+def print_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+
+
 @contextmanager
 def opened_pipeline(
     database_url: str | None, verbose: bool = False

@@ -12,6 +12,7 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
+from eventsourcing.persistence import PersistenceError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -30,9 +31,12 @@ from chatledger.infrastructure.cli.common import (
     console,
     errors,
     opened_read_side,
+    print_warnings,
 )
 from chatledger.infrastructure.read_store.following import follow_until_stopped
+from chatledger.projections.damage import chat_owner
 from chatledger.projections.projections import PROJECTIONS
+from chatledger.projections.quarantine import QuarantinedEvent
 from chatledger.projections.read_side import ReadSide
 from chatledger.projections.runner import ProjectionRunner, ProjectionStatus
 
@@ -89,24 +93,43 @@ def status_document(statuses: list[ProjectionStatus]) -> list[dict[str, Any]]:
 
 def print_status(statuses: list[ProjectionStatus]) -> None:
     table = Table(title="projections")
-    for column in ("name", "generation", "position", "head", "lag", "rebuilding"):
+    columns = ("name", "generation", "position", "head", "lag", "quarantined", "rebuilding")
+    for column in columns:
         table.add_column(column, justify="left" if column == "name" else "right")
     for s in statuses:
         rebuilding = f"g{s.building} at {s.building_position}" if s.building else "-"
-        table.add_row(
-            s.name, str(s.generation), f"{s.position:,}", f"{s.head:,}", f"{s.lag:,}", rebuilding
-        )
+        table.add_row(s.name, str(s.generation), f"{s.position:,}", f"{s.head:,}", f"{s.lag:,}",
+                      f"{s.quarantined:,}", rebuilding)  # fmt: skip
+    console.print(table)
+
+
+def print_quarantine(events: list[QuarantinedEvent]) -> None:
+    if not events:
+        return
+    table = Table(title="quarantined events (unreadable; restore them, then `chatledger rebuild`)")
+    for column in ("projection", "position", "chat", "version", "reason"):
+        table.add_column(column, overflow="fold")
+    for e in events:
+        table.add_row(e.projection, str(e.position), e.chat_id, str(e.version), e.reason)
     console.print(table)
 
 
 def status(database_url: DatabaseOption = None, as_json: JsonOption = False) -> None:
-    """Each projection's position, the head of the event log, and the lag between them."""
+    """Each projection's position, the head of the event log, the lag between them, and the
+    events it quarantined (skipped as unreadable: their chats answer as damaged)."""
     with opened_read_side(database_url) as (read_side, _):
         statuses = read_side.status()
+        quarantine = read_side.quarantined_events()
     if as_json:
-        print(json.dumps(status_document(statuses)))
+        document = status_document(statuses)
+        for entry in document:
+            entry["quarantined_events"] = [
+                e.as_dict() for e in quarantine if e.projection == entry["name"]
+            ]
+        print(json.dumps(document))
     else:
         print_status(statuses)
+        print_quarantine(quarantine)
 
 
 def project(
@@ -191,6 +214,7 @@ def stats(
         print(result.model_dump_json())
     elif result.stats is not None:
         print_stats(result.stats.model_dump())
+        print_warnings(result.warnings)
     if result.error is not None:
         if not as_json:
             error = result.error
@@ -241,7 +265,7 @@ def replay(
     streams, metadata, and with --events what each event changed. An operator's tool: it
     replays any chat (the Python and HTTP APIs allow only the chat's owner)."""
     with opened_read_side(database_url) as (read_side, _):
-        owner = chat_owner(read_side, chat_id)
+        owner = replay_owner(read_side, chat_id)
         # No owner: the chat does not exist, and replay_chat answers CHAT_NOT_FOUND for anyone.
         result = read_side.replay_chat(
             chat_id, owner or OPERATOR, to_version, at, with_timeline=events
@@ -250,18 +274,18 @@ def replay(
         print(result.model_dump_json())
     elif result.chat is not None:
         print_replay(result.chat.model_dump(), events)
+        print_warnings(result.warnings)
     if result.error is not None:
         if not as_json:
             errors.print(f"[red]{result.error.code}[/red]: {result.error.message}")
         raise typer.Exit(1)
 
 
-def chat_owner(read_side: ReadSide, chat_id: str) -> str | None:
+def replay_owner(read_side: ReadSide, chat_id: str) -> str | None:
     try:
-        chat: Any = read_side.pipeline.repository.get(chat_id)
-    except Exception:  # unknown or malformed id: replay_chat answers with the coded error
+        return chat_owner(read_side.pipeline, chat_id)
+    except PersistenceError:  # an id the store refuses: replay_chat answers with the coded error
         return None
-    return str(chat.owner_id)
 
 
 def print_replay(chat: dict[str, Any], with_events: bool) -> None:

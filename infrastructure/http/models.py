@@ -142,6 +142,8 @@ class ProjectionLag(BaseModel):
     position: int
     head: int
     lag: int
+    # Events the read model skipped as unreadable (`chatledger status` lists them).
+    quarantined: int = 0
 
 
 class Readiness(BaseModel):

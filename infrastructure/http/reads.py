@@ -138,7 +138,8 @@ def readiness(wired: ServicesDep) -> Response:
         statuses = wired.read_side.status()
     except Exception:
         return as_status(Readiness(ready=False, max_lag=max_lag, database="unreachable"), 503)
-    lags = [ProjectionLag(name=s.name, position=s.position, head=s.head, lag=s.lag)
+    lags = [ProjectionLag(name=s.name, position=s.position, head=s.head, lag=s.lag,
+                          quarantined=s.quarantined)
             for s in statuses]  # fmt: skip
     ready = all(lag.lag <= max_lag for lag in lags)
     return as_status(

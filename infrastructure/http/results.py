@@ -32,6 +32,9 @@ ERROR_STATUS = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.RATE_LIMITED: 429,
+    # The chat's state cannot be read back, so nothing more is appended to it; its events that
+    # read are still answered (with `damaged_chats`).
+    ErrorCode.CHAT_DAMAGED: 409,
 }
 RETRY_AFTER_S = "1"  # a store that failed is usually back within the lock timeout
 JSON = "application/json"

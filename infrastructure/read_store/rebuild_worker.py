@@ -33,6 +33,7 @@ from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.infrastructure.processes.forking import fork_is_safe
 from chatledger.infrastructure.settings import Settings
 from chatledger.projections.projections import build_projection
+from chatledger.projections.quarantine import QuarantinedEvent
 from chatledger.projections.runner import ProjectionRunner, ReadyBatch
 from chatledger.projections.views import BATCH_TYPES
 
@@ -146,16 +147,23 @@ class _Collector:
 
     def start(self) -> None:
         self.batch = self.batch_type()
+        self.quarantined: list[tuple[Any, ...]] = []
         self.last_position: int | None = None
 
     def stage(self, change: Any, tracking: Tracking) -> None:
         self.batch.stage(change)
         self.last_position = tracking.notification_id
 
+    def quarantine(self, event: QuarantinedEvent, tracking: Tracking) -> None:
+        self.quarantined.append(event.staged())
+        self.last_position = tracking.notification_id
+
     def take(self) -> ReadyBatch | None:
         """The batch staged since the last take, ready to send (None: the range was empty)."""
         last_position = self.last_position
-        ready = None if last_position is None else (self.batch.ready(), last_position)
+        ready = (
+            None if last_position is None else (self.batch.ready(), self.quarantined, last_position)
+        )
         self.start()
         return ready
 

@@ -7,10 +7,12 @@ a position row, advanced by compare-and-set in the transaction that writes its c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from chatledger.infrastructure.read_store.sql_database import Cursor, SqlDatabase
+from chatledger.projections.quarantine import QuarantinedEvent
 from chatledger.projections.views import Generations, PositionMovedError, ReadModelView
 
 CONTROL_TABLES = (
@@ -18,7 +20,13 @@ CONTROL_TABLES = (
     "current_generation INTEGER NOT NULL, building_generation INTEGER)",
     "CREATE TABLE IF NOT EXISTS projection_positions (projection TEXT NOT NULL, "
     "generation INTEGER NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (projection, generation))",
+    # Events a generation skipped (projections/quarantine.py): where, which chat, why.
+    "CREATE TABLE IF NOT EXISTS quarantined_events (projection TEXT NOT NULL, "
+    "generation INTEGER NOT NULL, position BIGINT NOT NULL, chat_id TEXT NOT NULL, "
+    "version BIGINT NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL, "
+    "quarantined_at TEXT NOT NULL, PRIMARY KEY (projection, generation, position))",
 )
+QUARANTINE_COLUMNS = "position, chat_id, version, topic, reason, quarantined_at"
 
 
 @dataclass(frozen=True)
@@ -124,10 +132,11 @@ class SqlReadModel(ReadModelView):
     def drop_generation(self, cursor: Cursor, generation: int) -> None:
         table = self.spec.table(generation)
         self.database.drop_table(cursor, table, zero_pages=self.spec.holds_content)
-        cursor.execute(
-            "DELETE FROM projection_positions WHERE projection = ? AND generation = ?",
-            (self.name, generation),
-        )
+        for table in ("projection_positions", "quarantined_events"):
+            cursor.execute(
+                f"DELETE FROM {table} WHERE projection = ? AND generation = ?",
+                (self.name, generation),
+            )
 
     def point_view_at(self, cursor: Cursor, generation: int) -> None:
         cursor.execute(f"DROP VIEW IF EXISTS {self.spec.name}")
@@ -211,11 +220,43 @@ class SqlReadModel(ReadModelView):
             if cursor.rowcount != 1:
                 raise PositionMovedError(f"{self.name} generation {generation} moved on")
             self.write(cursor, self.spec.table(generation), self.staged())
+            if self.quarantined:
+                cursor.executemany(
+                    "INSERT INTO quarantined_events (projection, generation, "
+                    f"{QUARANTINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(self.name, generation, *event) for event in self.quarantined],
+                )
         self.discard()
 
     def write(self, cursor: Cursor, table: str, staged: Any) -> None:
         """Write what the batch staged (its `ready` form) into a generation's table."""
         raise NotImplementedError
+
+    def quarantined_events(
+        self, chat_ids: Sequence[str] | None = None, limit: int = 1000
+    ) -> list[QuarantinedEvent]:
+        if chat_ids is not None and not chat_ids:
+            return []
+        chats = "" if chat_ids is None else f" AND chat_id IN ({', '.join('?' * len(chat_ids))})"
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(
+                f"SELECT {QUARANTINE_COLUMNS} FROM quarantined_events q "
+                "JOIN read_model_generations g ON g.projection = q.projection "
+                f"AND g.current_generation = q.generation WHERE q.projection = ?{chats} "
+                "ORDER BY position LIMIT ?",
+                (self.name, *(chat_ids or ()), limit),
+            )
+            rows = cursor.fetchall()
+        return [QuarantinedEvent(self.name, int(row[0]), row[1], int(row[2]), *row[3:])
+                for row in rows]  # fmt: skip
+
+    def quarantined_count(self, generation: int) -> int:
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FROM quarantined_events WHERE projection = ? AND generation = ?",
+                (self.name, generation),
+            )
+            return int(cursor.fetchone()[0])
 
     def close(self) -> None:
         self.database.close()
