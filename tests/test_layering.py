@@ -20,8 +20,13 @@ ALLOWED = {
     "domain": {"chatledger.domain", "pydantic", "eventsourcing"},
     # structlog: the read side logs the events it quarantines (configuring logging stays with
     # the entry points).
-    "projections": {"chatledger.domain", "chatledger.projections", "pydantic", "eventsourcing",
-                    "structlog"},  # fmt: skip
+    "projections": {
+        "chatledger.domain",
+        "chatledger.projections",
+        "pydantic",
+        "eventsourcing",
+        "structlog",
+    },
 }
 ENTRY_POINTS = ("cli", "http", "bench")
 # What may stand at the top of infrastructure/ rather than in a sub-package named for its role.
