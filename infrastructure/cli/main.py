@@ -1,7 +1,8 @@
 """The `chatledger` command line: tables for people, --json for scripts, exit codes to trust.
 
-Exit codes: 0 everything recorded (or already there), 1 some records failed, 2 usage error,
-3 the database could not be opened or the settings are wrong.
+Exit codes: 0 everything recorded (or already there) and intact, 1 some records failed, a chain
+is broken or an event cannot be read, 2 usage error, 3 the database or a file the command needs
+could not be opened, read or written, or the settings are wrong.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from chatledger.infrastructure.cli.common import (
     opened_read_side,
 )
 from chatledger.infrastructure.cli.erasure import erase_user
+from chatledger.infrastructure.cli.failures import FailureMappingGroup
 from chatledger.infrastructure.cli.ingest import (
     ingest,
     ingest_with_progress,
@@ -51,7 +53,11 @@ DEMO_USER = "demo-user"
 
 # No local variables in tracebacks: they would print database URLs with passwords, and content.
 app = typer.Typer(
-    help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False
+    cls=FailureMappingGroup,
+    help=__doc__,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
 )
 
 
