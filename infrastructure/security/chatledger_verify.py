@@ -254,18 +254,23 @@ def check_chats(archive: Archive, chains: dict[str, Chain], findings: list[Findi
             findings.append(Finding(place, f"the signed manifest lists {chat['events']} events, "
                                     "the archive has none: the chat was removed"))  # fmt: skip
             continue
-        head = (chain.last_version, chain.hashes.get(chain.last_version))
-        if not chain.broken and head != (chat["head_version"], chat["head_hash"]):
-            findings.append(
-                Finding(
-                    place,
-                    f"ends at version {head[0]}, the signed manifest "
-                    f"says {chat['head_version']}: events removed from its end",
-                )
-            )
+        problem = head_problem(chain, chat)
+        if problem:
+            findings.append(Finding(place, problem))
         problem = path_problem(archive, chat)
         if problem:
             findings.append(Finding(place, problem))
+
+
+def head_problem(chain: Chain, chat: dict[str, Any]) -> str | None:
+    if chain.broken:
+        return None  # its first broken link is reported already
+    if chain.last_version != chat["head_version"]:
+        return (f"ends at version {chain.last_version}, the signed manifest says "
+                f"{chat['head_version']}: events removed from its end")  # fmt: skip
+    if chain.hashes[chain.last_version] != chat["head_hash"]:
+        return "its head's hash is not the one the signed manifest holds: the chain was rewritten"
+    return None
 
 
 def path_problem(archive: Archive, chat: dict[str, Any]) -> str | None:
