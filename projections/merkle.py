@@ -44,14 +44,25 @@ def merkle_root(heads: Heads) -> str:
     return _levels(heads)[-1][0].hex()
 
 
+class MerkleTree:
+    """The tree built once, for the paths of many chats (an export of every chat asks for all)."""
+
+    def __init__(self, heads: Heads) -> None:
+        self.order = {chat: index for index, chat in enumerate(sorted(heads))}
+        self.levels = _levels(heads)
+
+    def path(self, chat_id: str) -> MerklePath:
+        index = self.order[chat_id]
+        position, steps = index, []
+        for level in self.levels[:-1]:
+            sibling = position ^ 1 if position ^ 1 < len(level) else position
+            steps.append(("right" if position % 2 == 0 else "left", level[sibling].hex()))
+            position //= 2
+        return MerklePath(index, len(self.order), steps)
+
+
 def merkle_path(heads: Heads, chat_id: str) -> MerklePath:
-    index = sorted(heads).index(chat_id)
-    position, steps = index, []
-    for level in _levels(heads)[:-1]:
-        sibling = position ^ 1 if position ^ 1 < len(level) else position
-        steps.append(("right" if position % 2 == 0 else "left", level[sibling].hex()))
-        position //= 2
-    return MerklePath(index, len(heads), steps)
+    return MerkleTree(heads).path(chat_id)
 
 
 def _sha256(data: bytes) -> bytes:

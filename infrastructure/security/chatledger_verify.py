@@ -33,6 +33,9 @@ MEMBERS = ("manifest.json", "checkpoint.json", "signatures.json", "merkle_paths.
            "public_key.pem", "events.jsonl")  # fmt: skip
 
 
+CHAT_KEYS = {"chat_id", "from_version", "head_version", "head_hash", "events"}
+
+
 class UnusableInputError(Exception):
     """Input that cannot be checked at all (not an archive, a member missing, not JSON)."""
 
@@ -116,6 +119,9 @@ def load_archive(path: Path) -> Archive:
     if not isinstance(checkpoint, dict) or checkpoint.get("format") not in (
             CHECKPOINT_1, CHECKPOINT_2):  # fmt: skip
         raise UnusableInputError("checkpoint.json is not a checkpoint of a known format")
+    if not all(isinstance(chat, dict) and chat.keys() >= CHAT_KEYS
+               for chat in manifest.get("chats", [None])):  # fmt: skip
+        raise UnusableInputError(f"manifest.json: each chat needs {', '.join(sorted(CHAT_KEYS))}")
     if not isinstance(signatures, dict) or not isinstance(paths, dict):
         raise UnusableInputError("signatures.json and merkle_paths.json must be JSON objects")
     return Archive(manifest_bytes, manifest, checkpoint_bytes, checkpoint, signatures, paths,
@@ -415,6 +421,11 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"  {finding['place']}: {finding['problem']}")
 
 
+def unusable(message: str, as_json: bool) -> int:
+    print(json.dumps({"usable": False, "error": message}) if as_json else f"UNUSABLE: {message}")
+    return UNUSABLE
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("archive", type=Path)
@@ -433,10 +444,11 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.public_key:
             pinned = load_key(arguments.public_key.read_bytes(), str(arguments.public_key))
         report = verify(arguments.archive, pinned, arguments.checkpoints)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        # A field missing or of another type than the specification's: nothing can be concluded.
+        return unusable(f"malformed archive ({type(error).__name__}: {error})", arguments.json)
     except (UnusableInputError, OSError) as error:
-        print(json.dumps({"usable": False, "error": str(error)}) if arguments.json
-              else f"UNUSABLE: {error}")  # fmt: skip
-        return UNUSABLE
+        return unusable(str(error), arguments.json)
     if arguments.json:
         print(json.dumps(report))
     else:

@@ -32,7 +32,7 @@ from chatledger.projections.checkpoint import (
     checkpoint_digest,
     signed_body,
 )
-from chatledger.projections.merkle import merkle_path
+from chatledger.projections.merkle import MerkleTree
 from chatledger.projections.proof_export import ProofCollector, Selection, collect_proof
 
 PROOF_FORMAT = "chatledger-proof/1"
@@ -125,10 +125,10 @@ def _manifest(
 
 
 def _paths(digest: LogDigest, collector: ProofCollector) -> dict[str, Any]:
-    paths = {}
+    paths, tree = {}, MerkleTree(digest.heads)
     for chat_id in sorted(collector.chats):
         version, head = digest.heads[chat_id]
-        path = merkle_path(digest.heads, chat_id)
+        path = tree.path(chat_id)
         paths[chat_id] = {"head_version": version, "head_hash": head, "index": path.index,
                           "leaves": path.leaves,
                           "path": [{"side": s, "hash": h} for s, h in path.steps]}  # fmt: skip
