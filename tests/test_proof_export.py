@@ -76,11 +76,13 @@ def verify(auditor_python: Path, tmp_path: Path) -> Callable[..., tuple[int, str
     return check
 
 
-def exported(pipeline: PersistencePipeline, tmp_path: Path, **selection: str) -> Path:
+def exported(
+    pipeline: PersistencePipeline, tmp_path: Path, chat: str | None = None, user: str | None = None
+) -> Path:
     key = tmp_path / "signing.key"
     load_or_create_key(key)
     archive = tmp_path / "proof.zip"
-    export_proof(pipeline, Selection(**selection), key, archive, tmp_path / "checkpoints")
+    export_proof(pipeline, Selection(chat, user), key, archive, tmp_path / "checkpoints")
     return archive
 
 
@@ -264,8 +266,11 @@ def test_unusable_input_exits_2(
     not_a_zip.write_bytes(b"not an archive")
     assert verify(not_a_zip)[0] == 2
     recorded(pipeline)
-    incomplete = rewritten(exported(pipeline, tmp_path, chat="c1"),
-                           lambda members: members.pop("manifest.json"))  # fmt: skip
+
+    def without_manifest(members: Members) -> None:
+        del members["manifest.json"]
+
+    incomplete = rewritten(exported(pipeline, tmp_path, chat="c1"), without_manifest)
     code, output = verify(incomplete)
     assert (code, output.strip()) == (2, "UNUSABLE: members missing: manifest.json")
 
@@ -288,7 +293,7 @@ def test_since_exports_each_chat_from_its_first_event_then(
     pipeline: PersistencePipeline, tmp_path: Path, verify: Callable[..., tuple[int, str]]
 ) -> None:
     recorded(pipeline)
-    since = next(e for e in pipeline.events.get("c3")).timestamp
+    since = next(iter(pipeline.events.get("c3"))).timestamp  # type: ignore[attr-defined]
     pipeline.persist_user_message("c1", "alice", "later", message_id="later")
     archive = exported(pipeline, tmp_path)
     with zipfile.ZipFile(archive) as opened:
