@@ -446,3 +446,22 @@ def test_a_format_1_checkpoint_is_still_read_and_followed(
     assert new["previous_digest"] == hashlib.sha256(canonical(body)).hexdigest()
     code, output = verify(archive, "--checkpoints", str(old))
     assert code == 0, output
+
+
+def test_checkpoint_command_chains_each_checkpoint_to_the_latest_beside_it(
+    pipeline: PersistencePipeline, database_url: str, tmp_path: Path
+) -> None:
+    recorded(pipeline)
+    command = ["checkpoint", "--database-url", database_url, "--key", str(tmp_path / "k.key")]
+    first = runner.invoke(app, [*command, "--output", str(tmp_path / "checkpoint-14.json")])
+    assert first.exit_code == 0, first.output
+    pipeline.persist_user_message("c1", "alice", "more", message_id="more")
+    second = runner.invoke(
+        app, [*command, "--output", str(tmp_path / "checkpoint-15.json"), "--json"]
+    )
+    assert second.exit_code == 0, second.output
+    earlier = json.loads((tmp_path / "checkpoint-14.json").read_text())
+    assert earlier["previous_digest"] is None
+    signed = {k: v for k, v in earlier.items() if k not in ("signature", "heads")}
+    digest = hashlib.sha256(canonical(signed)).hexdigest()
+    assert json.loads(second.stdout)["previous_digest"] == digest
