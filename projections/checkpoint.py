@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
 
 from chatledger.domain.chain import recompute_hash
+from chatledger.projections.merkle import merkle_root
 
 PAGE = 2000
-FORMAT = "chatledger-checkpoint/1"
+FORMAT_1 = "chatledger-checkpoint/1"  # signed the heads themselves; still read
+FORMAT = "chatledger-checkpoint/2"  # signs the root and the previous checkpoint's digest
+# A visitor of every event a digest reads: its notification (the id is its position), the
+# event, and the hash its bytes give.
+EventVisitor = Callable[[Notification, Any, str], None]
 
 
 @dataclass(frozen=True)
@@ -28,26 +35,11 @@ class LogDigest:
         return merkle_root(self.heads)
 
 
-def merkle_root(heads: dict[str, tuple[int, str]]) -> str:
-    """SHA-256 Merkle tree over the chain heads, in chat-id order (the last node of an odd level
-    is paired with itself)."""
-    level = [_sha256(json.dumps([chat, version, head]).encode()) for chat, (version, head)
-             in sorted(heads.items())]  # fmt: skip
-    if not level:
-        return _sha256(b"").hex()
-    while len(level) > 1:
-        if len(level) % 2:
-            level.append(level[-1])
-        level = [_sha256(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
-    return level[0].hex()
-
-
-def _sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def digest_log(application: Application[Any], up_to: int | None = None) -> LogDigest:
-    """Every chat's head as of position `up_to` (default: the head of the log)."""
+def digest_log(
+    application: Application[Any], up_to: int | None = None, visit: EventVisitor | None = None
+) -> LogDigest:
+    """Every chat's head as of position `up_to` (default: the head of the log); `visit` sees
+    each event on the way (a proof export collects its events in the same pass)."""
     limit = (application.recorder.max_notification_id() or 0) if up_to is None else up_to
     heads: dict[str, tuple[int, str]] = {}
     events, position = 0, 0
@@ -56,13 +48,20 @@ def digest_log(application: Application[Any], up_to: int | None = None) -> LogDi
         for notification in page:
             event = application.mapper.to_domain_event(notification)
             # The hash the bytes give now, not the one they claim: an altered head shows.
-            heads[str(event.originator_id)] = (event.originator_version, recompute_hash(event))
+            recomputed = recompute_hash(event)
+            heads[str(event.originator_id)] = (event.originator_version, recomputed)
+            if visit:
+                visit(notification, event, recomputed)
         events += len(page)
         position = page[-1].id
     return LogDigest(limit, events, heads)
 
 
-def checkpoint_body(digest: LogDigest, created_at: str) -> dict[str, Any]:
+def checkpoint_body(
+    digest: LogDigest, created_at: str, previous_digest: str | None
+) -> dict[str, Any]:
+    """What is signed. The heads are not: the root commits to them, and an export then proves
+    one chat with its Merkle path without showing every other chat's head."""
     return {
         "format": FORMAT,
         "created_at": created_at,
@@ -70,18 +69,35 @@ def checkpoint_body(digest: LogDigest, created_at: str) -> dict[str, Any]:
         "events": digest.events,
         "chats": len(digest.heads),
         "merkle_root": digest.merkle_root,
-        "heads": [[chat, version, head] for chat, (version, head) in sorted(digest.heads.items())],
+        "previous_digest": previous_digest,
     }
+
+
+def head_rows(digest: LogDigest) -> list[list[Any]]:
+    return [[chat, version, head] for chat, (version, head) in sorted(digest.heads.items())]
+
+
+def signed_body(document: dict[str, Any]) -> dict[str, Any]:
+    """The part of a checkpoint file its signature covers: all but the signature, and from
+    format 2 on all but the heads too."""
+    unsigned = {"signature"} if document.get("format") == FORMAT_1 else {"signature", "heads"}
+    return {k: v for k, v in document.items() if k not in unsigned}
 
 
 def canonical(body: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def compare(body: dict[str, Any], now: LogDigest) -> list[str]:
+def checkpoint_digest(body: dict[str, Any]) -> str:
+    """What the next checkpoint signs as `previous_digest`: SHA-256 of the signed bytes."""
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def compare(document: dict[str, Any], now: LogDigest) -> list[str]:
     """What happened to the log before the checkpoint's position, in words; [] when nothing."""
     findings = []
-    heads = {chat: (version, head) for chat, version, head in body["heads"]}
+    body = signed_body(document)
+    heads = {chat: (version, head) for chat, version, head in document.get("heads", [])}
     if merkle_root(heads) != body["merkle_root"]:
         findings.append("the checkpoint's heads do not give its Merkle root: the file was altered")
     if now.events != body["events"]:

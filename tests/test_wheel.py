@@ -107,6 +107,7 @@ def test_the_wheel_holds_one_package_and_no_server_or_driver_in_its_core(wheel: 
     assert tops == {"chatledger"}
     assert "chatledger/py.typed" in names
     assert "chatledger/infrastructure/bench/run.py" in names
+    assert "chatledger/infrastructure/security/chatledger_verify.py" in names  # for auditors
     requires = metadata.get_all("Requires-Dist") or []
     core = {r.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip().lower()
             for r in requires if "extra ==" not in r}  # fmt: skip

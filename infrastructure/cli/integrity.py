@@ -22,6 +22,7 @@ from chatledger.infrastructure.cli.read import progress_bar
 from chatledger.infrastructure.security.checkpoints import (
     DEFAULT_KEY,
     check_checkpoint,
+    latest_checkpoint,
     public_key_path,
     write_checkpoint,
 )
@@ -98,16 +99,28 @@ def checkpoint(
         DEFAULT_KEY
     ),
     output: Annotated[Path | None, typer.Option(help="Default: checkpoint-<position>.json")] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="The checkpoint this one follows "
+            "(default: the latest checkpoint-*.json beside the output).",
+        ),
+    ] = None,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Write a signed digest of the whole log: a Merkle root over every chat's chain head and the
-    log position. Keep it, and the public key, where the database's administrators cannot change
-    them; `verify --checkpoint` proves the log against it later."""
+    """Write a signed digest of the whole log: a Merkle root over every chat's chain head, the
+    log position, and the digest of the previous checkpoint. Keep them, and the public key, where
+    the database's administrators cannot change them; `verify --checkpoint` proves the log
+    against one later, and a series of them shows that the log only grew."""
     with opened_pipeline(database_url) as (pipeline, _):
         target = output or Path(f"checkpoint-{pipeline.recorder.max_notification_id() or 0}.json")
-        document = write_checkpoint(pipeline, key, target)
-    summary = {k: document[k] for k in ("log_position", "events", "chats", "merkle_root")}
+        previous = previous or latest_checkpoint(target.parent, besides=target)
+        document = write_checkpoint(pipeline, key, target, previous)
+    summary = {k: document[k] for k in ("log_position", "events", "chats", "merkle_root",
+                                        "previous_digest")}  # fmt: skip
     if as_json:
         print(json.dumps(summary | {"file": str(target)}))
     else:

@@ -37,6 +37,7 @@ from chatledger.infrastructure.cli.ingest import (
 from chatledger.infrastructure.cli.integrity import register_integrity_commands
 from chatledger.infrastructure.cli.keys import keys_app
 from chatledger.infrastructure.cli.otel import otel_export
+from chatledger.infrastructure.cli.proof import register_proof_commands
 from chatledger.infrastructure.cli.read import print_stats, register_read_commands
 from chatledger.infrastructure.cli.serve import serve
 from chatledger.infrastructure.ingest.conversations import (
@@ -190,6 +191,7 @@ app.command("otel-export")(otel_export)
 app.add_typer(keys_app, name="keys")
 register_read_commands(app)
 register_integrity_commands(app)
+register_proof_commands(app)
 
 
 def main() -> None:

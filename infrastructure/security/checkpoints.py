@@ -1,4 +1,5 @@
-"""Signed checkpoints: Ed25519 keys in files the CLI manages, signing and checking digests."""
+"""Signed checkpoints: Ed25519 keys in files the CLI manages, signing and checking digests, each
+checkpoint chained to the one before it by that one's digest."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.application import Application
 
-from chatledger.projections.checkpoint import canonical, checkpoint_body, compare, digest_log
+from chatledger.projections.checkpoint import (
+    LogDigest,
+    canonical,
+    checkpoint_body,
+    checkpoint_digest,
+    compare,
+    digest_log,
+    head_rows,
+    signed_body,
+)
 
 DEFAULT_KEY = Path("chatledger-checkpoint.key")
 
@@ -47,11 +57,59 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
-def write_checkpoint(application: Application[Any], key_path: Path, output: Path) -> dict[str, Any]:
-    key = load_or_create_key(key_path)
-    body = checkpoint_body(digest_log(application), datetime.now(UTC).isoformat())
-    document = body | {"signature": key.sign(canonical(body)).hex()}
+def load_signing_key(key_path: Path) -> Ed25519PrivateKey:
+    """The signing key, which must exist (an export signed by a key made on the spot proves
+    nothing to an auditor who was given another public key)."""
+    if not key_path.is_file():
+        raise FileNotFoundError(f"no signing key at {key_path}: make one with `chatledger "
+                                "checkpoint` and publish its .pub")  # fmt: skip
+    return load_or_create_key(key_path)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(document, dict) or "merkle_root" not in document:
+        raise ValueError(f"{path} is not a checkpoint")
+    return document
+
+
+def latest_checkpoint(folder: Path, besides: Path | None = None) -> Path | None:
+    """The checkpoint file in `folder` with the highest log position: the one a new checkpoint
+    follows. Files that are not checkpoints are passed over."""
+    found: list[tuple[int, str, Path]] = []
+    for path in folder.glob("checkpoint-*.json"):
+        try:
+            position = int(read_checkpoint(path)["log_position"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if besides is None or path.resolve() != besides.resolve():
+            found.append((position, path.name, path))
+    return max(found)[2] if found else None
+
+
+def sign_checkpoint(
+    digest: LogDigest, key: Ed25519PrivateKey, previous: Path | None
+) -> dict[str, Any]:
+    """A checkpoint document: the signed body, its signature, and the heads its root commits to."""
+    previous_digest = (
+        checkpoint_digest(signed_body(read_checkpoint(previous))) if previous else None
+    )
+    body = checkpoint_body(digest, datetime.now(UTC).isoformat(), previous_digest)
+    return body | {"signature": key.sign(canonical(body)).hex(), "heads": head_rows(digest)}
+
+
+def save_checkpoint(document: dict[str, Any], output: Path) -> None:
     output.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+
+
+def write_checkpoint(
+    application: Application[Any], key_path: Path, output: Path, previous: Path | None = None
+) -> dict[str, Any]:
+    """Sign the log's digest now; `previous` is the checkpoint this one follows (its digest is
+    signed too, so a series of checkpoints shows that the log only grew)."""
+    key = load_or_create_key(key_path)
+    document = sign_checkpoint(digest_log(application), key, previous)
+    save_checkpoint(document, output)
     return document
 
 
@@ -60,9 +118,9 @@ def check_checkpoint(
 ) -> list[str]:
     """Findings against a checkpoint, [] when everything before it is as it was."""
     document = json.loads(checkpoint.read_text(encoding="utf-8"))
-    body = {k: v for k, v in document.items() if k != "signature"}
+    body = signed_body(document)
     try:
         load_public_key(public_key).verify(bytes.fromhex(document["signature"]), canonical(body))
     except (InvalidSignature, ValueError, KeyError):
         return ["the checkpoint's signature does not verify with this public key"]
-    return compare(body, digest_log(application, body["log_position"]))
+    return compare(document, digest_log(application, body["log_position"]))

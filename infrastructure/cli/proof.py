@@ -1,0 +1,115 @@
+"""`export-proof`: a self-contained archive an outside auditor checks with the standalone
+verifier, without ChatLedger and its database (docs/proof-format.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from chatledger.domain.errors import ChatLedgerError
+from chatledger.infrastructure.cli.common import (
+    DatabaseOption,
+    JsonOption,
+    console,
+    errors,
+    opened_pipeline,
+)
+from chatledger.infrastructure.cli.integrity import print_refusal
+from chatledger.infrastructure.cli.read import progress_bar
+from chatledger.infrastructure.security.checkpoints import DEFAULT_KEY
+from chatledger.infrastructure.security.proof_archive import export_proof, write_verifier
+from chatledger.projections.proof_export import Selection
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """ISO 8601 date or time; without a zone it is UTC (event times are stored in UTC)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def export_proof_command(
+    chat_id: Annotated[str | None, typer.Option("--chat", help="Only this chat.")] = None,
+    user_id: Annotated[
+        str | None, typer.Option("--user", help="This user's chats and erasure records.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only events from this ISO time on (UTC if no zone).")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The archive (zip).")] = Path(
+        "proof.zip"
+    ),
+    key: Annotated[Path, typer.Option(help="The checkpoint signing key (Ed25519, PEM).")] = (
+        DEFAULT_KEY
+    ),
+    checkpoints: Annotated[
+        Path, typer.Option(help="Folder of the checkpoint series; a new one is added there.")
+    ] = Path("."),
+    with_verifier: Annotated[
+        bool, typer.Option(help="Also write chatledger_verify.py next to the archive.")
+    ] = False,
+    database_url: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a self-contained proof: the selected chats' events as stored (canonical bytes and
+    hashes), a checkpoint of the whole log signed now (or the latest, if nothing was recorded
+    since), the Merkle path of each chat's head to its root, a signed manifest and the public
+    key. Check it with `python chatledger_verify.py ARCHIVE`. Exit 1 when nothing matches the
+    selection, 2 on bad options or a missing key, 3 when the database cannot be opened."""
+    if chat_id is not None and user_id is not None:
+        raise typer.BadParameter("give --chat or --user, not both")
+    selection = Selection(chat_id, user_id, parse_since(since))
+    with opened_pipeline(database_url) as (pipeline, _):
+        head = pipeline.recorder.max_notification_id() or 0
+        with progress_bar(as_json) as progress:
+            task = progress.add_task("export", total=head, rate="-")
+
+            def report(position: int) -> None:
+                elapsed = progress.tasks[task].elapsed or 0.0
+                rate = f"{position / elapsed:,.0f}" if elapsed > 0 else "-"
+                progress.update(task, completed=position, rate=rate)
+                progress.refresh()
+
+            summary = _export(pipeline, selection, key, output, checkpoints, report, as_json)
+            progress.update(task, completed=head)
+    if with_verifier:
+        summary["verifier"] = str(write_verifier(output.parent))
+    print_summary(summary, as_json)
+
+
+def _export(pipeline: Any, selection: Selection, key: Path, output: Path, checkpoints: Path,
+            report: Any, as_json: bool) -> dict[str, Any]:  # fmt: skip
+    try:
+        return export_proof(pipeline, selection, key, output, checkpoints, report)
+    except ChatLedgerError as error:  # nothing matches the selection
+        print_refusal(error, as_json)
+        raise typer.Exit(1) from None
+    except (OSError, ValueError) as error:  # no key, a key that is not Ed25519, a folder
+        errors.print(f"[red]cannot export:[/red] {error}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary))
+        return
+    fresh = "new" if summary["new_checkpoint"] else "latest"
+    console.print(f"{summary['events']:,} events of {summary['chats']:,} chats written to "
+                  f"{summary['file']}, proved against the {fresh} checkpoint "
+                  f"{summary['checkpoint']} (log position {summary['log_position']:,})",
+                  highlight=False)  # fmt: skip
+    console.print(f"signer's key fingerprint: {summary['key_fingerprint']}", highlight=False)
+    if "verifier" in summary:
+        console.print(f"verifier: {summary['verifier']}", highlight=False)
+
+
+def register_proof_commands(app: typer.Typer) -> None:
+    app.command("export-proof")(export_proof_command)
