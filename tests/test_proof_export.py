@@ -360,7 +360,7 @@ def test_cli_exports_with_the_verifier_and_refuses_clearly(
     base = ["export-proof", "--database-url", database_url, "--checkpoints", str(tmp_path)]
     key = ["--key", str(tmp_path / "k.key")]
     missing = runner.invoke(app, [*base, *key, "--json"])
-    assert missing.exit_code == 2
+    assert missing.exit_code == 3
     assert "no signing key at" in missing.output and "Traceback" not in missing.output
     load_or_create_key(tmp_path / "k.key")
     output = ["--output", str(tmp_path / "out" / "c1.zip")]

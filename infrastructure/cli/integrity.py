@@ -37,15 +37,23 @@ def verify(
         Path | None, typer.Option(exists=True, dir_okay=False, help="Also prove against it.")
     ] = None,
     public_key: Annotated[
-        Path, typer.Option(help="The checkpoint signer's public key.")
-    ] = DEFAULT_PUBLIC_KEY,
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help=f"The checkpoint signer's public key (default: {DEFAULT_PUBLIC_KEY} beside the "
+            "checkpoint, else in the working folder).",
+        ),
+    ] = None,
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Recompute every chat's hash chain from the stored events and report the first broken
     link of each chat (chat, version, expected and found); with --checkpoint also prove that
     nothing recorded before it was modified, removed, reordered or truncated since.
-    Exit 0 when intact, 1 when not."""
+    Exit 0 when intact, 1 when not, 3 when the database or a file cannot be read."""
+    if checkpoint is not None:
+        public_key = public_key or signers_key(checkpoint)
     with opened_pipeline(database_url) as (pipeline, _):
         with progress_bar(as_json or chat_id is not None) as progress:
             task = progress.add_task("verify", total=None, rate="-")
@@ -60,7 +68,9 @@ def verify(
             except ChatLedgerError as error:  # CHAT_NOT_FOUND: not intact, and said so
                 print_refusal(error, as_json)
                 raise typer.Exit(1) from None
-        findings = check_checkpoint(pipeline, checkpoint, public_key) if checkpoint else []
+        findings = []
+        if checkpoint is not None and public_key is not None:
+            findings = check_checkpoint(pipeline, checkpoint, public_key)
     intact = result.intact and not findings
     if as_json:
         print(json.dumps(asdict(result) | {"checkpoint_findings": findings, "intact": intact}))
@@ -68,6 +78,17 @@ def verify(
         print_verification(result, findings, checkpoint)
     if not intact:
         raise typer.Exit(1)
+
+
+def signers_key(checkpoint: Path) -> Path:
+    """The public key kept with the checkpoint, or in the working folder (exit 3 if neither)."""
+    for candidate in (checkpoint.parent / DEFAULT_PUBLIC_KEY.name, DEFAULT_PUBLIC_KEY):
+        if candidate.is_file():
+            return candidate
+    errors.print(f"[red]no public key:[/red] {DEFAULT_PUBLIC_KEY.name} is neither beside "
+                 f"{checkpoint} nor in the working folder; name it with --public-key",
+                 highlight=False)  # fmt: skip
+    raise typer.Exit(3)
 
 
 def print_refusal(error: ChatLedgerError, as_json: bool) -> None:

@@ -63,7 +63,7 @@ def export_proof_command(
     hashes), a checkpoint of the whole log signed now (or the latest, if nothing was recorded
     since), the Merkle path of each chat's head to its root, a signed manifest and the public
     key. Check it with `python chatledger_verify.py ARCHIVE`. Exit 1 when nothing matches the
-    selection, 2 on bad options or a missing key, 3 when the database cannot be opened."""
+    selection, 2 on bad options, 3 when the database, the key or the output cannot be used."""
     if chat_id is not None and user_id is not None:
         raise typer.BadParameter("give --chat or --user, not both")
     selection = Selection(chat_id, user_id, parse_since(since))
@@ -94,7 +94,7 @@ def _export(pipeline: Any, selection: Selection, key: Path, output: Path, checkp
         raise typer.Exit(1) from None
     except (OSError, ValueError) as error:  # no key, a key that is not Ed25519, a folder
         errors.print(f"[red]cannot export:[/red] {error}", highlight=False)
-        raise typer.Exit(2) from None
+        raise typer.Exit(3) from None
 
 
 def print_summary(summary: dict[str, Any], as_json: bool) -> None:
