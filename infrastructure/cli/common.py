@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 some records failed or a query was refused, 2 usage err
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from rich.console import Console
 
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
+from chatledger.infrastructure.cli.failures import first_line
 from chatledger.infrastructure.observability.structured_logging import configure_logging
 from chatledger.infrastructure.settings import Settings, SettingsError
 from chatledger.projections.read_side import ReadSide
@@ -46,6 +48,9 @@ def command_settings(database_url: str | None, verbose: bool = False) -> Setting
         raise typer.Exit(3) from None
     # The command line is an application: it sets up logging, which the library never does.
     configure_logging(settings.log_format, settings.log_level)
+    # The connection pool's own lines on each failed attempt, unstructured: a command that
+    # cannot connect says so once, with the reason.
+    logging.getLogger("psycopg.pool").setLevel(logging.CRITICAL)
     return settings
 
 
@@ -65,7 +70,7 @@ def opened_pipeline(
         errors.print(f"[red]cannot open the database:[/red] {error}", highlight=False)
         raise typer.Exit(3) from None
     except Exception as error:  # driver errors of every kind: the database is not usable
-        errors.print(f"[red]cannot open the database:[/red] {type(error).__name__}")
+        errors.print(f"[red]cannot open the database:[/red] {first_line(error)}", highlight=False)
         raise typer.Exit(3) from None
     try:
         yield pipeline, settings
@@ -81,7 +86,9 @@ def opened_read_side(
         try:
             read_side = build_read_side(settings, pipeline, **options)
         except Exception as error:  # the read models' tables cannot be reached or created
-            errors.print(f"[red]cannot open the read models:[/red] {type(error).__name__}")
+            errors.print(
+                f"[red]cannot open the read models:[/red] {first_line(error)}", highlight=False
+            )
             raise typer.Exit(3) from None
         try:
             yield read_side, settings

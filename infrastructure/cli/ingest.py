@@ -144,7 +144,7 @@ def ingest(
     (line, turn, code) and the others are recorded. Running it again records nothing new."""
     if file != STDIN and not file.is_file() and not file.is_fifo() and not file.is_char_device():
         errors.print(f"[red]no such file:[/red] {file}", highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(3)
     if workers > 1:
         if count_lines(file) is None:
             errors.print("--workers splits a file by its lines: give a file, not - or a pipe")

@@ -34,12 +34,11 @@ DEFAULT_PUBLIC_KEY = public_key_path(DEFAULT_KEY)
 def verify(
     chat_id: Annotated[str | None, typer.Option("--chat", help="Only this chat.")] = None,
     checkpoint: Annotated[
-        Path | None, typer.Option(exists=True, dir_okay=False, help="Also prove against it.")
+        Path | None, typer.Option(dir_okay=False, help="Also prove against it.")
     ] = None,
     public_key: Annotated[
         Path | None,
         typer.Option(
-            exists=True,
             dir_okay=False,
             help=f"The checkpoint signer's public key (default: {DEFAULT_PUBLIC_KEY} beside the "
             "checkpoint, else in the working folder).",
@@ -123,7 +122,6 @@ def checkpoint(
     previous: Annotated[
         Path | None,
         typer.Option(
-            exists=True,
             dir_okay=False,
             help="The checkpoint this one follows "
             "(default: the latest checkpoint-*.json beside the output).",

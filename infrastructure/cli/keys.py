@@ -13,6 +13,7 @@ from rich.table import Table
 
 from chatledger.domain.errors import ChatLedgerError
 from chatledger.infrastructure.cli.common import DatabaseOption, JsonOption, console, errors
+from chatledger.infrastructure.cli.failures import first_line
 from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role, Scope
 from chatledger.infrastructure.settings import Settings, SettingsError
@@ -32,7 +33,7 @@ def opened_keys(database_url: str | None) -> Iterator[ApiKeyStore]:
         errors.print(f"[red]cannot open the database:[/red] {error}", highlight=False)
         raise typer.Exit(3) from None
     except Exception as error:  # driver errors of every kind
-        errors.print(f"[red]cannot open the database:[/red] {type(error).__name__}")
+        errors.print(f"[red]cannot open the database:[/red] {first_line(error)}", highlight=False)
         raise typer.Exit(3) from None
     try:
         yield store

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from eventsourcing.persistence import MapperDeserialisationError
 
 from chatledger.domain.errors import ChatLedgerError
 from chatledger.infrastructure.cli.common import (
@@ -92,6 +93,8 @@ def _export(pipeline: Any, selection: Selection, key: Path, output: Path, checkp
     except ChatLedgerError as error:  # nothing matches the selection
         print_refusal(error, as_json)
         raise typer.Exit(1) from None
+    except MapperDeserialisationError:
+        raise  # an event cannot be read: the command line's failure (exit 1), not a file's
     except (OSError, ValueError) as error:  # no key, a key that is not Ed25519, a folder
         errors.print(f"[red]cannot export:[/red] {error}", highlight=False)
         raise typer.Exit(3) from None

@@ -14,6 +14,7 @@ import typer
 
 from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
 from chatledger.infrastructure.cli.common import DatabaseOption, command_settings, errors
+from chatledger.infrastructure.cli.failures import first_line
 from chatledger.infrastructure.read_store.following import following
 from chatledger.infrastructure.settings import Settings
 
@@ -65,7 +66,7 @@ def serve(
         else:
             serve_in_processes(config, settings, follow, poll_seconds)
     except Exception as error:  # the factory could not open the database or its tables
-        errors.print(f"[red]cannot open the database:[/red] {type(error).__name__}")
+        errors.print(f"[red]cannot open the database:[/red] {first_line(error)}", highlight=False)
         raise typer.Exit(3) from None
 
 
