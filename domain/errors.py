@@ -33,9 +33,12 @@ RECOVERY_HINTS: dict[ErrorCode, str] = {
         "The id is already taken by different content, or the chat stayed contended; "
         "use a new message id, or retry later with the same one."
     ),
+    # Not "nothing was recorded": a connection lost during the commit (a server killed) can
+    # lose the answer to a commit that went through (tests/test_durability_faults.py).
     ErrorCode.PERSISTENCE_ERROR: (
-        "The event store failed or was unreachable and nothing was recorded; retry with the "
-        "same message id or idempotency key (retries never record twice)."
+        "The event store failed or was unreachable; retry with the same message id or "
+        "idempotency key. A retry never records twice: if the failed attempt was recorded after "
+        "all (a connection lost mid-commit), it answers that original result."
     ),
     ErrorCode.STREAM_NOT_OPEN: (
         "The stream was already completed, failed or reaped; open a new stream for a new reply."

@@ -155,6 +155,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         429: "RATE_LIMITED: the key is over its rate (Retry-After)",
         422: "VALIDATION_ERROR: details.errors names the fields",
         500: "INTERNAL_ERROR",
-        503: "PERSISTENCE_ERROR: nothing recorded; retry with the same ids (Retry-After)",
+        503: "PERSISTENCE_ERROR: retry with the same ids (Retry-After); never recorded twice",
     }.items()
 }
