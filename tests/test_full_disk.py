@@ -144,8 +144,8 @@ def test_a_full_disk_fails_writes_with_a_code_and_recording_resumes_when_freed(
         assert catching_up.error.code == ErrorCode.PERSISTENCE_ERROR
         for command in ("project", "rebuild"):
             refused = read_models_command(command, url)
-            assert refused.returncode == 1, refused.stderr[-2000:]
-            assert "Traceback" not in refused.stderr and "the store failed" in refused.stderr
+            assert refused.returncode == 3, refused.stderr[-2000:]
+            assert "Traceback" not in refused.stderr and "the database failed" in refused.stderr
         assert {s.name: s.position for s in ledger.status()} == positions  # no batch half-applied
         assert_nothing_half_written(ledger, path, expected_messages=BEFORE)
 

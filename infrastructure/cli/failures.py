@@ -39,7 +39,10 @@ def foreseen(error: BaseException) -> Failure | None:
     if isinstance(error, OSError) and not isinstance(error, ConnectionError):
         return Failure(EXIT_UNAVAILABLE, file_problem(error))
     if isinstance(error, PersistenceError | sqlite3.Error) or _is_driver_error(error):
-        return Failure(EXIT_UNAVAILABLE, f"the database failed: {first_line(error)}")
+        # Each batch of the read models is written with its position, each persist whole:
+        # what was done is kept, and the same command run again goes on from there.
+        kept = "what was done is kept, run the command again once the database takes writes"
+        return Failure(EXIT_UNAVAILABLE, f"the database failed: {first_line(error)}; {kept}")
     if isinstance(error, MapperDeserialisationError | TopicError):
         return Failure(EXIT_FAILED, f"an event cannot be read ({failure_reason(error)}); "
                        "`chatledger verify` names it, `chatledger status` lists what the read "

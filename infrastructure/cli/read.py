@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
 from types import FrameType
@@ -84,22 +83,6 @@ def run_with_progress(
     return result
 
 
-@contextmanager
-def exit_on_store_failure() -> Iterator[None]:
-    """The store failed mid-way (gone, full, locked): one line and exit 1, not a traceback.
-    Each batch is applied together with its position, so a rerun resumes where this stopped.
-    Only the error's type is shown: a driver's message can quote a row."""
-    try:
-        yield
-    except PersistenceError as error:
-        errors.print(
-            f"[red]the store failed:[/red] {type(error).__name__}; what was applied is kept, "
-            "run the command again once the store takes writes",
-            highlight=False,
-        )
-        raise typer.Exit(1) from None
-
-
 def catch_up(runner: ProjectionRunner, report: Callable[[int, int], None]) -> int:
     return runner.catch_up(progress=report)
 
@@ -171,7 +154,7 @@ def project(
             if not follow_until_stopped(read_side, poll_seconds, stop):
                 raise typer.Exit(1)
         else:
-            with exit_on_store_failure(), progress_bar(as_json) as progress:
+            with progress_bar(as_json) as progress:
                 for runner in read_side.runners.values():
                     run_with_progress(progress, runner, partial(catch_up, runner))
         statuses = [] if follow and not as_json else read_side.status()
@@ -201,7 +184,7 @@ def rebuild(
             f"unknown projection(s): {', '.join(unknown)}; known: {', '.join(PROJECTIONS)}"
         )
     with opened_read_side(database_url, catch_up_on_read=False) as (read_side, _):
-        with exit_on_store_failure(), progress_bar(as_json) as progress:
+        with progress_bar(as_json) as progress:
             for name in chosen:
                 runner = read_side.runner(name)
                 rebuild_one = partial(runner.rebuild, restart=restart)
