@@ -7,9 +7,7 @@ equal to the log. Retries with the same ids settle every write in the end."""
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -150,12 +148,7 @@ def test_sigkill_of_the_sqlite_writer_loses_and_doubles_nothing(
 @pytest.fixture
 def postmaster() -> Iterator[KillablePostmaster]:
     """A cluster of the test's own (never the shared one), its server to kill."""
-    try:
-        cluster = OwnCluster.start_new()
-    except (subprocess.CalledProcessError, OSError) as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"could not start a PostgreSQL cluster of the test's own: {error}")
-        pytest.skip("needs PostgreSQL server binaries (scripts/postgres.sh pg_start)")
+    cluster = OwnCluster.start_new_or_skip()
     with psycopg.connect(cluster.url, autocommit=True) as connection:
         # Crash recovery first syncs the data directory: one syncfs() rather than an fsync()
         # per file (1,000 files, 1 to 5 s here). The same durability, a tenth of the wait.

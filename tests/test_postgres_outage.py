@@ -48,12 +48,7 @@ INGEST_CONVERSATIONS = 20
 
 @pytest.fixture(scope="module")
 def own_cluster() -> Iterator[OwnCluster]:
-    try:
-        cluster = OwnCluster.start_new()
-    except (subprocess.CalledProcessError, OSError) as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"could not start a PostgreSQL cluster of the test's own: {error}")
-        pytest.skip("needs PostgreSQL server binaries (scripts/postgres.sh pg_start)")
+    cluster = OwnCluster.start_new_or_skip()
     yield cluster
     cluster.remove()
 
