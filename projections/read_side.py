@@ -14,6 +14,7 @@ from chatledger.domain.errors import ChatLedgerError, ErrorCode
 from chatledger.domain.input_types import Identifier, StrictInput
 from chatledger.domain.messages import CommandResult
 from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.unreadable_events import UnreadableEvent
 from chatledger.projections.audit_export import audit_page, audit_records
 from chatledger.projections.damage import (
     damaged_chats,
@@ -156,10 +157,18 @@ class ReadSide:
         """What each read model skipped as unreadable, in log order per read model."""
         return [event for view in self.views() for event in view.quarantined_events(chat_ids)]
 
-    def chat_damage(self, chat_id: str, user_id: str) -> list[DamagedChat]:
-        """Check that `user_id` owns the chat (a damaged chat's owner is answered too) and say
-        what of it is damaged: quarantined by a read model, or undecodable in the store."""
-        unreadable = owned_chat_damage(self.pipeline, chat_id, user_id)
+    def check_owner(self, chat_id: str | None, user_id: str) -> UnreadableEvent | None:
+        """That `user_id` owns the chat, if one is named; the owner of a damaged chat is
+        answered with the damage instead of an error, so that reads go on without it."""
+        return None if chat_id is None else owned_chat_damage(self.pipeline, chat_id, user_id)
+
+    def damage_in_scope(
+        self, user_id: str, chat_id: str | None, unreadable: UnreadableEvent | None = None
+    ) -> list[DamagedChat]:
+        """The damaged chats an answer covers (one chat, or all of a user's): quarantined by a
+        read model, or found undecodable in the store while answering."""
+        if chat_id is None:
+            return users_damaged_chats(self.pipeline, self.views(), user_id)
         damaged = damaged_chats(self.views(), [chat_id])
         if unreadable is not None and not damaged:
             damaged = [store_damage(unreadable)]
@@ -209,12 +218,10 @@ class ReadSide:
 
         def action(run: CommandRun) -> StatsResult:
             query = validate(StatsQuery, **fields)
-            if query.chat_id is not None:
-                damaged = self.chat_damage(query.chat_id, query.user_id)
+            unreadable = self.check_owner(query.chat_id, query.user_id)
             if self.catch_up_on_read:
                 self.runners["stats"].catch_up()
-            if query.chat_id is None:
-                damaged = users_damaged_chats(self.pipeline, self.views(), query.user_id)
+            damaged = self.damage_in_scope(query.user_id, query.chat_id, unreadable)
             scope = f"chat:{query.chat_id}" if query.chat_id else f"user:{query.user_id}"
             since = None
             if query.time_range_hours is not None:
@@ -247,7 +254,7 @@ class ReadSide:
 
         def action(run: CommandRun) -> ReplayResult:
             query = validate(ReplayQuery, **fields)
-            damaged = self.chat_damage(query.chat_id, query.user_id)
+            self.check_owner(query.chat_id, query.user_id)
             events, unreadable = events_before_damage(
                 self.pipeline, query.chat_id, query.to_version
             )
@@ -258,8 +265,7 @@ class ReadSide:
             if chat is None:
                 raise ChatLedgerError(ErrorCode.VALIDATION_ERROR, "the chat did not exist yet then",
                                       {"chat_id": query.chat_id})  # fmt: skip
-            if unreadable is not None and not damaged:
-                damaged = [store_damage(unreadable)]
+            damaged = self.damage_in_scope(query.user_id, query.chat_id, unreadable)
             chat.damaged = damaged[0] if damaged else None
             if not with_timeline:
                 chat.timeline = []
@@ -279,11 +285,9 @@ class ReadSide:
 
         def action(run: CommandRun) -> AuditTrailResult:
             query = validate(AuditQuery, **fields)
-            if query.chat_id is not None:
-                damaged = self.chat_damage(query.chat_id, query.user_id)
+            unreadable = self.check_owner(query.chat_id, query.user_id)
             self.runners["audit"].catch_up()
-            if query.chat_id is None:
-                damaged = users_damaged_chats(self.pipeline, self.views(), query.user_id)
+            damaged = self.damage_in_scope(query.user_id, query.chat_id, unreadable)
             where = query.to_filter()
             records = audit_page(self.pipeline, self.audit, where, query.after_position,
                                  query.limit, with_content=query.with_content)  # fmt: skip
@@ -330,8 +334,9 @@ class ReadSide:
 
         def action(run: CommandRun) -> MessageListResult:
             query = validate(MessageListQuery, chat_id=chat_id, user_id=user_id, **filters)
-            damaged = self.chat_damage(query.chat_id, query.user_id)
+            unreadable = self.check_owner(query.chat_id, query.user_id)
             self.runners["messages"].catch_up()
+            damaged = self.damage_in_scope(query.user_id, query.chat_id, unreadable)
             where = MessageFilter(query.role, query.model, query.status, _utc_text(query.since),
                                   _utc_text(query.until))  # fmt: skip
             rows = self.messages.page(query.chat_id, where, query.after_position, query.limit)
