@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, expect, sync_playwright
 
 from chatledger.infrastructure.security.api_keys import Role
+from chatledger.infrastructure.security.user_erasure import erase_user_and_keys
 from tests.console_support import checkpoint_now, console_api, record_chats
 from tests.http_server import Api
 from tests.tampering import altered_content, set_state, state_of, tamperer
@@ -145,7 +146,10 @@ def test_an_auditor_walks_the_console_in_a_browser(api: Api, browser: Browser) -
     expect(page.locator("#messages")).to_contain_text("<script>window.__pwned = 1</script>")
     page.screenshot(path=shots / "hostile.png", full_page=True)
 
+    erase_user_and_keys(api.services.read_side, api.services.keys, "zed",
+                        reason="GDPR Art. 17, ticket 118", requested_by="dpo-7")  # fmt: skip
     page.goto("/console/erasures")
+    expect(page.locator("#erasures")).to_contain_text("GDPR Art. 17, ticket 118")
     page.screenshot(path=shots / "erasures.png", full_page=True)
     page.click("#sign-out")
     expect(page).to_have_url(f"{api.base_url}/console/login")

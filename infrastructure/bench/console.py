@@ -21,7 +21,7 @@ from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role
 from chatledger.infrastructure.settings import Settings
 
 CHAT_MESSAGES = 100
-CHATS_PER_IMPORT = 40
+CHATS_PER_IMPORT = 5  # 500 messages a transaction, as the ingest windows
 USERS = 50
 SAMPLES = 40
 
