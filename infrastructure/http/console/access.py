@@ -93,6 +93,7 @@ def signed_in(request: Request) -> Auditor:
     if key is None:
         raise ConsoleDeniedError(401)
     request.state.key_id, request.state.user_id = key.key_id, key.user_id  # the log line's
+    wired.rate_limits.check(key.key_id)  # the API's limit per key holds for its pages too
     caller = Caller(key.key_id, key.user_id, key.role, key.allowed)
     if Scope.audit not in caller.scopes:
         raise ConsoleDeniedError(403)
