@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     http_follow_poll_s: float = Field(default=0.2, ge=0.01)
     # Requests per key, in the `limits` package's notation ("100/second"); None: no limit.
     http_rate_limit: str | None = None
+    # The console: where `chatledger checkpoint` writes signed checkpoints (the latest is shown
+    # and proved against), and the signer's public key (default: the .pub file in that folder).
+    checkpoint_dir: Path | None = None
+    checkpoint_public_key: Path | None = None
+    # Signs console session cookies; None: a random secret per process (sessions end at restart).
+    console_session_secret: SecretStr | None = None
     # OTLP trace ingest: the span (or resource) attribute that names the chat's user.
     otlp_user_attribute: str = Field(default="user.id", min_length=1, max_length=255)
     # OpenTelemetry out: the messages' words in the spans only when asked for (either name).

@@ -150,6 +150,10 @@ class StatsView(ReadModelView):
     def counters(self, scope: str, since_hour: str | None) -> list[tuple[str, str, int]]:
         """(metric, key, value) summed over all time, or over the hours from `since_hour`."""
 
+    @abstractmethod
+    def hourly(self, scope: str, metric: str, since_hour: str) -> list[tuple[str, int]]:
+        """(hour, value) of one metric summed over its keys, per hour from `since_hour`."""
+
 
 @dataclass(frozen=True)
 class AuditFilter:

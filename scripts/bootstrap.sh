@@ -68,6 +68,9 @@ _chatledger_bootstrap() {
 }
 
 _chatledger_bootstrap || return 1 2>/dev/null || exit 1
+# The console's chart library, from the npm registry, when missing (scripts/console_assets.sh).
+# shellcheck source=scripts/console_assets.sh
+source "$ROOT/scripts/console_assets.sh" || return 1 2>/dev/null || exit 1
 
 export VIRTUAL_ENV="$ROOT/.venv"
 case ":$PATH:" in

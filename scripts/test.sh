@@ -22,6 +22,10 @@ ruff format --check .
 section "mypy"
 mypy
 
+section "chromium"
+# shellcheck source=scripts/chromium.sh
+source "$HERE/chromium.sh"
+
 section "postgres"
 # shellcheck source=scripts/postgres.sh
 source "$HERE/postgres.sh"

@@ -14,7 +14,8 @@ from tests.conftest import postgres_base_url
 def test_every_phase_prints_its_figures(backend: str) -> None:
     database = ["--database-url", postgres_base_url()] if backend == "postgres" else []
     args = ["bench", "--backend", backend, *database, "--messages", "32", "--history", "100",
-            "--ingest-messages", "120", "--replay-events", "150", "--json"]  # fmt: skip
+            "--ingest-messages", "120", "--replay-events", "150", "--console-messages", "200",
+            "--json"]  # fmt: skip
 
     result = CliRunner().invoke(app, args)
 
@@ -43,8 +44,10 @@ def test_every_phase_prints_its_figures(backend: str) -> None:
     assert all(f["calls"] == 32 and f["bare_p50_ms"] > 0 and f["recorded_p50_ms"] > 0
                and "added_p50_ms" in f for f in report["sdk"])  # fmt: skip
     assert all((f["per_chunk_us"] > 0) == (f["mode"] == "streamed") for f in report["sdk"])
-    assert set(report["peak_rss_mb"]) == {
-        "persist", "encryption", "clients", "ingest", "replay", "read", "http", "sdk"}  # fmt: skip
+    assert all(p["messages"] == 200 and 0 < p["p50_ms"] <= p["p95_ms"] for p in report["console"])
+    assert len(report["console"]) == 9
+    assert set(report["peak_rss_mb"]) == {"persist", "encryption", "clients", "ingest", "replay",
+                                          "read", "http", "sdk", "console"}  # fmt: skip
 
 
 def test_the_command_offers_every_phase_the_benchmarks_have() -> None:

@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER_AND_DRIVER = {"fastapi", "uvicorn", "httpx", "psycopg", "psycopg-pool"}
+SERVER_AND_DRIVER = {
+    "fastapi",
+    "uvicorn",
+    "httpx",
+    "psycopg",
+    "psycopg-pool",
+    "jinja2",
+    "python-multipart",
+}
 
 RECORD = """
 import asyncio, sys
@@ -108,6 +116,10 @@ def test_the_wheel_holds_one_package_and_no_server_or_driver_in_its_core(wheel: 
     assert "chatledger/py.typed" in names
     assert "chatledger/infrastructure/bench/run.py" in names
     assert "chatledger/infrastructure/security/chatledger_verify.py" in names  # for auditors
+    console = "chatledger/infrastructure/http/console"  # its pages and Chart.js ship too
+    assert {f"{console}/templates/chat.html", f"{console}/static/vendor/chart.umd.min.js"} <= set(
+        names
+    )
     requires = metadata.get_all("Requires-Dist") or []
     core = {r.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip().lower()
             for r in requires if "extra ==" not in r}  # fmt: skip

@@ -28,6 +28,7 @@ from chatledger.infrastructure.bench.bulk import (
     peak_rss_mb,
 )
 from chatledger.infrastructure.bench.clients import ClientFigures, ClientsBenchmark
+from chatledger.infrastructure.bench.console import ConsoleBenchmark, PageFigures
 from chatledger.infrastructure.bench.encryption import (
     EncryptionBenchmark,
     EncryptionFigures,
@@ -108,6 +109,7 @@ def run_benchmarks(
     only: str | None,
     as_json: bool,
     http_workers: int = 1,
+    console_messages: int = 100_000,
 ) -> None:
     """Measure ChatLedger beside the raw layers underneath, in one run on a throwaway database:
     persist latency beside a raw eventsourcing save of an event of the same size; throughput of
@@ -124,7 +126,8 @@ def run_benchmarks(
         configure_logging(settings.log_format, settings.log_level)
         pipeline = bootstrap(settings)
         run = Run(backend, url, settings, pipeline, prompts, replies, sizes,
-                  messages, ingest_messages, replay_events, http_workers)  # fmt: skip
+                  messages, ingest_messages, replay_events, http_workers,
+                  console_messages)  # fmt: skip
         try:
             for phase, measure in PHASES.items():
                 if only in (None, phase):
@@ -156,6 +159,7 @@ class Run:
     ingest_messages: int
     replay_events: int
     http_workers: int = 1
+    console_messages: int = 100_000
 
 
 def persist_phase(run: Run) -> list[LatencyFigures]:
@@ -209,6 +213,11 @@ def sdk_phase(run: Run) -> list[SdkCallFigures]:
     return SdkBenchmark(run.settings, calls=min(run.messages, 300)).run()
 
 
+def console_phase(run: Run) -> list[PageFigures]:
+    return ConsoleBenchmark(run.pipeline, run.settings, run.console_messages, run.prompts,
+                            run.replies).run()  # fmt: skip
+
+
 # The phases by the names `--only` takes (cli/bench.py lists them for its option), in order.
 PHASES: dict[str, Callable[[Run], Any]] = {
     "persist": persist_phase,
@@ -219,6 +228,7 @@ PHASES: dict[str, Callable[[Run], Any]] = {
     "read": read_phase,
     "http": http_phase,
     "sdk": sdk_phase,
+    "console": console_phase,
 }
 
 
@@ -254,6 +264,8 @@ def print_report(report: dict[str, Any]) -> None:
         print_http(backend, report["http"])
     if "sdk" in report:
         print_sdk(backend, report["sdk"])
+    if "console" in report:
+        print_console(backend, report["console"])
     table = Table(title="peak resident memory of the process after each phase")
     table.add_column("phase")
     table.add_column("peak RSS", justify="right")
@@ -295,6 +307,16 @@ def print_sdk(backend: str, figures: list[SdkCallFigures]) -> None:
                       f"{f.bare_p99_ms:.3f}", f"{f.recorded_p50_ms:.3f}",
                       f"{f.recorded_p99_ms:.3f}", f"{f.added_p50_ms:.3f}",
                       str(f.chunks_per_call), f"{f.per_chunk_us:.2f}")  # fmt: skip
+    Console().print(table)
+
+
+def print_console(backend: str, figures: list[PageFigures]) -> None:
+    table = Table(title=f"console pages on {backend} (chatledger serve, an auditor's requests)")
+    for column in ("page", "messages recorded", "samples", "p50 ms", "p95 ms"):
+        table.add_column(column, justify="left" if column == "page" else "right")
+    for f in figures:
+        table.add_row(f.page, f"{f.messages:,}", str(f.samples), f"{f.p50_ms:.1f}",
+                      f"{f.p95_ms:.1f}")  # fmt: skip
     Console().print(table)
 
 

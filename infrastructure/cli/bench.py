@@ -24,6 +24,7 @@ class PhaseChoice(StrEnum):
     read = "read"
     http = "http"
     sdk = "sdk"
+    console = "console"
 
 
 def bench(
@@ -50,6 +51,9 @@ def bench(
     http_workers: Annotated[
         int, typer.Option(min=1, max=64, help="Processes of `chatledger serve` (http phase).")
     ] = 1,
+    console_messages: Annotated[
+        int, typer.Option(min=100, help="Messages recorded before the console's pages are timed.")
+    ] = 100_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
 ) -> None:
     """Measure ChatLedger beside the raw layers underneath, in one run on a throwaway database:
@@ -59,7 +63,8 @@ def bench(
     beside the raw read rate of the log; persists over HTTP (`chatledger serve` in its own
     process) with 1, 4 and 16 clients beside the same in process; the time the OpenAI and
     Anthropic drop-ins add to a model call (whole and streamed) beside the bare SDK against a
-    local model server; peak memory after each phase.
+    local model server; p50 and p95 of each console page at 100,000 messages; peak memory
+    after each phase.
     Needs the `bench` extra (pip install 'chatledger\\[bench]')."""
     try:
         from chatledger.infrastructure.bench.run import Backend, run_benchmarks
@@ -68,4 +73,5 @@ def bench(
                    "pip install 'chatledger[bench]'", err=True)  # fmt: skip
         raise typer.Exit(2) from None
     run_benchmarks(Backend(backend), database_url, messages, ingest_messages, replay_events,
-                   history, only.value if only else None, as_json, http_workers)  # fmt: skip
+                   history, only.value if only else None, as_json, http_workers,
+                   console_messages)  # fmt: skip

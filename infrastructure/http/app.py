@@ -13,6 +13,7 @@ from starlette.types import Lifespan
 
 from chatledger.domain.errors import ErrorCode
 from chatledger.infrastructure.http import admin, audit, bulk, listing, otlp, reads, writes
+from chatledger.infrastructure.http.console.routes import install_console
 from chatledger.infrastructure.http.context import Services, StoreUnavailableError
 from chatledger.infrastructure.http.idempotency import IdempotentWrites
 from chatledger.infrastructure.http.middleware import RequestContext
@@ -56,6 +57,7 @@ def create_app(services: Services, lifespan: Lifespan[FastAPI] | None = None) ->
                otlp.router, admin.router, reads.probes)  # fmt: skip
     for router in routers:
         app.include_router(router)
+    install_console(app, services)  # the auditor's console under /console
     # Added first, so it runs inside RequestContext: the body is bounded before it is kept.
     app.add_middleware(IdempotentWrites, store=services.idempotency)
     app.add_middleware(RequestContext, max_body_bytes=services.settings.http_max_body_bytes,

@@ -167,6 +167,15 @@ class SqlStats(SqlReadModel, StatsView):
             )
             return [(metric, key, int(value)) for metric, key, value in cursor.fetchall()]
 
+    def hourly(self, scope: str, metric: str, since_hour: str) -> list[tuple[str, int]]:
+        with self.database.transaction(write=False) as cursor:
+            cursor.execute(
+                f"SELECT bucket, SUM(value) FROM {self.spec.name} WHERE scope = ? AND "
+                "metric = ? AND bucket >= ? AND bucket < ? GROUP BY bucket ORDER BY bucket",
+                (scope, metric, since_hour, ALL_TIME),
+            )
+            return [(bucket, int(value)) for bucket, value in cursor.fetchall()]
+
 
 class SqlAuditIndex(SqlReadModel, AuditIndexView):
     spec = AUDIT

@@ -1,0 +1,147 @@
+"""Proof: the chat's hash chain recomputed from the stored events in the page's own request,
+the latest signed checkpoint and whether the chat still proves against it, and the chat's
+events with their canonical encoding and hashes for an outside verifier."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from eventsourcing.persistence import PersistenceError
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from chatledger.domain.chain import canonical_bytes, recompute_hash
+from chatledger.domain.errors import ChatLedgerError
+from chatledger.infrastructure.http.console.access import SECURITY_HEADERS, AuditorDep, render
+from chatledger.infrastructure.http.console.conversation import chat_of, missing
+from chatledger.infrastructure.http.context import Services, StoreUnavailableError, wired_services
+from chatledger.infrastructure.security.checkpoints import DEFAULT_KEY, load_public_key
+from chatledger.infrastructure.settings import Settings
+from chatledger.projections.checkpoint import canonical, merkle_root
+from chatledger.projections.verification import ChainVerifier, VerifyReport
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+@dataclass
+class CheckpointProof:
+    """The latest checkpoint's facts and what this chat shows against it."""
+
+    name: str
+    created_at: str = ""
+    log_position: int = 0
+    chats: int = 0
+    merkle_root: str = ""
+    findings: list[str] = field(default_factory=list)
+    covered: bool = False  # the chat has a head in the checkpoint
+
+
+def latest_checkpoint(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
+    folder = settings.checkpoint_dir
+    if folder is None or not folder.is_dir():
+        return None
+    found = []
+    for path in folder.glob("checkpoint-*.json"):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            found.append((int(document["log_position"]), path.name, path, document))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a checkpoint of ours: the console shows the latest that is
+    return max(found)[2:] if found else None
+
+
+def checkpoint_proof(wired: Services, chat_id: str, report: VerifyReport) -> CheckpointProof | None:
+    """The head alone proves the events before it only through an intact chain to it."""
+    latest = latest_checkpoint(wired.settings)
+    if latest is None:
+        return None
+    path, document = latest
+    body = {k: v for k, v in document.items() if k != "signature"}
+    proof = CheckpointProof(path.name, str(body.get("created_at")), int(body["log_position"]),
+                            int(body.get("chats", 0)), str(body.get("merkle_root")))  # fmt: skip
+    public = wired.settings.checkpoint_public_key or path.parent / f"{DEFAULT_KEY.name}.pub"
+    try:
+        load_public_key(public).verify(bytes.fromhex(document["signature"]), canonical(body))
+    except (InvalidSignature, ValueError, KeyError, OSError):
+        proof.findings.append("the checkpoint's signature does not verify with the public key")
+        return proof
+    heads = {chat: (version, head) for chat, version, head in body["heads"]}
+    if merkle_root(heads) != body["merkle_root"]:
+        proof.findings.append("the checkpoint's heads do not give its Merkle root")
+    if chat_id in heads:
+        proof.covered = True
+        version, head = heads[chat_id]
+        proof.findings += head_findings(wired, chat_id, version, head)
+        proof.findings += [f"the chain breaks at version {link.version}, at or before the "
+                           f"checkpoint's head (version {version})"
+                           for link in report.broken if link.version <= version]  # fmt: skip
+    return proof
+
+
+def head_findings(wired: Services, chat_id: str, version: int, head: str) -> list[str]:
+    events = list(wired.pipeline.events.get(chat_id, gt=version - 1, lte=version))
+    if not events:
+        return [f"the chat ends before version {version}, its head in the checkpoint"]
+    if recompute_hash(events[0]) != head:
+        return [f"the event at version {version} differs from the checkpoint's head"]
+    return []
+
+
+def verified(wired: Services, chat_id: str) -> VerifyReport:
+    try:
+        return ChainVerifier(wired.pipeline).verify(chat_id)
+    except ChatLedgerError:
+        return VerifyReport()
+
+
+@router.get("/chats/{chat_id:path}/proof/events.jsonl")
+def proof_download(request: Request, chat_id: str, auditor: AuditorDep) -> Response:
+    wired = wired_services(request)
+    if chat_of(wired, chat_id) is None:
+        return missing(request, auditor, chat_id)
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in chat_id)[:80]
+    disposition = f'attachment; filename="chat-{name}-events.jsonl"'
+    headers = {**SECURITY_HEADERS, "Content-Disposition": disposition}
+    return StreamingResponse(event_lines(wired, chat_id), media_type="application/x-ndjson",
+                             headers=headers)  # fmt: skip
+
+
+def event_lines(wired: Services, chat_id: str) -> Iterator[bytes]:
+    """One line per stored event: its canonical encoding (SHA-256 of those ASCII bytes must
+    give `hash`) and its links; an event that no longer decodes says so."""
+    for record in wired.pipeline.recorder.select_events(chat_id):
+        try:
+            event = wired.pipeline.mapper.to_domain_event(record)
+        except Exception as error:  # bytes that are not an event any more
+            line: dict[str, Any] = {"chat_id": chat_id, "version": record.originator_version,
+                                    "undecodable": type(error).__name__}  # fmt: skip
+        else:
+            stored = vars(event)
+            fields = {k: v for k, v in stored.items() if k != "hash"}
+            event_type = type(event).__qualname__
+            line = {"chat_id": chat_id, "version": event.originator_version,
+                    "event_type": event_type, "prev_hash": stored["prev_hash"],
+                    "hash": stored["hash"],
+                    "canonical": canonical_bytes(event_type, fields).decode("ascii")}  # fmt: skip
+        yield (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+@router.get("/chats/{chat_id:path}/proof")
+def proof_page(request: Request, chat_id: str, auditor: AuditorDep) -> Response:
+    wired = wired_services(request)
+    chat = chat_of(wired, chat_id)
+    if chat is None:
+        return missing(request, auditor, chat_id)
+    try:
+        report = verified(wired, chat_id)
+        checkpoint = checkpoint_proof(wired, chat_id, report)
+    except PersistenceError:
+        raise StoreUnavailableError from None
+    context = {"auditor": auditor, "chat_id": chat_id, "owner_id": chat.owner_id,
+               "report": report, "checkpoint": checkpoint}  # fmt: skip
+    return render(request, "proof.html", context)
