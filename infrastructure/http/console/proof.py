@@ -17,12 +17,19 @@ from starlette.responses import Response, StreamingResponse
 
 from chatledger.domain.chain import canonical_bytes, recompute_hash
 from chatledger.domain.errors import ChatLedgerError
+from chatledger.domain.unreadable_events import UnreadableEvent, readable_events
 from chatledger.infrastructure.http.console.access import SECURITY_HEADERS, AuditorDep, render
 from chatledger.infrastructure.http.console.conversation import chat_of, missing
 from chatledger.infrastructure.http.context import Services, StoreUnavailableError, wired_services
-from chatledger.infrastructure.security.checkpoints import DEFAULT_KEY, load_public_key
+from chatledger.infrastructure.security.checkpoints import (
+    DEFAULT_KEY,
+    latest_checkpoint,
+    load_public_key,
+    read_checkpoint,
+)
 from chatledger.infrastructure.settings import Settings
-from chatledger.projections.checkpoint import canonical, merkle_root
+from chatledger.projections.checkpoint import canonical, signed_body
+from chatledger.projections.merkle import merkle_root
 from chatledger.projections.verification import ChainVerifier, VerifyReport
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -41,27 +48,21 @@ class CheckpointProof:
     covered: bool = False  # the chat has a head in the checkpoint
 
 
-def latest_checkpoint(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
+def latest_of(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
     folder = settings.checkpoint_dir
     if folder is None or not folder.is_dir():
         return None
-    found = []
-    for path in folder.glob("checkpoint-*.json"):
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            found.append((int(document["log_position"]), path.name, path, document))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # not a checkpoint of ours: the console shows the latest that is
-    return max(found)[2:] if found else None
+    path = latest_checkpoint(folder)
+    return None if path is None else (path, read_checkpoint(path))
 
 
 def checkpoint_proof(wired: Services, chat_id: str, report: VerifyReport) -> CheckpointProof | None:
     """The head alone proves the events before it only through an intact chain to it."""
-    latest = latest_checkpoint(wired.settings)
+    latest = latest_of(wired.settings)
     if latest is None:
         return None
     path, document = latest
-    body = {k: v for k, v in document.items() if k != "signature"}
+    body = signed_body(document)
     proof = CheckpointProof(path.name, str(body.get("created_at")), int(body["log_position"]),
                             int(body.get("chats", 0)), str(body.get("merkle_root")))  # fmt: skip
     public = wired.settings.checkpoint_public_key or path.parent / f"{DEFAULT_KEY.name}.pub"
@@ -70,7 +71,7 @@ def checkpoint_proof(wired: Services, chat_id: str, report: VerifyReport) -> Che
     except (InvalidSignature, ValueError, KeyError, OSError):
         proof.findings.append("the checkpoint's signature does not verify with the public key")
         return proof
-    heads = {chat: (version, head) for chat, version, head in body["heads"]}
+    heads = {chat: (version, head) for chat, version, head in document.get("heads", [])}
     if merkle_root(heads) != body["merkle_root"]:
         proof.findings.append("the checkpoint's heads do not give its Merkle root")
     if chat_id in heads:
@@ -114,12 +115,10 @@ def proof_download(request: Request, chat_id: str, auditor: AuditorDep) -> Respo
 def event_lines(wired: Services, chat_id: str) -> Iterator[bytes]:
     """One line per stored event: its canonical encoding (SHA-256 of those ASCII bytes must
     give `hash`) and its links; an event that no longer decodes says so."""
-    for record in wired.pipeline.recorder.select_events(chat_id):
-        try:
-            event = wired.pipeline.mapper.to_domain_event(record)
-        except Exception as error:  # bytes that are not an event any more
-            line: dict[str, Any] = {"chat_id": chat_id, "version": record.originator_version,
-                                    "undecodable": type(error).__name__}  # fmt: skip
+    for event in readable_events(wired.pipeline, chat_id):
+        if isinstance(event, UnreadableEvent):  # bytes that are not an event any more
+            line: dict[str, Any] = {"chat_id": chat_id, "version": event.version,
+                                    "undecodable": event.reason}  # fmt: skip
         else:
             stored = vars(event)
             fields = {k: v for k, v in stored.items() if k != "hash"}
