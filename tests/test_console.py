@@ -293,3 +293,30 @@ def test_only_keys_that_may_erase_request_an_erasure_and_every_erasure_is_listed
     assert "GDPR Art. 17" in listed and "dpo-7" in listed
     chat = auditor.get("/console/chats/chat-zed").text
     assert "Content erased" in chat and "1 Main St" not in chat and "title erased" in chat
+
+
+def test_a_chat_with_an_unreadable_event_is_shown_up_to_it_and_named_damaged(
+    recorded: Api, auditor: httpx.Client
+) -> None:
+    pipeline = recorded.services.pipeline
+    pipeline.start_chat("chat-damaged", "ann", title="To be damaged")
+    for index in range(3):
+        pipeline.persist_user_message(
+            "chat-damaged", "ann", f"line {index}", message_id=f"d{index}"
+        )
+    backend = "sqlite" if recorded.database_url.startswith("sqlite") else "postgres"
+    tamperer(recorded.services.read_side, backend)(
+        lambda cursor, table: set_state(
+            cursor, table, "chat-damaged", 3, state_of(cursor, table, "chat-damaged", 3)[:30]
+        )
+    )
+    page = auditor.get("/console/chats/chat-damaged")
+    assert page.status_code == 200
+    assert "This chat is damaged" in page.text and "version 3" in page.text
+    assert "line 0" in page.text and "line 2" not in page.text
+    travel = auditor.get("/console/chats/chat-damaged/replay?version=4")
+    assert travel.status_code == 200 and "time travel ends before it" in travel.text
+    proof = auditor.get("/console/chats/chat-damaged/proof")
+    assert proof.status_code == 200 and "undecodable" in proof.text
+    lines = auditor.get("/console/chats/chat-damaged/proof/events.jsonl").text.splitlines()
+    assert "undecodable" in json.loads(lines[2])

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from chatledger.domain.chat import Chat
 from chatledger.domain.ports import ERASED_CONTENT
 from chatledger.infrastructure.http.console.access import AuditorDep, render
 from chatledger.infrastructure.http.context import (
@@ -21,6 +20,7 @@ from chatledger.infrastructure.http.context import (
     StoreUnavailableError,
     wired_services,
 )
+from chatledger.projections.damage import chat_owner
 from chatledger.projections.read_side import ReplayResult
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -28,14 +28,21 @@ JSON_COLUMNS = ("parts", "tool_calls", "finish_reasons", "metadata", "personal_m
                 "context_items", "intent_keywords")  # fmt: skip
 
 
-def chat_of(wired: Services, chat_id: str) -> Chat | None:
+@dataclass(frozen=True)
+class ChatFacts:
+    owner_id: str
+    version: int  # of its last stored event
+
+
+def chat_of(wired: Services, chat_id: str) -> ChatFacts | None:
+    """The chat's owner (its first event) and last version, read from the stored events
+    rather than folded, so that a chat with a damaged event still shows up to it."""
     try:
-        chat: Chat = wired.pipeline.repository.get(chat_id)
-    except AggregateNotFoundError:
-        return None
+        last = wired.pipeline.recorder.select_events(chat_id, desc=True, limit=1)
+        owner = chat_owner(wired.pipeline, chat_id) if last else None
     except PersistenceError:
         raise StoreUnavailableError from None
-    return chat
+    return None if owner is None else ChatFacts(owner, last[0].originator_version)
 
 
 def shown(message: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +63,7 @@ def missing(request: Request, auditor: Any, chat_id: str) -> Response:
 
 def replayed(
     request: Request, auditor: Any, chat_id: str, version: int | None, at: Any
-) -> tuple[Chat, ReplayResult] | Response:
+) -> tuple[ChatFacts, ReplayResult] | Response:
     wired = wired_services(request)
     chat = chat_of(wired, chat_id)
     if chat is None:
