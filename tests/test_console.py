@@ -7,7 +7,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -49,6 +49,23 @@ def auditor(recorded: Api) -> Iterator[httpx.Client]:
     secret = recorded.services.keys.create("auditor-1", Role.auditor).secret
     with signed_in(recorded, secret) as client:
         yield client
+
+
+def three_lines(api: Api, chat_id: str) -> None:
+    api.services.pipeline.start_chat(chat_id, "ann", title="To be altered")
+    for index in range(3):
+        api.services.pipeline.persist_user_message(chat_id, "ann", f"line {index}",
+                                                   message_id=f"{chat_id}-{index}")  # fmt: skip
+
+
+def tamper_with(api: Api, chat_id: str, change: Callable[[bytes], bytes]) -> None:
+    """Change the chat's event at version 3 in the database, as its owner could."""
+    backend = "sqlite" if api.database_url.startswith("sqlite") else "postgres"
+    tamperer(api.services.read_side, backend)(
+        lambda cursor, table: set_state(
+            cursor, table, chat_id, 3, change(state_of(cursor, table, chat_id, 3))
+        )
+    )
 
 
 def shows_no_chat(text: str) -> bool:
@@ -183,10 +200,7 @@ def test_recorded_markup_is_shown_as_text_and_never_runs(auditor: httpx.Client) 
 def test_a_tampered_chat_is_flagged_and_no_longer_proves_against_the_checkpoint(
     recorded: Api, auditor: httpx.Client
 ) -> None:
-    pipeline = recorded.services.pipeline
-    pipeline.start_chat("chat-tamper", "ann", title="To be altered")
-    for index in range(3):
-        pipeline.persist_user_message("chat-tamper", "ann", f"line {index}", message_id=f"t{index}")
+    three_lines(recorded, "chat-tamper")
     checkpoint_now(recorded)
     proof = auditor.get("/console/chats/chat-tamper/proof")
     assert "Intact: 4 events" in proof.text and "Proves against it" in proof.text
@@ -199,16 +213,7 @@ def test_a_tampered_chat_is_flagged_and_no_longer_proves_against_the_checkpoint(
         assert hashlib.sha256(line["canonical"].encode("ascii")).hexdigest() == line["hash"]
         assert json.loads(line["canonical"])["prev_hash"] == previous
         previous = line["hash"]
-    backend = "sqlite" if recorded.database_url.startswith("sqlite") else "postgres"
-    tamperer(recorded.services.read_side, backend)(
-        lambda cursor, table: set_state(
-            cursor,
-            table,
-            "chat-tamper",
-            3,
-            altered_content(state_of(cursor, table, "chat-tamper", 3)),
-        )
-    )
+    tamper_with(recorded, "chat-tamper", altered_content)
     proof = auditor.get("/console/chats/chat-tamper/proof")
     assert "Broken at version 3: hash_mismatch" in proof.text
     assert "Does not prove against the checkpoint" in proof.text
@@ -298,18 +303,8 @@ def test_only_keys_that_may_erase_request_an_erasure_and_every_erasure_is_listed
 def test_a_chat_with_an_unreadable_event_is_shown_up_to_it_and_named_damaged(
     recorded: Api, auditor: httpx.Client
 ) -> None:
-    pipeline = recorded.services.pipeline
-    pipeline.start_chat("chat-damaged", "ann", title="To be damaged")
-    for index in range(3):
-        pipeline.persist_user_message(
-            "chat-damaged", "ann", f"line {index}", message_id=f"d{index}"
-        )
-    backend = "sqlite" if recorded.database_url.startswith("sqlite") else "postgres"
-    tamperer(recorded.services.read_side, backend)(
-        lambda cursor, table: set_state(
-            cursor, table, "chat-damaged", 3, state_of(cursor, table, "chat-damaged", 3)[:30]
-        )
-    )
+    three_lines(recorded, "chat-damaged")
+    tamper_with(recorded, "chat-damaged", lambda state: state[:30])
     page = auditor.get("/console/chats/chat-damaged")
     assert page.status_code == 200
     assert "This chat is damaged" in page.text and "version 3" in page.text

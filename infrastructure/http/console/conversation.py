@@ -76,11 +76,9 @@ def replayed(
     return chat, result
 
 
-@router.get("/chats/{chat_id:path}/replay")
-def time_travel(
-    request: Request, chat_id: str, auditor: AuditorDep,
-    version: Annotated[int | None, Query(ge=1)] = None, at: IsoTime | None = None,
-) -> Response:  # fmt: skip
+def chat_page(
+    request: Request, auditor: Any, chat_id: str, version: int | None, at: Any, template: str
+) -> Response:
     answer = replayed(request, auditor, chat_id, version, at)
     if isinstance(answer, Response):
         return answer
@@ -88,16 +86,17 @@ def time_travel(
     assert result.chat is not None
     context = {"auditor": auditor, "chat": result.chat, "latest": chat.version,
                "messages": [shown(m) for m in result.chat.messages]}  # fmt: skip
-    return render(request, "replay.html", context)
+    return render(request, template, context)
+
+
+@router.get("/chats/{chat_id:path}/replay")
+def time_travel(
+    request: Request, chat_id: str, auditor: AuditorDep,
+    version: Annotated[int | None, Query(ge=1)] = None, at: IsoTime | None = None,
+) -> Response:  # fmt: skip
+    return chat_page(request, auditor, chat_id, version, at, "replay.html")
 
 
 @router.get("/chats/{chat_id:path}")
 def conversation(request: Request, chat_id: str, auditor: AuditorDep) -> Response:
-    answer = replayed(request, auditor, chat_id, None, None)
-    if isinstance(answer, Response):
-        return answer
-    chat, result = answer
-    assert result.chat is not None
-    context = {"auditor": auditor, "chat": result.chat, "latest": chat.version,
-               "messages": [shown(m) for m in result.chat.messages]}  # fmt: skip
-    return render(request, "chat.html", context)
+    return chat_page(request, auditor, chat_id, None, None, "chat.html")
