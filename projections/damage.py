@@ -4,13 +4,12 @@ so and names the event, while the chat's other events and every other chat still
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from chatledger.domain.application import ChatApplication
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
 from chatledger.domain.unreadable_events import UnreadableEvent, readable_events
 from chatledger.projections.quarantine import DamagedChat, DamagedEvent, QuarantinedEvent
-from chatledger.projections.views import ReadModelView
 
 
 def owned_chat_damage(
@@ -28,27 +27,27 @@ def owned_chat_damage(
     return None
 
 
-def damaged_chats(
-    views: Iterable[ReadModelView], chat_ids: Sequence[str] | None = None
-) -> list[DamagedChat]:
-    """The chats (of `chat_ids`, or all) with events a read model quarantined, in log order."""
+def damaged_chats(quarantined: Iterable[QuarantinedEvent]) -> list[DamagedChat]:
+    """The chats of these quarantined events, each event once with the read models that
+    skipped it, in log order."""
     found: dict[str, dict[int, DamagedEvent]] = {}
-    for view in views:
-        for event in view.quarantined_events(chat_ids):
-            events = found.setdefault(event.chat_id, {})
-            damaged = events.setdefault(event.position, _damaged_event(event))
-            damaged.projections.append(event.projection)
+    for event in quarantined:
+        events = found.setdefault(event.chat_id, {})
+        damaged = events.setdefault(event.position, _damaged_event(event))
+        damaged.projections.append(event.projection)
     return [DamagedChat(chat_id=chat, events=list(events.values()))
             for chat, events in found.items()]  # fmt: skip
 
 
 def users_damaged_chats(
-    application: ChatApplication, views: Iterable[ReadModelView], user_id: str
+    application: ChatApplication, quarantined: Iterable[QuarantinedEvent], user_id: str
 ) -> list[DamagedChat]:
     """The damaged chats of one user: whose first event, read from the store, names the user
     as owner (a chat whose first event is damaged has no known owner: operators see it)."""
     return [
-        chat for chat in damaged_chats(views) if chat_owner(application, chat.chat_id) == user_id
+        chat
+        for chat in damaged_chats(quarantined)
+        if chat_owner(application, chat.chat_id) == user_id
     ]
 
 

@@ -150,12 +150,9 @@ class ReadSide:
         assert isinstance(view, AuditIndexView)
         return view
 
-    def views(self) -> list[ReadModelView]:
-        return [runner.view for runner in self.runners.values()]
-
     def quarantined_events(self, chat_ids: Sequence[str] | None = None) -> list[QuarantinedEvent]:
-        """What each read model skipped as unreadable, in log order per read model."""
-        return [event for view in self.views() for event in view.quarantined_events(chat_ids)]
+        """What the read models skipped as unreadable (of these chats), in log order."""
+        return self.audit.quarantined_events(chat_ids, every_read_model=True)
 
     def check_owner(self, chat_id: str | None, user_id: str) -> UnreadableEvent | None:
         """That `user_id` owns the chat, if one is named; the owner of a damaged chat is
@@ -168,8 +165,8 @@ class ReadSide:
         """The damaged chats an answer covers (one chat, or all of a user's): quarantined by a
         read model, or found undecodable in the store while answering."""
         if chat_id is None:
-            return users_damaged_chats(self.pipeline, self.views(), user_id)
-        damaged = damaged_chats(self.views(), [chat_id])
+            return users_damaged_chats(self.pipeline, self.quarantined_events(), user_id)
+        damaged = damaged_chats(self.quarantined_events([chat_id]))
         if unreadable is not None and not damaged:
             damaged = [store_damage(unreadable)]
         return damaged
@@ -177,10 +174,10 @@ class ReadSide:
     def damaged_chats(self, where: AuditFilter) -> list[DamagedChat]:
         """The damaged chats an operator's query covers: of its chat, or of its user, or all."""
         if where.chat_id is not None:
-            return damaged_chats(self.views(), [where.chat_id])
+            return damaged_chats(self.quarantined_events([where.chat_id]))
         if where.user_id is not None:
-            return users_damaged_chats(self.pipeline, self.views(), where.user_id)
-        return damaged_chats(self.views())
+            return users_damaged_chats(self.pipeline, self.quarantined_events(), where.user_id)
+        return damaged_chats(self.quarantined_events())
 
     def catch_up(self, names: Sequence[str] | None = None) -> dict[str, int]:
         return {name: self.runners[name].catch_up() for name in names or self.runners}
@@ -313,7 +310,7 @@ class ReadSide:
                                 until=_utc_text(query.until))  # fmt: skip
             found = self.audit.chats(where, query.before_position, query.limit)
             counts = self.messages.counts([row[0] for row in found])
-            damaged = damaged_chats(self.views(), [row[0] for row in found])
+            damaged = damaged_chats(self.quarantined_events([row[0] for row in found]))
             damaged_ids = {chat.chat_id for chat in damaged}
             chats = [{"chat_id": chat, "first_event_at": first, "last_event_at": last,
                       "events": events, "messages": counts.get(chat, 0),

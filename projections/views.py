@@ -116,9 +116,14 @@ class ReadModelView(TrackingRecorder, ABC):
 
     @abstractmethod
     def quarantined_events(
-        self, chat_ids: Sequence[str] | None = None, limit: int = 1000
+        self,
+        chat_ids: Sequence[str] | None = None,
+        limit: int = 1000,
+        *,
+        every_read_model: bool = False,
     ) -> list[QuarantinedEvent]:
-        """The events the current generation skipped, in log order (of these chats only)."""
+        """The events the current generation skipped, in log order (of these chats only); with
+        `every_read_model`, those of every read model kept with this one, in one query."""
 
     @abstractmethod
     def quarantined_count(self, generation: int) -> int: ...

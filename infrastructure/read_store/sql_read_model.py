@@ -233,21 +233,28 @@ class SqlReadModel(ReadModelView):
         raise NotImplementedError
 
     def quarantined_events(
-        self, chat_ids: Sequence[str] | None = None, limit: int = 1000
+        self,
+        chat_ids: Sequence[str] | None = None,
+        limit: int = 1000,
+        *,
+        every_read_model: bool = False,
     ) -> list[QuarantinedEvent]:
         if chat_ids is not None and not chat_ids:
             return []
-        chats = "" if chat_ids is None else f" AND chat_id IN ({', '.join('?' * len(chat_ids))})"
+        where = ["1 = 1" if every_read_model else "q.projection = ?"]
+        if chat_ids is not None:
+            where.append(f"chat_id IN ({', '.join('?' * len(chat_ids))})")
+        parameters = [] if every_read_model else [self.name]
         with self.database.transaction(write=False) as cursor:
             cursor.execute(
-                f"SELECT {QUARANTINE_COLUMNS} FROM quarantined_events q "
+                f"SELECT q.projection, {QUARANTINE_COLUMNS} FROM quarantined_events q "
                 "JOIN read_model_generations g ON g.projection = q.projection "
-                f"AND g.current_generation = q.generation WHERE q.projection = ?{chats} "
-                "ORDER BY position LIMIT ?",
-                (self.name, *(chat_ids or ()), limit),
+                f"AND g.current_generation = q.generation WHERE {' AND '.join(where)} "
+                "ORDER BY position, q.projection LIMIT ?",
+                (*parameters, *(chat_ids or ()), limit),
             )
             rows = cursor.fetchall()
-        return [QuarantinedEvent(self.name, int(row[0]), row[1], int(row[2]), *row[3:])
+        return [QuarantinedEvent(row[0], int(row[1]), row[2], int(row[3]), *row[4:])
                 for row in rows]  # fmt: skip
 
     def quarantined_count(self, generation: int) -> int:
