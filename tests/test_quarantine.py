@@ -231,6 +231,12 @@ def test_over_http_the_damaged_chat_is_flagged_and_the_others_answer(api: Api) -
         assert intact["stats"]["messages"] == 3 and intact["damaged_chats"] == []
         replay = client.get(f"/v1/chats/{owner}-a/replay").json()
         assert replay["chat"]["version"] == 2 and replay["chat"]["damaged"]["chat_id"]
+        trail = client.get("/v1/audit")
+        assert trail.status_code == 200 and trail.headers["X-Damaged-Chats"] == f"{owner}-a"
+        assert (
+            "X-Damaged-Chats"
+            not in client.get("/v1/audit", params={"chat_id": f"{owner}-b"}).headers
+        )
         listed = client.get(f"/v1/users/{owner}/chats").json()
         assert {c["chat_id"]: c["damaged"] for c in listed["chats"]} == {
             f"{owner}-a": True, f"{owner}-b": False

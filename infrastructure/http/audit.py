@@ -32,6 +32,7 @@ from chatledger.infrastructure.http.paging import MAX_LIMIT, CursorQuery, cursor
 from chatledger.infrastructure.http.results import ERROR_RESPONSES, ForbiddenError, as_response
 from chatledger.projections.audit_export import CSV_COLUMNS, audit_page
 from chatledger.projections.read_side import AuditFilterInput, AuditTrailResult, EventTypeName
+from chatledger.projections.views import AuditFilter
 
 router = APIRouter(prefix="/v1", tags=["reading"], responses=ERROR_RESPONSES, dependencies=CHECKED)
 PAGE = 500
@@ -92,6 +93,22 @@ def audit(
                "since": since, "until": until, "with_content": with_content}  # fmt: skip
     if user_id not in (None, caller.user_id) and not caller.auditor:
         raise ForbiddenError("only an auditor key reads another user's audit trail")
+    response = audit_response(wired, caller, filters, user_id, limit, cursor, output_format)
+    if response.status_code == 200:
+        whose = user_id if caller.auditor else caller.user_id
+        try:
+            damaged = wired.read_side.damaged_chats(AuditFilter(user_id=whose, chat_id=chat_id))
+        except PersistenceError:
+            raise StoreUnavailableError from None
+        if damaged:  # their quarantined events are not in the trail: say which chats
+            response.headers["X-Damaged-Chats"] = ",".join(c.chat_id for c in damaged[:100])
+    return response
+
+
+def audit_response(
+    wired: Services, caller: Caller, filters: dict[str, Any], user_id: str | None,
+    limit: int | None, cursor: str | None, output_format: Format,
+) -> Response:  # fmt: skip
     if limit is not None or cursor is not None:
         return audit_page_response(wired, caller, {**filters, "user_id": user_id}, limit or 100,
                                    cursor, output_format)  # fmt: skip
