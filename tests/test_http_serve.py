@@ -13,6 +13,7 @@ import time
 import httpx
 
 from chatledger.infrastructure.bench.http_api import CLI, free_port
+from tests.console_support import csrf_of
 
 
 def chatledger(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -92,6 +93,16 @@ def test_serve_with_workers_records_and_one_follower_keeps_the_read_models(
                 time.sleep(0.1)
             assert lag == [0, 0, 0]
             assert client.get("/v1/stats").json()["stats"]["messages"] == 20
+        auditor = json.loads(chatledger("keys", "create", "--user", "aud", "--role", "auditor",
+                                        "--json", env=env).stdout)  # fmt: skip
+        # A new connection per request: the workers take turns, and each knows the session.
+        with httpx.Client(base_url=base, headers={"Connection": "close"}) as browser:
+            form = browser.get("/console/login")
+            signed = browser.post("/console/login", data={"api_key": auditor["api_key"],
+                                                          "csrf": csrf_of(form.text)})  # fmt: skip
+            assert signed.status_code == 303, signed.text
+            pages = {browser.get("/console/search?user_id=wes").status_code for _ in range(20)}
+            assert pages == {200}
     finally:
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=30)

@@ -6,6 +6,7 @@ and the HTTP package never import each other."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 from contextlib import ExitStack
 from typing import Annotated, Any
@@ -53,6 +54,10 @@ def serve(
     # With several workers, one follower (here) keeps the read models current, not one each.
     os.environ["CHATLEDGER_HTTP_FOLLOW"] = str(follow and workers == 1).lower()
     os.environ["CHATLEDGER_HTTP_FOLLOW_POLL_S"] = str(poll_seconds)
+    if workers > 1 and settings.console_session_secret is None:
+        # The workers sign console sessions with one secret, or a session opened by one worker
+        # would be refused by the next; it lives as long as this command, as with one process.
+        os.environ["CHATLEDGER_CONSOLE_SESSION_SECRET"] = secrets.token_hex(32)
     config = uvicorn.Config(SERVICE, factory=True, host=host, port=port, access_log=False,
                             log_config=None, server_header=False, workers=workers,
                             timeout_graceful_shutdown=10)  # fmt: skip
