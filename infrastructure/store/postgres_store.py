@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -28,6 +29,9 @@ from chatledger.infrastructure.settings import CONNECT_PARAMETERS
 from chatledger.infrastructure.store.append_only import postgres_triggers
 from chatledger.infrastructure.store.log_pages import ReadsPagesItself, StoredRow
 
+# Batches of events up to this size are sent in psycopg's pipeline mode (one round trip), larger
+# ones statement by statement (see FailFastApplicationRecorder.insert_events_in_turn).
+PIPELINED_BYTES = 256 * 1024
 # Any constant: the advisory lock that serialises schema creation across processes.
 SCHEMA_LOCK_KEY = 0x43484C44  # "CHLD"
 
@@ -69,8 +73,25 @@ class FailFastApplicationRecorder(
         triggers = postgres_triggers(self.datastore.schema, self.events_table_name)
         self.sql_create_statements.extend(SQL(statement).format() for statement in triggers)
 
-    def insert_events(self, *args: Any, **kwargs: Any) -> Any:
-        return PostgresApplicationRecorder.insert_events.__wrapped__(self, *args, **kwargs)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        if sum(len(event.state) for event in stored_events) <= PIPELINED_BYTES:
+            return PostgresApplicationRecorder.insert_events.__wrapped__(
+                self, stored_events, **kwargs
+            )
+        return self.insert_events_in_turn(stored_events)
+
+    def insert_events_in_turn(self, stored_events: Sequence[StoredEvent]) -> Sequence[int]:
+        """The same statements (lock the table, notify, insert returning the positions) in one
+        transaction, one after the other instead of in psycopg's pipeline mode: with a request of
+        megabytes, the pipeline could stall for good, the client waiting for results while the
+        server waited for the rest of the request (an 8 MB import hung with the table locked)."""
+        with (
+            self.datastore.get_connection() as connection,
+            connection.transaction(),
+            connection.cursor() as cursor,
+        ):
+            self._insert_stored_events(cursor, stored_events)
+            return list(self._fetch_ids_after_insert_events(cursor, stored_events) or [])
 
     def select_events(self, *args: Any, **kwargs: Any) -> Any:
         return PostgresAggregateRecorder.select_events.__wrapped__(self, *args, **kwargs)
