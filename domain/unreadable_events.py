@@ -124,6 +124,13 @@ def first_unreadable(application: Application[Any], chat_id: str) -> UnreadableE
     return None
 
 
+def chat_owner(application: Application[Any], chat_id: str) -> str | None:
+    """Who started the chat, from its first event alone (None: no chat, or that event is the
+    damaged one), so that a chat damaged further on still has its owner."""
+    first = next(readable_events(application, chat_id, lte=1), None)
+    return None if isinstance(first, UnreadableEvent) else getattr(first, "owner_id", None)
+
+
 def chat_damage(
     application: Application[Any], chat_id: str, user_id: str, error: Exception
 ) -> ChatLedgerError:
@@ -131,8 +138,7 @@ def chat_damage(
     its first event, when that one reads) learns which event; another user learns only what a
     chat of someone else's tells (UNAUTHORIZED). `owner_confirmed` lets readers that can go on
     without the event (replay, the read models) answer the owner."""
-    first = next(readable_events(application, chat_id, lte=1), None)
-    owner = getattr(first, "owner_id", None) if not isinstance(first, UnreadableEvent) else None
+    owner = chat_owner(application, chat_id)
     if owner is not None and owner != user_id:
         return ChatLedgerError(
             ErrorCode.UNAUTHORIZED, "this chat belongs to another user", {"chat_id": chat_id}

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from chatledger.domain.application import ChatApplication
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
-from chatledger.domain.unreadable_events import UnreadableEvent, readable_events
+from chatledger.domain.unreadable_events import UnreadableEvent, chat_owner
 from chatledger.projections.quarantine import DamagedChat, DamagedEvent, QuarantinedEvent
 
 
@@ -49,11 +49,6 @@ def users_damaged_chats(
         for chat in damaged_chats(quarantined)
         if chat_owner(application, chat.chat_id) == user_id
     ]
-
-
-def chat_owner(application: ChatApplication, chat_id: str) -> str | None:
-    first = next(readable_events(application, chat_id, lte=1), None)
-    return None if isinstance(first, UnreadableEvent) else getattr(first, "owner_id", None)
 
 
 def store_damage(unreadable: UnreadableEvent) -> DamagedChat:

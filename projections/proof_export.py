@@ -50,12 +50,16 @@ class ExportedChat:
 
 
 def event_record(position: int, event: Any) -> dict[str, Any]:
-    """One event of the archive: the bytes its hash is computed over (domain/chain.py), as
-    ASCII text, and what a reader wants without parsing them."""
+    """One event of the archive: where it is in the log, and its canonical record."""
+    return {"position": position, **canonical_record(event)}
+
+
+def canonical_record(event: Any) -> dict[str, Any]:
+    """The bytes an event's hash is computed over (domain/chain.py), as ASCII text, and what a
+    reader wants without parsing them."""
     fields = {k: v for k, v in vars(event).items() if k != "hash"}
     event_type = type(event).__qualname__
     return {
-        "position": position,
         "chat_id": str(event.originator_id),
         "version": event.originator_version,
         "event_type": event_type,

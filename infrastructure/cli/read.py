@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from chatledger.domain.unreadable_events import chat_owner
 from chatledger.infrastructure.cli.common import (
     DatabaseOption,
     JsonOption,
@@ -34,7 +35,6 @@ from chatledger.infrastructure.cli.common import (
     print_warnings,
 )
 from chatledger.infrastructure.read_store.following import follow_until_stopped
-from chatledger.projections.damage import chat_owner
 from chatledger.projections.projections import PROJECTIONS
 from chatledger.projections.quarantine import QuarantinedEvent
 from chatledger.projections.read_side import ReadSide

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from chatledger.domain.ports import ERASED_CONTENT
+from chatledger.domain.unreadable_events import chat_owner
 from chatledger.infrastructure.http.console.access import AuditorDep, render
 from chatledger.infrastructure.http.context import (
     IsoTime,
@@ -20,7 +21,6 @@ from chatledger.infrastructure.http.context import (
     StoreUnavailableError,
     wired_services,
 )
-from chatledger.projections.damage import chat_owner
 from chatledger.projections.read_side import ReplayResult
 
 router = APIRouter(prefix="/console", include_in_schema=False)

@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Request
 from starlette.responses import Response, StreamingResponse
 
-from chatledger.domain.chain import canonical_bytes, recompute_hash
+from chatledger.domain.chain import recompute_hash
 from chatledger.domain.errors import ChatLedgerError
 from chatledger.domain.unreadable_events import UnreadableEvent, readable_events
 from chatledger.infrastructure.http.console.access import SECURITY_HEADERS, AuditorDep, render
@@ -25,11 +24,14 @@ from chatledger.infrastructure.security.checkpoints import (
     DEFAULT_KEY,
     latest_checkpoint,
     load_public_key,
+    public_key_path,
     read_checkpoint,
+    signature_holds,
 )
 from chatledger.infrastructure.settings import Settings
-from chatledger.projections.checkpoint import canonical, signed_body
+from chatledger.projections.checkpoint import signed_body
 from chatledger.projections.merkle import merkle_root
+from chatledger.projections.proof_export import canonical_record
 from chatledger.projections.verification import ChainVerifier, VerifyReport
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -65,10 +67,12 @@ def checkpoint_proof(wired: Services, chat_id: str, report: VerifyReport) -> Che
     body = signed_body(document)
     proof = CheckpointProof(path.name, str(body.get("created_at")), int(body["log_position"]),
                             int(body.get("chats", 0)), str(body.get("merkle_root")))  # fmt: skip
-    public = wired.settings.checkpoint_public_key or path.parent / f"{DEFAULT_KEY.name}.pub"
+    public = wired.settings.checkpoint_public_key or public_key_path(path.parent / DEFAULT_KEY.name)
     try:
-        load_public_key(public).verify(bytes.fromhex(document["signature"]), canonical(body))
-    except (InvalidSignature, ValueError, KeyError, OSError):
+        holds = signature_holds(document, load_public_key(public))
+    except (ValueError, OSError):  # no public key there, or not an Ed25519 one
+        holds = False
+    if not holds:
         proof.findings.append("the checkpoint's signature does not verify with the public key")
         return proof
     heads = {chat: (version, head) for chat, version, head in document.get("heads", [])}
@@ -120,13 +124,7 @@ def event_lines(wired: Services, chat_id: str) -> Iterator[bytes]:
             line: dict[str, Any] = {"chat_id": chat_id, "version": event.version,
                                     "undecodable": event.reason}  # fmt: skip
         else:
-            stored = vars(event)
-            fields = {k: v for k, v in stored.items() if k != "hash"}
-            event_type = type(event).__qualname__
-            line = {"chat_id": chat_id, "version": event.originator_version,
-                    "event_type": event_type, "prev_hash": stored["prev_hash"],
-                    "hash": stored["hash"],
-                    "canonical": canonical_bytes(event_type, fields).decode("ascii")}  # fmt: skip
+            line = canonical_record(event)  # as in a proof archive (docs/proof-format.md)
         yield (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
 
 
