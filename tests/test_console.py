@@ -304,6 +304,7 @@ def test_a_chat_with_an_unreadable_event_is_shown_up_to_it_and_named_damaged(
     recorded: Api, auditor: httpx.Client
 ) -> None:
     three_lines(recorded, "chat-damaged")
+    recorded.settled()  # indexed first: its audit record then has no fields to show
     tamper_with(recorded, "chat-damaged", lambda state: state[:30])
     page = auditor.get("/console/chats/chat-damaged")
     assert page.status_code == 200
@@ -313,5 +314,9 @@ def test_a_chat_with_an_unreadable_event_is_shown_up_to_it_and_named_damaged(
     assert travel.status_code == 200 and "time travel ends before it" in travel.text
     proof = auditor.get("/console/chats/chat-damaged/proof")
     assert proof.status_code == 200 and "undecodable" in proof.text
+    search = auditor.get("/console/search?chat_id=chat-damaged")
+    assert search.status_code == 200 and "damaged" in search.text
+    by_model = auditor.get("/console/search?chat_id=chat-damaged&model=gpt-4o")
+    assert by_model.status_code == 200  # the damaged record is simply no match
     lines = auditor.get("/console/chats/chat-damaged/proof/events.jsonl").text.splitlines()
     assert "undecodable" in json.loads(lines[2])

@@ -72,7 +72,7 @@ def parsed(given: dict[str, str]) -> Search:
 
 
 def matching(record: dict[str, Any], model: str | None) -> bool:
-    fields = record["fields"]
+    fields = record["fields"] or {}  # null: the event is damaged since it was indexed
     return model is None or model in (fields.get("model"), fields.get("response_model"))
 
 
