@@ -41,7 +41,8 @@ audit_filters = st.builds(
     since=st.none() | ascii_hostile,  # compared as text: ASCII sorts alike everywhere
     until=st.none() | ascii_hostile,
 )
-TRIED: dict[str, int] = {}
+# Examples per backend: docs/reliability.md quotes them, and each test checks that it ran them all.
+AUDIT_FILTERS, VIEW_VALUES, USER_QUERIES = 150, 100, 60
 
 
 @pytest.fixture
@@ -66,55 +67,76 @@ def matches(entry: AuditEntry, where: AuditFilter) -> bool:
     )
 
 
-@settings(SLOW_IS_FINE, max_examples=150)
-@given(where=audit_filters)
-def test_audit_filters_match_only_what_they_say(populated: ReadSide, where: AuditFilter) -> None:
-    every = populated.audit.entries(AuditFilter(), limit=1000)
-    expected = [entry for entry in every if matches(entry, where)]
-    assert populated.audit.entries(where, limit=1000) == expected
-    assert populated.audit.count(where) == len(expected)
-    assert len(populated.audit.entries(AuditFilter(), limit=1000)) == len(every)  # intact
-    TRIED["audit filters"] = TRIED.get("audit filters", 0) + 1
+def test_audit_filters_match_only_what_they_say(populated: ReadSide, backend: str) -> None:
+    tried = 0
+
+    @settings(SLOW_IS_FINE, max_examples=AUDIT_FILTERS)
+    @given(where=audit_filters)
+    def check(where: AuditFilter) -> None:
+        nonlocal tried
+        every = populated.audit.entries(AuditFilter(), limit=1000)
+        expected = [entry for entry in every if matches(entry, where)]
+        assert populated.audit.entries(where, limit=1000) == expected
+        assert populated.audit.count(where) == len(expected)
+        assert len(populated.audit.entries(AuditFilter(), limit=1000)) == len(every)  # intact
+        tried += 1
+
+    check()
+    assert tried == AUDIT_FILTERS
+    record_figures(f"hostile-sql-{backend}", audit_filters=tried)
 
 
-@settings(SLOW_IS_FINE, max_examples=100)
-@given(value=hostile, hour=st.none() | ascii_hostile)
-def test_message_and_stats_views_bind_their_values(
-    populated: ReadSide, value: str, hour: str | None
-) -> None:
-    before = {name: runner.view.dump() for name, runner in populated.runners.items()}
-    rows = populated.messages.messages(value)
-    assert [r["chat_id"] for r in rows] == ([value] * 2 if value in ("chat-1", "chat-2") else [])
-    scopes = {row[0] for row in before["stats"]}
-    counters = populated.stats.counters(value, hour)
-    assert counters == [] or value in scopes
-    assert {n: r.view.dump() for n, r in populated.runners.items()} == before
-    TRIED["view values"] = TRIED.get("view values", 0) + 1
+def test_message_and_stats_views_bind_their_values(populated: ReadSide, backend: str) -> None:
+    tried = 0
+
+    @settings(SLOW_IS_FINE, max_examples=VIEW_VALUES)
+    @given(value=hostile, hour=st.none() | ascii_hostile)
+    def check(value: str, hour: str | None) -> None:
+        nonlocal tried
+        before = {name: runner.view.dump() for name, runner in populated.runners.items()}
+        rows = populated.messages.messages(value)
+        expected = [value] * 2 if value in ("chat-1", "chat-2") else []
+        assert [r["chat_id"] for r in rows] == expected
+        scopes = {row[0] for row in before["stats"]}
+        counters = populated.stats.counters(value, hour)
+        assert counters == [] or value in scopes
+        assert {n: r.view.dump() for n, r in populated.runners.items()} == before
+        tried += 1
+
+    check()
+    assert tried == VIEW_VALUES
+    record_figures(f"hostile-sql-{backend}", view_values=tried)
 
 
-@settings(SLOW_IS_FINE, max_examples=60)
-@given(
-    field=st.sampled_from(["user_id", "chat_id", "message_id", "event_types", "since", "until",
-                           "after_position", "limit", "with_content", "time_range_hours",
-                           "to_version", "at"]),
-    value=anything,
-)  # fmt: skip
-def test_user_queries_answer_hostile_input_with_codes(
-    populated: ReadSide, field: str, value: Any
-) -> None:
+FIELDS = ["user_id", "chat_id", "message_id", "event_types", "since", "until", "after_position",
+          "limit", "with_content", "time_range_hours", "to_version", "at"]  # fmt: skip
+
+
+def test_user_queries_answer_hostile_input_with_codes(populated: ReadSide, backend: str) -> None:
     """Stats, audit trail and replay validate every field before any SQL: coded answers only."""
-    owner = {"user_id": "alice", "chat_id": "chat-1"}
+    tried = 0
 
-    def given_to(names: tuple[str, ...]) -> dict[str, Any]:
-        return owner | ({field: value} if field in names else {})
+    @settings(SLOW_IS_FINE, max_examples=USER_QUERIES)
+    @given(field=st.sampled_from(FIELDS), value=anything)
+    def check(field: str, value: Any) -> None:
+        nonlocal tried
+        owner = {"user_id": "alice", "chat_id": "chat-1"}
 
-    stats = given_to(("user_id", "chat_id", "time_range_hours"))
-    trail = given_to(("user_id", "chat_id", "message_id", "event_types", "since", "until",
-                      "after_position", "limit", "with_content"))  # fmt: skip
-    assert_coded(populated.get_message_persistence_stats(**stats))
-    assert_coded(populated.audit_trail(**trail))
-    assert_coded(populated.replay_chat(**given_to(("user_id", "chat_id", "to_version", "at"))))
-    TRIED["user queries"] = TRIED.get("user queries", 0) + 3
+        def given_to(names: tuple[str, ...]) -> dict[str, Any]:
+            return owner | ({field: value} if field in names else {})
+
+        stats = given_to(("user_id", "chat_id", "time_range_hours"))
+        trail = given_to(("user_id", "chat_id", "message_id", "event_types", "since", "until",
+                          "after_position", "limit", "with_content"))  # fmt: skip
+        replay = given_to(("user_id", "chat_id", "to_version", "at"))
+        assert_coded(populated.get_message_persistence_stats(**stats))
+        assert_coded(populated.audit_trail(**trail))
+        assert_coded(populated.replay_chat(**replay))
+        tried += 1
+
+    check()
+    assert tried == USER_QUERIES
+    record_figures(f"hostile-sql-{backend}", user_queries=3 * tried)
 
 
 @pytest.mark.parametrize(
@@ -130,8 +152,3 @@ def test_the_audit_command_refuses_hostile_filters_as_usage_errors(
     result = CliRunner().invoke(app, ["audit", "--database-url", database_url, *option])
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-
-
-def test_figures() -> None:
-    """Runs after the tests above in this module, both backends (pytest keeps a file's order)."""
-    record_figures("hostile-sql, both backends", **TRIED)
