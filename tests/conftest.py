@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from tests.http_server import Api
 
+pytest_plugins = ("tests.random_seed", "pytester")  # the `rng` fixture; pytester tests it
 BACKENDS = ["sqlite", "postgres"]
 PipelineFactory = Callable[..., PersistencePipeline]
 

@@ -167,6 +167,7 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(
     database_url: str,
     tmp_path: Path,
     backend: str,
+    rng: random.Random,
 ) -> None:
     checking = threading.Lock()
     checker: list[PersistencePipeline] = []  # one for all: each holds a pool of connections
@@ -177,8 +178,9 @@ def test_kill_9_at_random_moments_loses_and_doubles_nothing(
             assert_acknowledged_exactly_once(message_events(checker[0]), acknowledged)
 
     lanes = [Lane(name, database_url, tmp_path, check) for name in LANES]
+    choices = [random.Random(rng.getrandbits(64)) for _ in lanes]  # each lane's own, in order
     with ThreadPoolExecutor(len(lanes)) as pool:  # both at once: a kill beside a live writer
-        list(pool.map(lambda lane: lane.run(random.Random()), lanes))
+        list(pool.map(Lane.run, lanes, choices))
     for lane in lanes:
         lane.finish()
 
@@ -234,6 +236,7 @@ def test_kill_9_of_chatledger_ingest_then_a_rerun_records_each_message_once(
     database_url: str,
     tmp_path: Path,
     backend: str,
+    rng: random.Random,
 ) -> None:
     """The command itself (bulk: conversations in shared transactions), killed mid-way and run
     again on the same file: each message exactly once, every chain intact."""
@@ -242,7 +245,7 @@ def test_kill_9_of_chatledger_ingest_then_a_rerun_records_each_message_once(
     conversations.write_text("\n".join(lines) + "\n", encoding="utf-8")
     command = [sys.executable, "-m", "chatledger", "ingest",
                str(conversations), "--database-url", database_url, "--json"]  # fmt: skip
-    rng, killed, trials = random.Random(), 0, 0
+    killed, trials = 0, 0
     checker = open_pipeline()  # watches the log's head, to kill while the ingest commits
     recorded_after_each_kill: list[int] = []
     while (head := checker.recorder.max_notification_id() or 0) < 5 * INGEST_CONVERSATIONS:

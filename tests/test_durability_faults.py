@@ -125,10 +125,9 @@ def start_writer(tmp_path: Path) -> Iterator[StartWriter]:
 
 
 def test_sigkill_of_the_sqlite_writer_loses_and_doubles_nothing(
-    start_writer: StartWriter, tmp_path: Path, token_counter: TiktokenCounter
+    start_writer: StartWriter, tmp_path: Path, token_counter: TiktokenCounter, rng: random.Random
 ) -> None:
     trial = Trial(f"sqlite:///{tmp_path}/ledger.sqlite", token_counter)
-    rng = random.Random()
     for number in range(1, ROUNDS + 1):
         writer = start_writer(trial.url, trial.history)
         writer.start_round(number, MESSAGES, trial.history.unsettled())
@@ -164,9 +163,9 @@ def test_sigkill_of_the_postgres_server_loses_and_doubles_nothing(
     start_writer: StartWriter,
     tmp_path: Path,
     token_counter: TiktokenCounter,
+    rng: random.Random,
 ) -> None:
     trial = Trial(postmaster.cluster.url, token_counter)
-    rng = random.Random()
     writer = start_writer(trial.url, trial.history)
     for number in range(1, ROUNDS + 1):
         writer.start_round(number, MESSAGES, trial.history.unsettled())

@@ -5,7 +5,7 @@ altered character by character, and texts that only look like one."""
 from __future__ import annotations
 
 import base64
-import os
+import random
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -73,8 +73,8 @@ def test_texts_that_look_like_an_envelope_are_read_as_defined(tail: str) -> None
     assert read_envelope(stored) == by_definition(stored)
 
 
-def test_the_nonce_and_ciphertext_come_back_as_sealed() -> None:
-    nonce, ciphertext = os.urandom(12), os.urandom(300)
+def test_the_nonce_and_ciphertext_come_back_as_sealed(rng: random.Random) -> None:
+    nonce, ciphertext = rng.randbytes(12), rng.randbytes(300)
     assert read_envelope(sealed_text("0123456789abcdef", nonce, ciphertext)) == (
         "0123456789abcdef",
         nonce + ciphertext,

@@ -54,7 +54,10 @@ def write(pipeline: PersistencePipeline, start: int, count: int) -> None:
 
 
 def test_killed_follow_processes_leave_the_views_exact(
-    pipeline: PersistencePipeline, open_read_side: Callable[..., ReadSide], database_url: str
+    pipeline: PersistencePipeline,
+    open_read_side: Callable[..., ReadSide],
+    database_url: str,
+    rng: random.Random,
 ) -> None:
     for chat in range(5):
         pipeline.start_chat(f"c{chat}", "alice")
@@ -64,7 +67,7 @@ def test_killed_follow_processes_leave_the_views_exact(
         follower = start_follower(database_url)
         write(pipeline, written, 60)
         written += 60
-        time.sleep(random.uniform(0.0, 0.3))
+        time.sleep(rng.uniform(0.0, 0.3))
         os.kill(follower.pid, signal.SIGKILL)  # mid-batch, as likely as not
         follower.wait()
     follower = start_follower(database_url)
