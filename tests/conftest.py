@@ -15,6 +15,7 @@ import pytest
 import structlog
 
 from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.ports import ContentProtector
 from chatledger.infrastructure.bench.provider_server import provider_server
 from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
 from chatledger.infrastructure.ledger.ledger import Ledger
@@ -80,9 +81,11 @@ def open_pipeline(database_url: str, token_counter: TiktokenCounter) -> Iterator
     """Open pipelines on the test database (several, like separate processes would)."""
     opened: list[PersistencePipeline] = []
 
-    def factory(**settings: object) -> PersistencePipeline:
+    def factory(
+        protector: ContentProtector | None = None, **settings: object
+    ) -> PersistencePipeline:
         config = Settings(database_url=database_url, **settings)  # type: ignore[arg-type]
-        pipeline = bootstrap(config, token_counter=token_counter)
+        pipeline = bootstrap(config, token_counter=token_counter, protector=protector)
         opened.append(pipeline)
         return pipeline
 

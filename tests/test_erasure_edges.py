@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from chatledger.domain.ports import (
 from chatledger.infrastructure.bootstrap import bootstrap
 from chatledger.infrastructure.cli.erasure import erase_and_scrub
 from chatledger.infrastructure.cli.main import app
+from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.read_store.sql_database import SQLiteDatabase
 from chatledger.infrastructure.security.content_encryption import KEY_TTL_S, AesGcmContent
 from chatledger.infrastructure.security.content_keys import SqlKeyStore
@@ -35,8 +35,19 @@ from chatledger.projections.verification import ChainVerifier
 from tests.conftest import PipelineFactory
 from tests.read_model_oracle import actual_dumps, expected_dumps
 from tests.stored_bytes import search, stored_bytes
+from tests.test_group_commit import wait_until
 
 ReadSideFactory = Callable[..., ReadSide]
+
+
+class ManualClock:
+    """A monotonic clock that moves only when told: a key cache's expiry without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_erasure_during_a_concurrent_ingest_from_another_process(
@@ -45,35 +56,43 @@ def test_erasure_during_a_concurrent_ingest_from_another_process(
     open_pipeline: PipelineFactory,
     open_read_side: ReadSideFactory,
 ) -> None:
-    """Messages sealed before the key was destroyed are recorded and unreadable; once the
-    writer's cached key expires (KEY_TTL_S), every further message is USER_ERASED."""
-    writer, eraser = open_pipeline(), open_pipeline()  # as two processes
+    """Messages sealed with the writer's cached key, before or after the key was destroyed, are
+    recorded and unreadable; once that key expires (KEY_TTL_S), every further one is
+    USER_ERASED. The writer's clock moves only when the test says."""
+    clock = ManualClock()
+    keys = SqlKeyStore(read_model_database(Settings(database_url=database_url)))
+    writer = open_pipeline(protector=AesGcmContent(keys, clock=clock))
+    eraser = open_pipeline()  # writer and eraser: as two processes
     token = uuid.uuid4().hex
     assert writer.start_chat("c", "alice").success
     results: list[CommandResult] = []
-    texts: list[str] = []
     stop = threading.Event()
 
     def ingest() -> None:
         for n in range(5000):
             if stop.is_set():
                 return
-            texts.append(f"alice {token} line {n}")
-            results.append(writer.persist_user_message("c", "alice", texts[-1], message_id=f"m{n}"))
+            text = f"alice {token} line {n}"
+            results.append(writer.persist_user_message("c", "alice", text, message_id=f"m{n}"))
 
     thread = threading.Thread(target=ingest)
     thread.start()
-    while sum(r.success for r in results) < 20:
-        time.sleep(0.01)
-    erasure = eraser.erase_user("alice", reason="request", requested_by="dpo")
-    time.sleep(KEY_TTL_S + 1.0)
-    stop.set()
-    thread.join()
+    try:
+        wait_until(lambda: len(results) >= 20)
+        erasure = eraser.erase_user("alice", reason="request", requested_by="dpo")
+        erased_at = len(results)
+        wait_until(lambda: len(results) >= erased_at + 20)  # under the cached, destroyed key
+        advanced_at = len(results)
+        clock.now += KEY_TTL_S + 1.0
+        wait_until(lambda: sum(r.error is not None for r in results) >= 20)
+    finally:
+        stop.set()
+        thread.join()
     assert erasure.success
     codes = Counter(r.error.code if r.error else "recorded" for r in results)
     assert set(codes) == {"recorded", ErrorCode.USER_ERASED}, codes
-    assert results[-1].error is not None and results[-1].error.code is ErrorCode.USER_ERASED
     refused_from = next(i for i, r in enumerate(results) if r.error)
+    assert refused_from >= advanced_at  # recorded until the cached key expired
     assert all(r.error for r in results[refused_from:])  # never recorded again once refused
 
     for pipeline in (eraser, writer):  # the writer's cached key has expired too

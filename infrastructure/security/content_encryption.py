@@ -15,6 +15,7 @@ import binascii
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import monotonic
 
@@ -98,9 +99,12 @@ def read_envelope(stored: str) -> tuple[str, bytes | None] | None:
 class AesGcmContent:
     """Seals content under its owner's key; unseals it while the key exists."""
 
-    def __init__(self, keys: KeyStore, ttl_s: float = KEY_TTL_S) -> None:
+    def __init__(
+        self, keys: KeyStore, ttl_s: float = KEY_TTL_S, clock: Callable[[], float] = monotonic
+    ) -> None:
         self.keys = keys
         self.ttl_s = ttl_s
+        self.clock = clock  # monotonic seconds: what the cached keys' ages are measured on
         self.writers: dict[str, CachedKey] = {}  # owner id ->
         self.readers: dict[str, CachedKey] = {}  # key id ->
         self.statuses: dict[str, tuple[str, float]] = {}  # owner id -> (status, fetched)
@@ -181,12 +185,12 @@ class AesGcmContent:
 
     def status(self, owner_id: str) -> str:
         cached = self.statuses.get(owner_id)
-        if cached is None or monotonic() - cached[1] > self.ttl_s:
-            cached = self.statuses[owner_id] = (self.keys.status(owner_id), monotonic())
+        if cached is None or self.clock() - cached[1] > self.ttl_s:
+            cached = self.statuses[owner_id] = (self.keys.status(owner_id), self.clock())
         return cached[0]
 
     def remember(self, cache: dict[str, CachedKey], name: str, key: UserKey | None) -> CachedKey:
-        cached = CachedKey(key, AESGCM(key.material) if key else None, monotonic())
+        cached = CachedKey(key, AESGCM(key.material) if key else None, self.clock())
         with self.lock:
             if key is not None and key.owner_id in self.erased:
                 # An erasure ran while the key was fetched: it wins, the key is not used.
@@ -195,4 +199,4 @@ class AesGcmContent:
         return cached
 
     def expired(self, cached: CachedKey) -> bool:
-        return monotonic() - cached.fetched > self.ttl_s
+        return self.clock() - cached.fetched > self.ttl_s
