@@ -162,7 +162,7 @@ def test_a_full_disk_fails_writes_with_a_code_and_recording_resumes_when_freed(
         "full-disk-sqlite", filesystem="tmpfs of 4 MiB", callers=CALLERS,
         writes_while_full=len(while_full), failed_with_persistence_error=len(while_full),
         slowest_failure_s=round(slowest, 3), new_user_while_full="PERSISTENCE_ERROR",
-        project_and_rebuild_commands_while_full="exit 1, one line",
+        project_and_rebuild_commands_while_full="exit 3, one line",  # asserted above
         recorded_after_freeing=len(after), messages_checked=BEFORE + len(idents),
         lost=0, doubled=0,
     )  # fmt: skip
