@@ -204,6 +204,7 @@ def test_a_tampered_chat_is_flagged_and_no_longer_proves_against_the_checkpoint(
     checkpoint_now(recorded)
     proof = auditor.get("/console/chats/chat-tamper/proof")
     assert "Intact: 4 events" in proof.text and "Proves against it" in proof.text
+    assert '<dd id="checkpoint-format">format 3 (RFC 9162 tree)</dd>' in proof.text
     lines = [
         json.loads(line)
         for line in auditor.get("/console/chats/chat-tamper/proof/events.jsonl").text.splitlines()

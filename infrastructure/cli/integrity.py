@@ -24,8 +24,10 @@ from chatledger.infrastructure.security.checkpoints import (
     check_checkpoint,
     latest_checkpoint,
     public_key_path,
+    read_checkpoint,
     write_checkpoint,
 )
+from chatledger.projections.checkpoint import format_label
 from chatledger.projections.verification import ChainVerifier, VerifyReport
 
 DEFAULT_PUBLIC_KEY = public_key_path(DEFAULT_KEY)
@@ -67,14 +69,16 @@ def verify(
             except ChatLedgerError as error:  # CHAT_NOT_FOUND: not intact, and said so
                 print_refusal(error, as_json)
                 raise typer.Exit(1) from None
-        findings = []
+        findings, label = [], None
         if checkpoint is not None and public_key is not None:
             findings = check_checkpoint(pipeline, checkpoint, public_key)
+            label = format_label(read_checkpoint(checkpoint))
     intact = result.intact and not findings
     if as_json:
-        print(json.dumps(asdict(result) | {"checkpoint_findings": findings, "intact": intact}))
+        checked = {"checkpoint_findings": findings, "checkpoint_format": label}
+        print(json.dumps(asdict(result) | checked | {"intact": intact}))
     else:
-        print_verification(result, findings, checkpoint)
+        print_verification(result, findings, checkpoint, label)
     if not intact:
         raise typer.Exit(1)
 
@@ -98,7 +102,9 @@ def print_refusal(error: ChatLedgerError, as_json: bool) -> None:
         errors.print(f"[red]{error.code.value}[/red]: {error.message}", highlight=False)
 
 
-def print_verification(result: VerifyReport, findings: list[str], checkpoint: Path | None) -> None:
+def print_verification(
+    result: VerifyReport, findings: list[str], checkpoint: Path | None, label: str | None
+) -> None:
     verdict = "[green]intact[/green]" if result.intact else "[red]BROKEN[/red]"
     console.print(f"{result.events:,} events in {result.chats:,} chats: {verdict}")
     if result.broken:
@@ -111,7 +117,8 @@ def print_verification(result: VerifyReport, findings: list[str], checkpoint: Pa
     for finding in findings:
         console.print(f"[red]checkpoint:[/red] {finding}")
     if checkpoint is not None and not findings:
-        console.print(f"checkpoint {checkpoint.name}: everything before it is as it was")
+        console.print(f"checkpoint {checkpoint.name} ({label}): everything before it is as it "
+                      "was", highlight=False)  # fmt: skip
 
 
 def checkpoint(

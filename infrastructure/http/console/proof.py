@@ -29,8 +29,7 @@ from chatledger.infrastructure.security.checkpoints import (
     signature_holds,
 )
 from chatledger.infrastructure.settings import Settings
-from chatledger.projections.checkpoint import signed_body
-from chatledger.projections.merkle import merkle_root
+from chatledger.projections.checkpoint import format_label, heads_root, signed_body
 from chatledger.projections.proof_export import canonical_record
 from chatledger.projections.verification import ChainVerifier, VerifyReport
 
@@ -42,6 +41,7 @@ class CheckpointProof:
     """The latest checkpoint's facts and what this chat shows against it."""
 
     name: str
+    format: str = ""  # format 3 (RFC 9162 tree), or an older one
     created_at: str = ""
     log_position: int = 0
     chats: int = 0
@@ -65,8 +65,9 @@ def checkpoint_proof(wired: Services, chat_id: str, report: VerifyReport) -> Che
         return None
     path, document = latest
     body = signed_body(document)
-    proof = CheckpointProof(path.name, str(body.get("created_at")), int(body["log_position"]),
-                            int(body.get("chats", 0)), str(body.get("merkle_root")))  # fmt: skip
+    proof = CheckpointProof(path.name, format_label(document), str(body.get("created_at")),
+                            int(body["log_position"]), int(body.get("chats", 0)),
+                            str(body.get("merkle_root")))  # fmt: skip
     public = wired.settings.checkpoint_public_key or public_key_path(path.parent / DEFAULT_KEY.name)
     try:
         holds = signature_holds(document, load_public_key(public))
@@ -76,7 +77,7 @@ def checkpoint_proof(wired: Services, chat_id: str, report: VerifyReport) -> Che
         proof.findings.append("the checkpoint's signature does not verify with the public key")
         return proof
     heads = {chat: (version, head) for chat, version, head in document.get("heads", [])}
-    if merkle_root(heads) != body["merkle_root"]:
+    if heads_root(document) != body["merkle_root"]:
         proof.findings.append("the checkpoint's heads do not give its Merkle root")
     if chat_id in heads:
         proof.covered = True
