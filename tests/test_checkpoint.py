@@ -114,3 +114,25 @@ def test_verify_names_the_checkpoints_format_and_still_proves_against_a_format_2
         "format 2 (pre-RFC 9162 tree)", [])  # fmt: skip
     text = CliRunner().invoke(app, [*command[:-1], "--checkpoint", str(older)])
     assert "checkpoint checkpoint-older.json (format 2 (pre-RFC 9162 tree))" in text.stdout
+
+
+def test_a_public_key_that_cannot_be_had_is_its_own_failure_not_a_failed_signature(
+    pipeline: PersistencePipeline, database_url: str, tmp_path: Path
+) -> None:
+    document, _ = checkpointed(pipeline, tmp_path)
+    command = ["verify", "--database-url", database_url, "--checkpoint", str(document)]
+    missing = tmp_path / "nowhere.pub"
+    answer = CliRunner().invoke(app, [*command, "--public-key", str(missing), "--json"])
+    assert answer.exit_code == 3
+    assert json.loads(answer.stdout)["error"] == {
+        "code": "PUBLIC_KEY_NOT_FOUND",
+        "message": f"public key file not found: {missing}",
+    }
+    text = CliRunner().invoke(app, [*command, "--public-key", str(missing)])
+    assert text.exit_code == 3
+    assert "public key file not found" in text.stderr and "does not verify" not in text.output
+    not_a_key = tmp_path / "not-a-key.pem"
+    not_a_key.write_text("not a key\n")
+    answer = CliRunner().invoke(app, [*command, "--public-key", str(not_a_key), "--json"])
+    assert answer.exit_code == 3
+    assert json.loads(answer.stdout)["error"]["code"] == "PUBLIC_KEY_INVALID"

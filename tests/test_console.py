@@ -221,6 +221,25 @@ def test_a_tampered_chat_is_flagged_and_no_longer_proves_against_the_checkpoint(
     assert "does not hold" in auditor.get("/console/chats/chat-tamper").text
 
 
+def test_a_missing_public_key_is_named_not_reported_as_a_signature_that_fails(
+    recorded: Api, auditor: httpx.Client
+) -> None:
+    three_lines(recorded, "chat-keyless")
+    checkpoint_now(recorded)
+    folder = recorded.services.settings.checkpoint_dir
+    assert folder is not None
+    public = folder / "chatledger-checkpoint.key.pub"
+    public.rename(folder / "elsewhere.pub")
+    try:
+        proof = auditor.get("/console/chats/chat-keyless/proof")
+    finally:
+        (folder / "elsewhere.pub").rename(public)
+    assert proof.status_code == 200
+    assert f"Cannot check the checkpoint's signature: public key file not found: {public}" in (
+        proof.text)  # fmt: skip
+    assert "does not verify" not in proof.text and "Does not prove" not in proof.text
+
+
 def test_statistics_carry_the_charts_series(auditor: httpx.Client) -> None:
     page = auditor.get("/console/stats", params={"user_id": "ann"})
     assert page.status_code == 200

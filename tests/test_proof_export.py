@@ -275,6 +275,9 @@ def test_unusable_input_exits_2(
     incomplete = rewritten(exported(pipeline, tmp_path, chat="c1"), without_manifest)
     code, output = verify(incomplete)
     assert (code, output.strip()) == (2, "UNUSABLE: members missing: manifest.json")
+    nowhere = tmp_path / "nowhere.pem"
+    code, output = verify(exported(pipeline, tmp_path, chat="c1"), "--public-key", str(nowhere))
+    assert (code, output.strip()) == (2, f"UNUSABLE: public key file not found: {nowhere}")
 
 
 def test_an_erased_users_chats_still_verify(

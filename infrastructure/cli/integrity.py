@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -21,8 +23,10 @@ from chatledger.infrastructure.cli.common import (
 from chatledger.infrastructure.cli.read import progress_bar
 from chatledger.infrastructure.security.checkpoints import (
     DEFAULT_KEY,
+    PublicKeyUnusableError,
     check_checkpoint,
     latest_checkpoint,
+    load_public_key,
     public_key_path,
     read_checkpoint,
     write_checkpoint,
@@ -55,6 +59,8 @@ def verify(
     Exit 0 when intact, 1 when not, 3 when the database or a file cannot be read."""
     if checkpoint is not None:
         public_key = public_key or signers_key(checkpoint)
+        with public_key_problems(as_json):  # before the pass over the log, not after it
+            load_public_key(public_key)
     with opened_pipeline(database_url) as (pipeline, _):
         with progress_bar(as_json or chat_id is not None) as progress:
             task = progress.add_task("verify", total=None, rate="-")
@@ -71,7 +77,8 @@ def verify(
                 raise typer.Exit(1) from None
         findings, label = [], None
         if checkpoint is not None and public_key is not None:
-            findings = check_checkpoint(pipeline, checkpoint, public_key)
+            with public_key_problems(as_json):
+                findings = check_checkpoint(pipeline, checkpoint, public_key)
             label = format_label(read_checkpoint(checkpoint))
     intact = result.intact and not findings
     if as_json:
@@ -81,6 +88,17 @@ def verify(
         print_verification(result, findings, checkpoint, label)
     if not intact:
         raise typer.Exit(1)
+
+
+@contextmanager
+def public_key_problems(as_json: bool) -> Iterator[None]:
+    """A public key that cannot be had is its own failure (exit 3, its code), never reported
+    as a signature that does not verify: nothing is proved either way."""
+    try:
+        yield
+    except PublicKeyUnusableError as error:
+        print_problem(error.code, error.message, as_json)
+        raise typer.Exit(3) from None
 
 
 def signers_key(checkpoint: Path) -> Path:
@@ -95,11 +113,14 @@ def signers_key(checkpoint: Path) -> Path:
 
 
 def print_refusal(error: ChatLedgerError, as_json: bool) -> None:
+    print_problem(error.code.value, error.message, as_json)
+
+
+def print_problem(code: str, message: str, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"intact": False, "error": {"code": error.code.value,
-                                                     "message": error.message}}))  # fmt: skip
+        print(json.dumps({"intact": False, "error": {"code": code, "message": message}}))
     else:
-        errors.print(f"[red]{error.code.value}[/red]: {error.message}", highlight=False)
+        errors.print(f"[red]{code}[/red]: {message}", highlight=False)
 
 
 def print_verification(

@@ -526,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pinned = None
         if arguments.public_key:
+            if not arguments.public_key.is_file():  # not to be read as a key that fails
+                raise UnusableInputError(f"public key file not found: {arguments.public_key}")
             pinned = load_key(arguments.public_key.read_bytes(), str(arguments.public_key))
         report = verify(arguments.archive, pinned, arguments.checkpoints)
     except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -22,6 +22,7 @@ from chatledger.infrastructure.http.console.conversation import chat_of, missing
 from chatledger.infrastructure.http.context import Services, StoreUnavailableError, wired_services
 from chatledger.infrastructure.security.checkpoints import (
     DEFAULT_KEY,
+    PublicKeyUnusableError,
     latest_checkpoint,
     load_public_key,
     public_key_path,
@@ -48,6 +49,9 @@ class CheckpointProof:
     merkle_root: str = ""
     findings: list[str] = field(default_factory=list)
     covered: bool = False  # the chat has a head in the checkpoint
+    # Why the signature could not be checked (no public key there, not an Ed25519 one):
+    # nothing proved either way, and not a signature that fails.
+    unchecked: str | None = None
 
 
 def latest_of(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
@@ -71,8 +75,9 @@ def checkpoint_proof(wired: Services, chat_id: str, report: VerifyReport) -> Che
     public = wired.settings.checkpoint_public_key or public_key_path(path.parent / DEFAULT_KEY.name)
     try:
         holds = signature_holds(document, load_public_key(public))
-    except (ValueError, OSError):  # no public key there, or not an Ed25519 one
-        holds = False
+    except PublicKeyUnusableError as error:
+        proof.unchecked = error.message
+        return proof
     if not holds:
         proof.findings.append("the checkpoint's signature does not verify with the public key")
         return proof
