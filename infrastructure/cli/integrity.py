@@ -19,6 +19,7 @@ from chatledger.infrastructure.cli.common import (
     console,
     errors,
     opened_pipeline,
+    opened_read_side,
 )
 from chatledger.infrastructure.cli.read import progress_bar
 from chatledger.infrastructure.security.checkpoints import (
@@ -32,7 +33,7 @@ from chatledger.infrastructure.security.checkpoints import (
     write_checkpoint,
 )
 from chatledger.projections.checkpoint import format_label
-from chatledger.projections.verification import ChainVerifier, VerifyReport
+from chatledger.projections.verification import VerifyReport
 
 DEFAULT_PUBLIC_KEY = public_key_path(DEFAULT_KEY)
 
@@ -54,14 +55,17 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Recompute every chat's hash chain from the stored events and report the first broken
-    link of each chat (chat, version, expected and found); with --checkpoint also prove that
-    nothing recorded before it was modified, removed, reordered or truncated since.
-    Exit 0 when intact, 1 when not, 3 when the database or a file cannot be read."""
+    link of each chat (chat, version, expected and found), and every row of the audit index and
+    the messages table that does not say what its event says (chat, version, read model,
+    field); with --checkpoint also prove that nothing recorded before it was modified, removed,
+    reordered or truncated since. Exit 0 when intact, 1 when not, 3 when the database or a file
+    cannot be read."""
     if checkpoint is not None:
         public_key = public_key or signers_key(checkpoint)
         with public_key_problems(as_json):  # before the pass over the log, not after it
             load_public_key(public_key)
-    with opened_pipeline(database_url) as (pipeline, _):
+    with opened_read_side(database_url) as (read_side, _):
+        pipeline = read_side.pipeline
         with progress_bar(as_json or chat_id is not None) as progress:
             task = progress.add_task("verify", total=None, rate="-")
 
@@ -71,7 +75,7 @@ def verify(
                 progress.update(task, completed=position, total=head, rate=rate)
 
             try:
-                result = ChainVerifier(pipeline).verify(chat_id, report)
+                result = read_side.verifier().verify(chat_id, report)
             except ChatLedgerError as error:  # CHAT_NOT_FOUND: not intact, and said so
                 print_refusal(error, as_json)
                 raise typer.Exit(1) from None
@@ -134,6 +138,14 @@ def print_verification(
             table.add_column(column, overflow="fold")
         for link in result.broken:
             table.add_row(link.chat_id, str(link.version), link.problem, link.expected, link.found)
+        console.print(table)
+    if result.mismatches:
+        table = Table(title="read model rows that do not say what their event says")
+        for column in ("chat", "version", "read model", "field", "expected", "found"):
+            table.add_column(column, overflow="fold")
+        for row in result.mismatches:
+            table.add_row(row.chat_id, str(row.version), row.read_model, row.field,
+                          row.expected, row.found)  # fmt: skip
         console.print(table)
     for finding in findings:
         console.print(f"[red]checkpoint:[/red] {finding}")

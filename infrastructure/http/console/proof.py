@@ -1,6 +1,7 @@
-"""Proof: the chat's hash chain recomputed from the stored events in the page's own request,
-the latest signed checkpoint and whether the chat still proves against it, and the chat's
-events with their canonical encoding and hashes for an outside verifier."""
+"""Proof: the chat's hash chain recomputed from the stored events in the page's own request, and
+its rows in the read models checked against those events; the latest signed checkpoint and
+whether the chat still proves against it; and the chat's events with their canonical encoding
+and hashes, to download for an outside verifier."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from chatledger.infrastructure.security.checkpoints import (
 from chatledger.infrastructure.settings import Settings
 from chatledger.projections.checkpoint import format_label, heads_root, signed_body
 from chatledger.projections.proof_export import canonical_record
-from chatledger.projections.verification import ChainVerifier, VerifyReport
+from chatledger.projections.verification import VerifyReport
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -104,8 +105,9 @@ def head_findings(wired: Services, chat_id: str, version: int, head: str) -> lis
 
 
 def verified(wired: Services, chat_id: str) -> VerifyReport:
+    """The chain, and the chat's rows in the read models (what the search shows as fact)."""
     try:
-        return ChainVerifier(wired.pipeline).verify(chat_id)
+        return wired.read_side.verifier().verify(chat_id)
     except ChatLedgerError:
         return VerifyReport()
 
