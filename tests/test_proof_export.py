@@ -470,6 +470,7 @@ def test_checkpoint_command_chains_each_checkpoint_to_the_latest_beside_it(
     signed = {k: v for k, v in earlier.items() if k not in ("signature", "heads")}
     digest = hashlib.sha256(canonical(signed)).hexdigest()
     assert json.loads(second.stdout)["previous_digest"] == digest
+    assert json.loads(second.stdout)["format"] == "chatledger-checkpoint/3"
 
 
 def as_format_2(

@@ -18,7 +18,7 @@ from chatledger.infrastructure.read_store.sql_database import Cursor
 from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel
 from chatledger.projections.read_side import ReadSide
 from chatledger.projections.row_check import RowMismatch
-from tests.tampering import chats
+from tests.tampering import Tamper, chats, set_state
 
 RowChange = Callable[[Cursor, str], None]
 
@@ -158,3 +158,23 @@ def test_the_command_names_the_row_and_exits_1(
 def stored_hash(pipeline: PersistencePipeline, chat: str, version: int) -> str:
     (event,) = pipeline.events.get(chat, gt=version - 1, lte=version)
     return str(event.hash)  # type: ignore[attr-defined]
+
+
+def test_an_event_that_does_not_read_is_a_broken_link_not_a_row_mismatch(
+    pipeline: PersistencePipeline, read_side: ReadSide, tamper: Tamper
+) -> None:
+    """Damaged after it was indexed (its rows stay) or before (the read models quarantined it
+    and wrote no row): the chain names it; its rows, or their absence, are no finding."""
+    chats(pipeline)
+    read_side.catch_up()
+    tamper(lambda cursor, table: set_state(cursor, table, "c1", 3, b"\xff not json"))
+    pipeline.persist_user_message("c2", "alice", "after", message_id="after")
+    tamper(lambda cursor, table: set_state(cursor, table, "c2", 7, b"\xff not json"))
+    read_side.catch_up()
+    assert len(read_side.quarantined_events()) == 3  # c2's event, in each read model
+    whole = read_side.verify()
+    assert [(link.chat_id, link.version, link.problem) for link in whole.broken] == [
+        ("c1", 3, "undecodable"), ("c2", 7, "undecodable")]  # fmt: skip
+    assert whole.mismatches == []
+    for chat in ("c1", "c2"):
+        assert (read_side.verify(chat).intact, read_side.verify(chat).mismatches) == (False, [])

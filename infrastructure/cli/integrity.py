@@ -178,8 +178,8 @@ def checkpoint(
         target = output or Path(f"checkpoint-{pipeline.recorder.max_notification_id() or 0}.json")
         previous = previous or latest_checkpoint(target.parent, besides=target)
         document = write_checkpoint(pipeline, key, target, previous)
-    summary = {k: document[k] for k in ("log_position", "events", "chats", "merkle_root",
-                                        "previous_digest")}  # fmt: skip
+    summary = {k: document[k] for k in ("format", "log_position", "events", "chats",
+                                        "merkle_root", "previous_digest")}  # fmt: skip
     if as_json:
         print(json.dumps(summary | {"file": str(target)}))
     else:
