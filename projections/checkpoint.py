@@ -14,11 +14,13 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 
 from chatledger.domain.chain import recompute_hash
-from chatledger.projections.merkle import merkle_root
+from chatledger.projections.merkle import legacy_merkle_root, merkle_root
 
 PAGE = 2000
 FORMAT_1 = "chatledger-checkpoint/1"  # signed the heads themselves; still read
-FORMAT = "chatledger-checkpoint/2"  # signs the root and the previous checkpoint's digest
+FORMAT_2 = "chatledger-checkpoint/2"  # signs the root and the previous digest; still read
+FORMAT = "chatledger-checkpoint/3"  # as format 2, over RFC 9162's Merkle tree
+TREES = {FORMAT_1: legacy_merkle_root, FORMAT_2: legacy_merkle_root, FORMAT: merkle_root}
 # A visitor of every event a digest reads: its notification (the id is its position), the
 # event, and the hash its bytes give.
 EventVisitor = Callable[[Notification, Any, str], None]
@@ -93,12 +95,30 @@ def checkpoint_digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(body)).hexdigest()
 
 
+def format_label(document: dict[str, Any]) -> str:
+    """The checkpoint's format as people are told it: formats 1 and 2 are the older tree."""
+    number = str(document.get("format", "")).rpartition("/")[2]
+    tree = "RFC 9162 tree" if document.get("format") == FORMAT else "pre-RFC 9162 tree"
+    return f"format {number} ({tree})"
+
+
+def heads_root(document: dict[str, Any]) -> str | None:
+    """The root the checkpoint file's heads give in its format's tree; None for an unknown
+    format, or a chat listed twice (a duplicated last leaf left the older tree's root as it
+    was)."""
+    rows, tree = document.get("heads", []), TREES.get(str(document.get("format")))
+    heads = {chat: (version, head) for chat, version, head in rows}
+    return None if tree is None or len(heads) != len(rows) else tree(heads)
+
+
 def compare(document: dict[str, Any], now: LogDigest) -> list[str]:
     """What happened to the log before the checkpoint's position, in words; [] when nothing."""
+    if document.get("format") not in TREES:
+        return ["the checkpoint is of a format this version does not know"]
     findings = []
     body = signed_body(document)
     heads = {chat: (version, head) for chat, version, head in document.get("heads", [])}
-    if merkle_root(heads) != body["merkle_root"]:
+    if heads_root(document) != body["merkle_root"]:
         findings.append("the checkpoint's heads do not give its Merkle root: the file was altered")
     if now.events != body["events"]:
         recorded, position = body["events"], body["log_position"]

@@ -33,6 +33,7 @@ from chatledger.projections.listing import (
 from chatledger.projections.projections import build_projection
 from chatledger.projections.quarantine import DamagedChat, QuarantinedEvent
 from chatledger.projections.replay import ChatAsOf, events_before_damage, replay_events
+from chatledger.projections.row_check import ChatRowCheck
 from chatledger.projections.runner import ChangeMaker, Progress, ProjectionRunner, ProjectionStatus
 from chatledger.projections.stats import PersistenceStats, since_hour, summarise
 from chatledger.projections.verification import ChainVerifier, VerifyResult
@@ -188,15 +189,20 @@ class ReadSide:
     def rebuild(self, name: str, progress: Progress | None = None, *, restart: bool = False) -> int:
         return self.runners[name].rebuild(progress, restart=restart)
 
+    def verifier(self) -> ChainVerifier:
+        """Verify's checks: the hash chains, and each row of the read models against its event."""
+        return ChainVerifier(self.pipeline, ChatRowCheck(self.pipeline, self.audit, self.messages))
+
     def verify(self, chat_id: str | None = None) -> VerifyResult:
-        """Recompute the hash chains from the stored events: every chat's, or one chat's (an
-        operator's query: any chat; an unknown one answers CHAT_NOT_FOUND)."""
+        """Recompute the hash chains from the stored events, and check the read models' rows
+        against their events: every chat's, or one chat's (an operator's query: any chat; an
+        unknown one answers CHAT_NOT_FOUND)."""
 
         def action(run: CommandRun) -> VerifyResult:
-            report = ChainVerifier(self.pipeline).verify(chat_id)
+            report = self.verifier().verify(chat_id)
             return VerifyResult(success=True, chat_id=chat_id, intact=report.intact,
                                 events=report.events, chats=report.chats,
-                                broken=report.broken)  # fmt: skip
+                                broken=report.broken, mismatches=report.mismatches)  # fmt: skip
 
         run = CommandRun("verify", loggable_id(chat_id), writes=False)
         return run_command(self.pipeline.observer, run, action, VerifyResult)

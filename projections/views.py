@@ -143,8 +143,13 @@ class MessageTableView(ReadModelView):
         """A chat's rows in log order after a position, filtered."""
 
     @abstractmethod
-    def counts(self, chat_ids: Sequence[str]) -> dict[str, int]:
-        """How many messages each of these chats has."""
+    def counts(self, chat_ids: Sequence[str] | None) -> dict[str, int]:
+        """How many messages each of these chats has (None: every chat with a row)."""
+
+    @abstractmethod
+    def rows_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """What the rows of these messages (chat id, message id) say of the event that last
+        changed them: chat_id, message_id, user_id, role, version, event_hash, position."""
 
 
 class StatsView(ReadModelView):

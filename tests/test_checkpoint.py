@@ -6,13 +6,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.infrastructure.cli.main import app
 from chatledger.infrastructure.read_store.sql_database import Cursor
 from chatledger.infrastructure.security.checkpoints import (
     check_checkpoint,
+    load_or_create_key,
     public_key_path,
     write_checkpoint,
 )
+from chatledger.projections.checkpoint import FORMAT_2, canonical, digest_log, signed_body
+from chatledger.projections.merkle import legacy_merkle_root
 from chatledger.projections.verification import ChainVerifier
 from tests.tampering import Tamper, altered_content, chats, set_state, state_of
 
@@ -84,3 +90,49 @@ def checkpointed_elsewhere(pipeline: PersistencePipeline, folder: Path) -> tuple
     key, document = folder / "k.key", folder / "c.json"
     write_checkpoint(pipeline, key, document)
     return document, public_key_path(key)
+
+
+def test_verify_names_the_checkpoints_format_and_still_proves_against_a_format_2_one(
+    pipeline: PersistencePipeline, database_url: str, tmp_path: Path
+) -> None:
+    document, public = checkpointed(pipeline, tmp_path)
+    command = ["verify", "--database-url", database_url, "--public-key", str(public), "--json"]
+    current = CliRunner().invoke(app, [*command, "--checkpoint", str(document)])
+    assert current.exit_code == 0, current.output
+    assert json.loads(current.stdout)["checkpoint_format"] == "format 3 (RFC 9162 tree)"
+    key = load_or_create_key(tmp_path / "signing.key")
+    body = signed_body(json.loads(document.read_text()))
+    body |= {"format": FORMAT_2, "merkle_root": legacy_merkle_root(digest_log(pipeline).heads)}
+    older = tmp_path / "checkpoint-older.json"
+    heads = json.loads(document.read_text())["heads"]
+    older.write_text(json.dumps(body | {"signature": key.sign(canonical(body)).hex(),
+                                        "heads": heads}))  # fmt: skip
+    answer = CliRunner().invoke(app, [*command, "--checkpoint", str(older)])
+    assert answer.exit_code == 0, answer.output
+    report = json.loads(answer.stdout)
+    assert (report["checkpoint_format"], report["checkpoint_findings"]) == (
+        "format 2 (pre-RFC 9162 tree)", [])  # fmt: skip
+    text = CliRunner().invoke(app, [*command[:-1], "--checkpoint", str(older)])
+    assert "checkpoint checkpoint-older.json (format 2 (pre-RFC 9162 tree))" in text.stdout
+
+
+def test_a_public_key_that_cannot_be_had_is_its_own_failure_not_a_failed_signature(
+    pipeline: PersistencePipeline, database_url: str, tmp_path: Path
+) -> None:
+    document, _ = checkpointed(pipeline, tmp_path)
+    command = ["verify", "--database-url", database_url, "--checkpoint", str(document)]
+    missing = tmp_path / "nowhere.pub"
+    answer = CliRunner().invoke(app, [*command, "--public-key", str(missing), "--json"])
+    assert answer.exit_code == 3
+    assert json.loads(answer.stdout)["error"] == {
+        "code": "PUBLIC_KEY_NOT_FOUND",
+        "message": f"public key file not found: {missing}",
+    }
+    text = CliRunner().invoke(app, [*command, "--public-key", str(missing)])
+    assert text.exit_code == 3
+    assert "public key file not found" in text.stderr and "does not verify" not in text.output
+    not_a_key = tmp_path / "not-a-key.pem"
+    not_a_key.write_text("not a key\n")
+    answer = CliRunner().invoke(app, [*command, "--public-key", str(not_a_key), "--json"])
+    assert answer.exit_code == 3
+    assert json.loads(answer.stdout)["error"]["code"] == "PUBLIC_KEY_INVALID"

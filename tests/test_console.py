@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel
 from chatledger.infrastructure.security.api_keys import Role
 from tests.console_support import (
     checkpoint_now,
@@ -204,6 +205,7 @@ def test_a_tampered_chat_is_flagged_and_no_longer_proves_against_the_checkpoint(
     checkpoint_now(recorded)
     proof = auditor.get("/console/chats/chat-tamper/proof")
     assert "Intact: 4 events" in proof.text and "Proves against it" in proof.text
+    assert '<dd id="checkpoint-format">format 3 (RFC 9162 tree)</dd>' in proof.text
     lines = [
         json.loads(line)
         for line in auditor.get("/console/chats/chat-tamper/proof/events.jsonl").text.splitlines()
@@ -218,6 +220,51 @@ def test_a_tampered_chat_is_flagged_and_no_longer_proves_against_the_checkpoint(
     assert "Broken at version 3: hash_mismatch" in proof.text
     assert "Does not prove against the checkpoint" in proof.text
     assert "does not hold" in auditor.get("/console/chats/chat-tamper").text
+
+
+def test_an_altered_index_row_is_in_the_proofs_verdict_instead_of_intact(
+    recorded: Api, auditor: httpx.Client
+) -> None:
+    """The search shows the audit index as fact; the proof page checks the chat's rows there
+    (and in the messages table) against their events."""
+    three_lines(recorded, "chat-indexed")
+    recorded.settled()
+    assert "Intact: 4 events" in auditor.get("/console/chats/chat-indexed/proof").text
+    view = recorded.services.read_side.audit
+    assert isinstance(view, SqlReadModel)
+    table = view.spec.table(view.generations().current)
+    with view.database.transaction() as cursor:
+        cursor.execute(f"UPDATE {table} SET user_id = 'mallory', message_id = 'forged' "
+                       "WHERE chat_id = 'chat-indexed' AND version = 3")  # fmt: skip
+    found = auditor.get("/console/search", params={"user_id": "mallory"})
+    assert "chat-indexed" in found.text  # what the search shows as fact ...
+    proof = auditor.get("/console/chats/chat-indexed/proof")  # ... the proof page does not
+    assert "Intact" not in proof.text
+    assert "Read models altered" in proof.text
+    rows = proof.text.split('id="row-mismatches"')[1].split("</table>")[0]
+    cells = [row.split("</td><td")[:3] for row in rows.split("<tr>")[2:]]
+    assert [[c.rpartition(">")[2] for c in cell] for cell in cells] == [
+        ["3", "audit_index", "user_id"], ["3", "audit_index", "message_id"]]  # fmt: skip
+    assert "mallory" in rows and "forged" in rows and "chat-indexed-1" in rows
+
+
+def test_a_missing_public_key_is_named_not_reported_as_a_signature_that_fails(
+    recorded: Api, auditor: httpx.Client
+) -> None:
+    three_lines(recorded, "chat-keyless")
+    checkpoint_now(recorded)
+    folder = recorded.services.settings.checkpoint_dir
+    assert folder is not None
+    public = folder / "chatledger-checkpoint.key.pub"
+    public.rename(folder / "elsewhere.pub")
+    try:
+        proof = auditor.get("/console/chats/chat-keyless/proof")
+    finally:
+        (folder / "elsewhere.pub").rename(public)
+    assert proof.status_code == 200
+    assert f"Cannot check the checkpoint's signature: public key file not found: {public}" in (
+        proof.text)  # fmt: skip
+    assert "does not verify" not in proof.text and "Does not prove" not in proof.text
 
 
 def test_statistics_carry_the_charts_series(auditor: httpx.Client) -> None:

@@ -25,7 +25,8 @@ from chatledger.infrastructure.ingest.conversations import default_data_file
 from chatledger.infrastructure.security.checkpoints import check_checkpoint, load_or_create_key
 from chatledger.infrastructure.security.content_encryption import ENVELOPE
 from chatledger.infrastructure.security.proof_archive import VERIFIER, export_proof, public_pem
-from chatledger.projections.checkpoint import FORMAT_1, canonical, digest_log
+from chatledger.projections.checkpoint import FORMAT_1, FORMAT_2, canonical, digest_log
+from chatledger.projections.merkle import legacy_merkle_root
 from chatledger.projections.proof_export import Selection
 from tests.tampering import Tamper, altered_content, chats, set_state, state_of
 
@@ -125,6 +126,7 @@ def test_an_intact_export_passes_without_chatledger(
     code, output = verify(archive, "--public-key", str(tmp_path / "signing.key.pub"))
     assert code == 0, output
     assert "INTACT: 12 events of 2 chats" in output
+    assert "checkpoint: format 3 (RFC 9162 tree), log position 14" in output
     with zipfile.ZipFile(archive) as opened:
         records = event_lines({"events.jsonl": opened.read("events.jsonl")})
     assert_only_alices_chats_sealed(records)
@@ -285,6 +287,9 @@ def test_unusable_input_exits_2(
     incomplete = rewritten(exported(pipeline, tmp_path, chat="c1"), without_manifest)
     code, output = verify(incomplete)
     assert (code, output.strip()) == (2, "UNUSABLE: members missing: manifest.json")
+    nowhere = tmp_path / "nowhere.pem"
+    code, output = verify(exported(pipeline, tmp_path, chat="c1"), "--public-key", str(nowhere))
+    assert (code, output.strip()) == (2, f"UNUSABLE: public key file not found: {nowhere}")
 
 
 def test_an_erased_users_chats_still_verify(
@@ -446,7 +451,7 @@ def test_a_format_1_checkpoint_is_still_read_and_followed(
     digest = digest_log(pipeline)
     body = {"format": FORMAT_1, "created_at": "2026-01-01T00:00:00+00:00",
             "log_position": digest.position, "events": digest.events, "chats": len(digest.heads),
-            "merkle_root": digest.merkle_root,
+            "merkle_root": legacy_merkle_root(digest.heads),
             "heads": [[c, v, h] for c, (v, h) in sorted(digest.heads.items())]}  # fmt: skip
     old = tmp_path / "checkpoints" / "checkpoint-14.json"
     old.parent.mkdir()
@@ -477,3 +482,79 @@ def test_checkpoint_command_chains_each_checkpoint_to_the_latest_beside_it(
     signed = {k: v for k, v in earlier.items() if k not in ("signature", "heads")}
     digest = hashlib.sha256(canonical(signed)).hexdigest()
     assert json.loads(second.stdout)["previous_digest"] == digest
+    assert json.loads(second.stdout)["format"] == "chatledger-checkpoint/3"
+
+
+def as_format_2(
+    key: Ed25519PrivateKey, heads: dict[str, tuple[int, str]]
+) -> Callable[[Members], None]:
+    """An archive as ChatLedger wrote it before format 3: the checkpoint over the older tree,
+    its Merkle paths in that tree, both statements signed again by the same key."""
+
+    def change(members: Members) -> None:
+        body = json.loads(members["checkpoint.json"])
+        body |= {"format": FORMAT_2, "merkle_root": legacy_merkle_root(heads)}
+        members["checkpoint.json"] = canonical(body)
+        manifest = json.loads(members["manifest.json"])
+        manifest["checkpoint_digest"] = hashlib.sha256(members["checkpoint.json"]).hexdigest()
+        members["manifest.json"] = canonical(manifest)
+        paths = json.loads(members["merkle_paths.json"])
+        for chat, entry in paths.items():
+            entry["path"] = legacy_path(heads, chat)
+        members["merkle_paths.json"] = json.dumps(paths).encode()
+        members["signatures.json"] = json.dumps(
+            {name: key.sign(members[f"{name}.json"]).hex() for name in ("checkpoint", "manifest")}
+        ).encode()
+
+    return change
+
+
+def legacy_path(heads: dict[str, tuple[int, str]], chat: str) -> list[dict[str, str]]:
+    """The path of format 1 and 2: one step per level, a last odd node its own sibling."""
+    order = sorted(heads)
+    level = [hashlib.sha256(json.dumps([c, *heads[c]]).encode()).digest() for c in order]
+    position, steps = order.index(chat), []
+    while len(level) > 1:
+        sibling = position ^ 1 if position ^ 1 < len(level) else position
+        steps.append({"side": "right" if position % 2 == 0 else "left",
+                      "hash": level[sibling].hex()})  # fmt: skip
+        level = level + level[-1:] if len(level) % 2 else level
+        level = [hashlib.sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+        position //= 2
+    return steps
+
+
+def test_a_format_2_archive_still_verifies_and_is_named_the_older_format(
+    pipeline: PersistencePipeline, tmp_path: Path, verify: Callable[..., tuple[int, str]]
+) -> None:
+    recorded(pipeline)
+    key = load_or_create_key(tmp_path / "signing.key")
+    older = as_format_2(key, digest_log(pipeline).heads)
+    archive = rewritten(exported(pipeline, tmp_path, user="alice"), older)
+    code, output = verify(archive, "--public-key", str(tmp_path / "signing.key.pub"))
+    assert code == 0, output
+    assert "checkpoint: format 2 (pre-RFC 9162 tree)" in output
+    code, output = verify(archive, "--json")
+    report = json.loads(output)
+    assert (report["intact"], report["checkpoint_format"], report["merkle_tree"]) == (
+        True, FORMAT_2, "pre-RFC 9162 tree")  # fmt: skip
+    bent = rewritten(archive, bent_path)
+    code, output = verify(bent)
+    assert code == 1
+    assert "chat c1: its head is not in the signed checkpoint's Merkle tree" in output
+
+
+def test_a_checkpoint_file_listing_a_chat_twice_does_not_give_its_root(
+    pipeline: PersistencePipeline, tmp_path: Path, verify: Callable[..., tuple[int, str]]
+) -> None:
+    """A duplicated last head left the older tree's root as it was (CVE-2012-2459); the signed
+    root does not commit to the heads a checkpoint file lists beside it, so they are checked."""
+    recorded(pipeline)
+    archive = exported(pipeline, tmp_path, user="alice")
+    (series,) = (tmp_path / "checkpoints").glob("checkpoint-*.json")
+    document = json.loads(series.read_text())
+    document["heads"].append(document["heads"][-1])
+    series.write_text(json.dumps(document))
+    code, output = verify(archive, "--checkpoints", str(series))
+    assert code == 1
+    assert f"{series.name}: its heads do not give its Merkle root" in output

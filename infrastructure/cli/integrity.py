@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -17,16 +19,21 @@ from chatledger.infrastructure.cli.common import (
     console,
     errors,
     opened_pipeline,
+    opened_read_side,
 )
 from chatledger.infrastructure.cli.read import progress_bar
 from chatledger.infrastructure.security.checkpoints import (
     DEFAULT_KEY,
+    PublicKeyUnusableError,
     check_checkpoint,
     latest_checkpoint,
+    load_public_key,
     public_key_path,
+    read_checkpoint,
     write_checkpoint,
 )
-from chatledger.projections.verification import ChainVerifier, VerifyReport
+from chatledger.projections.checkpoint import format_label
+from chatledger.projections.verification import VerifyReport
 
 DEFAULT_PUBLIC_KEY = public_key_path(DEFAULT_KEY)
 
@@ -48,12 +55,17 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Recompute every chat's hash chain from the stored events and report the first broken
-    link of each chat (chat, version, expected and found); with --checkpoint also prove that
-    nothing recorded before it was modified, removed, reordered or truncated since.
-    Exit 0 when intact, 1 when not, 3 when the database or a file cannot be read."""
+    link of each chat (chat, version, expected and found), and every row of the audit index and
+    the messages table that does not say what its event says (chat, version, read model,
+    field); with --checkpoint also prove that nothing recorded before it was modified, removed,
+    reordered or truncated since. Exit 0 when intact, 1 when not, 3 when the database or a file
+    cannot be read."""
     if checkpoint is not None:
         public_key = public_key or signers_key(checkpoint)
-    with opened_pipeline(database_url) as (pipeline, _):
+        with public_key_problems(as_json):  # before the pass over the log, not after it
+            load_public_key(public_key)
+    with opened_read_side(database_url) as (read_side, _):
+        pipeline = read_side.pipeline
         with progress_bar(as_json or chat_id is not None) as progress:
             task = progress.add_task("verify", total=None, rate="-")
 
@@ -63,20 +75,34 @@ def verify(
                 progress.update(task, completed=position, total=head, rate=rate)
 
             try:
-                result = ChainVerifier(pipeline).verify(chat_id, report)
+                result = read_side.verifier().verify(chat_id, report)
             except ChatLedgerError as error:  # CHAT_NOT_FOUND: not intact, and said so
                 print_refusal(error, as_json)
                 raise typer.Exit(1) from None
-        findings = []
+        findings, label = [], None
         if checkpoint is not None and public_key is not None:
-            findings = check_checkpoint(pipeline, checkpoint, public_key)
+            with public_key_problems(as_json):
+                findings = check_checkpoint(pipeline, checkpoint, public_key)
+            label = format_label(read_checkpoint(checkpoint))
     intact = result.intact and not findings
     if as_json:
-        print(json.dumps(asdict(result) | {"checkpoint_findings": findings, "intact": intact}))
+        checked = {"checkpoint_findings": findings, "checkpoint_format": label}
+        print(json.dumps(asdict(result) | checked | {"intact": intact}))
     else:
-        print_verification(result, findings, checkpoint)
+        print_verification(result, findings, checkpoint, label)
     if not intact:
         raise typer.Exit(1)
+
+
+@contextmanager
+def public_key_problems(as_json: bool) -> Iterator[None]:
+    """A public key that cannot be had is its own failure (exit 3, its code), never reported
+    as a signature that does not verify: nothing is proved either way."""
+    try:
+        yield
+    except PublicKeyUnusableError as error:
+        print_problem(error.code, error.message, as_json)
+        raise typer.Exit(3) from None
 
 
 def signers_key(checkpoint: Path) -> Path:
@@ -91,14 +117,19 @@ def signers_key(checkpoint: Path) -> Path:
 
 
 def print_refusal(error: ChatLedgerError, as_json: bool) -> None:
+    print_problem(error.code.value, error.message, as_json)
+
+
+def print_problem(code: str, message: str, as_json: bool) -> None:
     if as_json:
-        print(json.dumps({"intact": False, "error": {"code": error.code.value,
-                                                     "message": error.message}}))  # fmt: skip
+        print(json.dumps({"intact": False, "error": {"code": code, "message": message}}))
     else:
-        errors.print(f"[red]{error.code.value}[/red]: {error.message}", highlight=False)
+        errors.print(f"[red]{code}[/red]: {message}", highlight=False)
 
 
-def print_verification(result: VerifyReport, findings: list[str], checkpoint: Path | None) -> None:
+def print_verification(
+    result: VerifyReport, findings: list[str], checkpoint: Path | None, label: str | None
+) -> None:
     verdict = "[green]intact[/green]" if result.intact else "[red]BROKEN[/red]"
     console.print(f"{result.events:,} events in {result.chats:,} chats: {verdict}")
     if result.broken:
@@ -108,10 +139,19 @@ def print_verification(result: VerifyReport, findings: list[str], checkpoint: Pa
         for link in result.broken:
             table.add_row(link.chat_id, str(link.version), link.problem, link.expected, link.found)
         console.print(table)
+    if result.mismatches:
+        table = Table(title="read model rows that do not say what their event says")
+        for column in ("chat", "version", "read model", "field", "expected", "found"):
+            table.add_column(column, overflow="fold")
+        for row in result.mismatches:
+            table.add_row(row.chat_id, str(row.version), row.read_model, row.field,
+                          row.expected, row.found)  # fmt: skip
+        console.print(table)
     for finding in findings:
         console.print(f"[red]checkpoint:[/red] {finding}")
     if checkpoint is not None and not findings:
-        console.print(f"checkpoint {checkpoint.name}: everything before it is as it was")
+        console.print(f"checkpoint {checkpoint.name} ({label}): everything before it is as it "
+                      "was", highlight=False)  # fmt: skip
 
 
 def checkpoint(
@@ -138,8 +178,8 @@ def checkpoint(
         target = output or Path(f"checkpoint-{pipeline.recorder.max_notification_id() or 0}.json")
         previous = previous or latest_checkpoint(target.parent, besides=target)
         document = write_checkpoint(pipeline, key, target, previous)
-    summary = {k: document[k] for k in ("log_position", "events", "chats", "merkle_root",
-                                        "previous_digest")}  # fmt: skip
+    summary = {k: document[k] for k in ("format", "log_position", "events", "chats",
+                                        "merkle_root", "previous_digest")}  # fmt: skip
     if as_json:
         print(json.dumps(summary | {"file": str(target)}))
     else:

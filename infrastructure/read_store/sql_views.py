@@ -42,6 +42,10 @@ MESSAGES = TableSpec(
     ),
 )
 CLOSED_FIELDS = MessageClosed._fields[2:]
+# What a row says of its event, for verify (projections/row_check.py); keys looked up a batch at
+# a time stay well under SQLite's limit on bound parameters.
+ROW_CLAIMS = ("chat_id", "message_id", "user_id", "role", "version", "event_hash", "position")
+KEYS_PER_QUERY = 400
 STATS = TableSpec(
     name="stats_counters",
     columns=(
@@ -135,16 +139,32 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
             names = self.spec.column_names
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def counts(self, chat_ids: Sequence[str]) -> dict[str, int]:
-        if not chat_ids:
+    def counts(self, chat_ids: Sequence[str] | None) -> dict[str, int]:
+        if chat_ids is not None and not chat_ids:
             return {}
+        where = "" if chat_ids is None else f"WHERE chat_id IN ({', '.join('?' * len(chat_ids))})"
         with self.database.transaction(write=False) as cursor:
             cursor.execute(
-                f"SELECT chat_id, count(*) FROM {self.spec.name} "
-                f"WHERE chat_id IN ({', '.join('?' * len(chat_ids))}) GROUP BY chat_id",
-                list(chat_ids),
+                f"SELECT chat_id, count(*) FROM {self.spec.name} {where} GROUP BY chat_id",
+                list(chat_ids or ()),
             )
             return {chat_id: int(count) for chat_id, count in cursor.fetchall()}
+
+    def rows_of(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        found = {}
+        with self.database.transaction(write=False) as cursor:
+            for start in range(0, len(keys), KEYS_PER_QUERY):
+                chunk = keys[start : start + KEYS_PER_QUERY]
+                # A join, not `IN (VALUES ...)`, which SQLite answers with a scan of the table.
+                cursor.execute(
+                    f"WITH k (c, m) AS (VALUES {', '.join(['(?, ?)'] * len(chunk))}) SELECT "
+                    f"{', '.join(f'r.{name}' for name in ROW_CLAIMS)} FROM k JOIN "
+                    f"{self.spec.name} r ON r.chat_id = k.c AND r.message_id = k.m",
+                    [value for key in chunk for value in key],
+                )
+                for row in cursor.fetchall():
+                    found[row[0], row[1]] = dict(zip(ROW_CLAIMS, row, strict=True))
+        return found
 
 
 class SqlStats(SqlReadModel, StatsView):

@@ -29,6 +29,8 @@ INTACT, TAMPERED, UNUSABLE = 0, 1, 2
 GENESIS = "0" * 64
 PROOF_FORMAT = "chatledger-proof/1"
 CHECKPOINT_1, CHECKPOINT_2 = "chatledger-checkpoint/1", "chatledger-checkpoint/2"
+CHECKPOINT_3 = "chatledger-checkpoint/3"  # RFC 9162's Merkle tree; 1 and 2 the older one
+CHECKPOINT_FORMATS = (CHECKPOINT_1, CHECKPOINT_2, CHECKPOINT_3)
 MEMBERS = ("manifest.json", "checkpoint.json", "signatures.json", "merkle_paths.json",
            "public_key.pem", "events.jsonl")  # fmt: skip
 
@@ -59,19 +61,75 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def leaf_hash(chat_id: str, version: int, head: str) -> bytes:
+def leaf_hash(data: bytes) -> bytes:
+    """RFC 9162 2.1.1: a leaf is hashed behind 0x00, a node behind 0x01; neither passes for
+    the other."""
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def head_leaf(chat_id: str, version: int, head: str, checkpoint_format: str) -> bytes:
+    if checkpoint_format == CHECKPOINT_3:
+        return leaf_hash(canonical([chat_id, version, head]))
     return hashlib.sha256(json.dumps([chat_id, version, head]).encode("ascii")).digest()
 
 
-def merkle_root(heads: list[list[Any]]) -> str:
-    level = [leaf_hash(chat, version, head) for chat, version, head in sorted(heads)]
+def tree_hash(leaves: list[bytes]) -> bytes:
+    """MTH of RFC 9162 2.1.1: split at the largest power of two below n, recursively."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return leaves[0]
+    split = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return node_hash(tree_hash(leaves[:split]), tree_hash(leaves[split:]))
+
+
+def older_tree_hash(leaves: list[bytes]) -> bytes:
+    """Formats 1 and 2: one plain SHA-256 for leaves and nodes, an odd last node paired with
+    itself (so that [a, b, c] and [a, b, c, c] give one root: format 3 fixes both)."""
+    level = leaves
     if not level:
-        return sha256_hex(b"")
+        return hashlib.sha256(b"").digest()
     while len(level) > 1:
         if len(level) % 2:
-            level.append(level[-1])
+            level = [*level, level[-1]]
         level = [hashlib.sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
-    return level[0].hex()
+    return level[0]
+
+
+def merkle_root(heads: list[list[Any]], checkpoint_format: str) -> str | None:
+    """The root that a checkpoint's heads give in its format's tree; None when a chat is listed
+    twice."""
+    if len({head[0] for head in heads}) != len(heads):
+        return None
+    leaves = [head_leaf(chat, v, head, checkpoint_format) for chat, v, head in sorted(heads)]
+    tree = tree_hash if checkpoint_format == CHECKPOINT_3 else older_tree_hash
+    return tree(leaves).hex()
+
+
+def root_from_path(index: int, size: int, leaf: bytes, path: list[bytes],
+                   ) -> tuple[bytes, list[str]] | None:  # fmt: skip
+    """RFC 9162 2.1.3.2: the root an inclusion path leads to from leaf `index` of `size`, and
+    the side of each sibling; None when the path does not fit the tree (too long or short)."""
+    if not 0 <= index < size:
+        return None
+    fn, sn, running, sides = index, size - 1, leaf, []
+    for sibling in path:
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            running = node_hash(sibling, running)
+            sides.append("left")
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            running = node_hash(running, sibling)
+            sides.append("right")
+        fn, sn = fn >> 1, sn >> 1
+    return (running, sides) if sn == 0 else None
 
 
 def signed_part(document: dict[str, Any]) -> dict[str, Any]:
@@ -116,8 +174,7 @@ def load_archive(path: Path) -> Archive:
         raise UnusableInputError(f"{path} is not a readable zip archive ({error})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != PROOF_FORMAT:
         raise UnusableInputError(f"manifest.json is not of format {PROOF_FORMAT}")
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") not in (
-            CHECKPOINT_1, CHECKPOINT_2):  # fmt: skip
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") not in CHECKPOINT_FORMATS:
         raise UnusableInputError("checkpoint.json is not a checkpoint of a known format")
     if not all(isinstance(chat, dict) and chat.keys() >= CHAT_KEYS
                for chat in manifest.get("chats", [None])):  # fmt: skip
@@ -165,8 +222,8 @@ def check_statements(archive: Archive, findings: list[Finding]) -> None:
     if manifest.get("log_position") != checkpoint.get("log_position"):
         findings.append(Finding("manifest.json", "its log position is not the checkpoint's"))
     heads = checkpoint.get("heads")
-    if checkpoint["format"] == CHECKPOINT_1 and merkle_root(heads or []) != checkpoint.get(
-            "merkle_root"):  # fmt: skip
+    if checkpoint["format"] == CHECKPOINT_1 and merkle_root(heads or [], CHECKPOINT_1) != (
+            checkpoint.get("merkle_root")):  # fmt: skip
         findings.append(Finding("checkpoint.json", "its heads do not give its Merkle root"))
 
 
@@ -291,20 +348,35 @@ def path_problem(archive: Archive, chat: dict[str, Any]) -> str | None:
         return "its Merkle path has no place in the tree"
     if leaves != archive.checkpoint.get("chats") or not 0 <= index < leaves:
         return "its Merkle path is for another tree than the checkpoint's"
-    height, width = 0, leaves
-    while width > 1:
-        height, width = height + 1, (width + 1) // 2
-    sides = ["left" if (index >> level) & 1 else "right" for level in range(height)]
-    if [step.get("side") for step in steps] != sides:
+    checkpoint_format = archive.checkpoint["format"]
+    leaf = head_leaf(chat["chat_id"], chat["head_version"], chat["head_hash"], checkpoint_format)
+    siblings = [bytes.fromhex(step["hash"]) for step in steps]
+    if checkpoint_format == CHECKPOINT_3:
+        reached = root_from_path(index, leaves, leaf, siblings)
+    else:
+        reached = older_root_from_path(index, leaves, leaf, siblings)
+    if reached is None or [step.get("side") for step in steps] != reached[1]:
         return "its Merkle path does not fit its place in the tree"
-    running = leaf_hash(chat["chat_id"], chat["head_version"], chat["head_hash"])
-    for step in steps:
-        sibling = bytes.fromhex(step["hash"])
-        pair = running + sibling if step["side"] == "right" else sibling + running
-        running = hashlib.sha256(pair).digest()
-    if running.hex() != archive.checkpoint.get("merkle_root"):
+    if reached[0].hex() != archive.checkpoint.get("merkle_root"):
         return "its head is not in the signed checkpoint's Merkle tree"
     return None
+
+
+def older_root_from_path(index: int, size: int, leaf: bytes, path: list[bytes],
+                         ) -> tuple[bytes, list[str]] | None:  # fmt: skip
+    """Formats 1 and 2: one step per level (n -> ceil(n/2) until 1), the side given by the
+    index's bit at that level; a last node paired with itself has its own hash as sibling."""
+    height, width = 0, size
+    while width > 1:
+        height, width = height + 1, (width + 1) // 2
+    if len(path) != height:
+        return None
+    sides = ["left" if (index >> level) & 1 else "right" for level in range(height)]
+    running = leaf
+    for side, sibling in zip(sides, path, strict=True):
+        pair = running + sibling if side == "right" else sibling + running
+        running = hashlib.sha256(pair).digest()
+    return running, sides
 
 
 def load_series(paths: list[Path]) -> list[tuple[str, dict[str, Any]]]:
@@ -331,7 +403,8 @@ def check_series(archive: Archive, series: list[tuple[str, dict[str, Any]]],
         body = signed_part(document)
         if not signature_holds(archive.key, document.get("signature"), canonical(body)):
             findings.append(Finding(name, "its signature does not verify with the key"))
-        if "heads" in document and merkle_root(document["heads"]) != body.get("merkle_root"):
+        if "heads" in document and merkle_root(document["heads"], str(document.get(
+                "format"))) != body.get("merkle_root"):  # fmt: skip
             findings.append(Finding(name, "its heads do not give its Merkle root"))
         if previous is not None:
             findings.extend(Finding(name, p) for p in growth_problems(previous, (name, body)))
@@ -346,7 +419,7 @@ def growth_problems(before: tuple[str, dict[str, Any]], after: tuple[str, dict[s
                     ) -> list[str]:  # fmt: skip
     (name, earlier), (_, later) = before, after
     problems = []
-    if later.get("format") == CHECKPOINT_2 and later.get("previous_digest") != sha256_hex(
+    if later.get("format") != CHECKPOINT_1 and later.get("previous_digest") != sha256_hex(
             canonical(signed_part(earlier))):  # fmt: skip
         problems.append(f"does not follow {name} (its previous_digest is not that one's digest)")
     for count in ("log_position", "events", "chats"):
@@ -397,6 +470,8 @@ def verify(path: Path, pinned: Ed25519PublicKey | None, series: list[Path]) -> d
         "chats": len(archive.manifest.get("chats", [])),
         "log_position": archive.checkpoint.get("log_position"),
         "merkle_root": archive.checkpoint.get("merkle_root"),
+        "checkpoint_format": archive.checkpoint["format"],
+        "merkle_tree": tree_name(archive.checkpoint["format"]),
         "selection": archive.manifest.get("selection"),
         "key_fingerprint": fingerprint(archive.key),
         "key_pinned": pinned is not None,
@@ -404,13 +479,22 @@ def verify(path: Path, pinned: Ed25519PublicKey | None, series: list[Path]) -> d
     }
 
 
+def tree_name(checkpoint_format: str) -> str:
+    return "RFC 9162 tree" if checkpoint_format == CHECKPOINT_3 else "pre-RFC 9162 tree"
+
+
 def print_report(report: dict[str, Any]) -> None:
     print(f"signer's key fingerprint (SHA-256 of the raw Ed25519 key): {report['key_fingerprint']}")
     if not report["key_pinned"]:
         print("  (the archive's own key: compare this fingerprint with the one the signer "
               "published, or pass --public-key)")  # fmt: skip
-    print(f"checkpoint: log position {report['log_position']}, root {report['merkle_root']}; "
+    number = report["checkpoint_format"].rpartition("/")[2]
+    print(f"checkpoint: format {number} ({report['merkle_tree']}), log position "
+          f"{report['log_position']}, root {report['merkle_root']}; "
           f"{report['checkpoints_checked']} earlier checkpoint(s) checked")  # fmt: skip
+    if report["checkpoint_format"] != CHECKPOINT_3:
+        print("  (an older format: its tree hashes leaves and nodes alike and pairs an odd node "
+              "with itself; a new export proves against a format 3 checkpoint)")  # fmt: skip
     print(f"selection: {json.dumps(report['selection'])}")
     if report["intact"]:
         print(f"INTACT: {report['events']} events of {report['chats']} chats, each chain complete "
@@ -442,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pinned = None
         if arguments.public_key:
+            if not arguments.public_key.is_file():  # not to be read as a key that fails
+                raise UnusableInputError(f"public key file not found: {arguments.public_key}")
             pinned = load_key(arguments.public_key.read_bytes(), str(arguments.public_key))
         report = verify(arguments.archive, pinned, arguments.checkpoints)
     except (KeyError, TypeError, ValueError, AttributeError) as error:

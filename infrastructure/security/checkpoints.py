@@ -50,10 +50,25 @@ def load_or_create_key(key_path: Path) -> Ed25519PrivateKey:
     return key
 
 
+class PublicKeyUnusableError(ValueError):
+    """The signer's public key cannot be had: nothing proved or disproved about the log, and
+    not to be reported as a signature that fails."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
 def load_public_key(path: Path) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(path.read_bytes())
+    if not path.is_file():
+        raise PublicKeyUnusableError("PUBLIC_KEY_NOT_FOUND", f"public key file not found: {path}")
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except ValueError:
+        key = None
     if not isinstance(key, Ed25519PublicKey):
-        raise ValueError(f"{path} is not an Ed25519 public key")
+        raise PublicKeyUnusableError("PUBLIC_KEY_INVALID", f"{path} is not an Ed25519 public key "
+                                     "in PEM")  # fmt: skip
     return key
 
 
@@ -116,13 +131,10 @@ def write_checkpoint(
 def check_checkpoint(
     application: Application[Any], checkpoint: Path, public_key: Path
 ) -> list[str]:
-    """Findings against a checkpoint, [] when everything before it is as it was."""
+    """Findings against a checkpoint, [] when everything before it is as it was; a public key
+    that cannot be had raises PublicKeyUnusableError."""
     document = json.loads(checkpoint.read_text(encoding="utf-8"))
-    try:
-        holds = signature_holds(document, load_public_key(public_key))
-    except ValueError:  # not an Ed25519 public key
-        holds = False
-    if not holds:
+    if not signature_holds(document, load_public_key(public_key)):
         return ["the checkpoint's signature does not verify with this public key"]
     return compare(document, digest_log(application, signed_body(document)["log_position"]))
 

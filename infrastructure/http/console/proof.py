@@ -1,6 +1,7 @@
-"""Proof: the chat's hash chain recomputed from the stored events in the page's own request,
-the latest signed checkpoint and whether the chat still proves against it, and the chat's
-events with their canonical encoding and hashes for an outside verifier."""
+"""Proof: the chat's hash chain recomputed from the stored events in the page's own request, and
+its rows in the read models checked against those events; the latest signed checkpoint and
+whether the chat still proves against it; and the chat's events with their canonical encoding
+and hashes, to download for an outside verifier."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from chatledger.infrastructure.http.console.conversation import chat_of, missing
 from chatledger.infrastructure.http.context import Services, StoreUnavailableError, wired_services
 from chatledger.infrastructure.security.checkpoints import (
     DEFAULT_KEY,
+    PublicKeyUnusableError,
     latest_checkpoint,
     load_public_key,
     public_key_path,
@@ -29,10 +31,9 @@ from chatledger.infrastructure.security.checkpoints import (
     signature_holds,
 )
 from chatledger.infrastructure.settings import Settings
-from chatledger.projections.checkpoint import signed_body
-from chatledger.projections.merkle import merkle_root
+from chatledger.projections.checkpoint import format_label, heads_root, signed_body
 from chatledger.projections.proof_export import canonical_record
-from chatledger.projections.verification import ChainVerifier, VerifyReport
+from chatledger.projections.verification import VerifyReport
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -42,12 +43,16 @@ class CheckpointProof:
     """The latest checkpoint's facts and what this chat shows against it."""
 
     name: str
+    format: str = ""  # format 3 (RFC 9162 tree), or an older one
     created_at: str = ""
     log_position: int = 0
     chats: int = 0
     merkle_root: str = ""
     findings: list[str] = field(default_factory=list)
     covered: bool = False  # the chat has a head in the checkpoint
+    # Why the signature could not be checked (no public key there, not an Ed25519 one):
+    # nothing proved either way, and not a signature that fails.
+    unchecked: str | None = None
 
 
 def latest_of(settings: Settings) -> tuple[Path, dict[str, Any]] | None:
@@ -65,18 +70,20 @@ def checkpoint_proof(wired: Services, chat_id: str, report: VerifyReport) -> Che
         return None
     path, document = latest
     body = signed_body(document)
-    proof = CheckpointProof(path.name, str(body.get("created_at")), int(body["log_position"]),
-                            int(body.get("chats", 0)), str(body.get("merkle_root")))  # fmt: skip
+    proof = CheckpointProof(path.name, format_label(document), str(body.get("created_at")),
+                            int(body["log_position"]), int(body.get("chats", 0)),
+                            str(body.get("merkle_root")))  # fmt: skip
     public = wired.settings.checkpoint_public_key or public_key_path(path.parent / DEFAULT_KEY.name)
     try:
         holds = signature_holds(document, load_public_key(public))
-    except (ValueError, OSError):  # no public key there, or not an Ed25519 one
-        holds = False
+    except PublicKeyUnusableError as error:
+        proof.unchecked = error.message
+        return proof
     if not holds:
         proof.findings.append("the checkpoint's signature does not verify with the public key")
         return proof
     heads = {chat: (version, head) for chat, version, head in document.get("heads", [])}
-    if merkle_root(heads) != body["merkle_root"]:
+    if heads_root(document) != body["merkle_root"]:
         proof.findings.append("the checkpoint's heads do not give its Merkle root")
     if chat_id in heads:
         proof.covered = True
@@ -98,8 +105,9 @@ def head_findings(wired: Services, chat_id: str, version: int, head: str) -> lis
 
 
 def verified(wired: Services, chat_id: str) -> VerifyReport:
+    """The chain, and the chat's rows in the read models (what the search shows as fact)."""
     try:
-        return ChainVerifier(wired.pipeline).verify(chat_id)
+        return wired.read_side.verifier().verify(chat_id)
     except ChatLedgerError:
         return VerifyReport()
 
