@@ -139,10 +139,11 @@ def ingest(
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Ingest conversations: ChatLedger's own lines (../shared/data), OpenAI chat-format lines
-    ({"messages": [...]}, every role, tool calls, parts) or ShareGPT lines ({"conversations":
-    [...]}). Every turn keeps its role; one that cannot be recorded is reported on its own
-    (line, turn, code) and the others are recorded. Running it again records nothing new."""
+    """Ingest conversations: ChatLedger's own lines ({"conversation_id": ..., "messages":
+    [...]}), OpenAI chat-format lines ({"messages": [...]}, every role, tool calls, parts) or
+    ShareGPT lines ({"conversations": [...]}). Every turn keeps its role; one that cannot be
+    recorded is reported on its own (line, turn, code) and the others are recorded. Running it
+    again records nothing new."""
     if file != STDIN and not file.is_file() and not file.is_fifo() and not file.is_char_device():
         errors.print(alert("no such file:"), str(file), highlight=False)
         raise typer.Exit(3)
