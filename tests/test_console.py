@@ -239,6 +239,20 @@ def test_statistics_carry_the_charts_series(auditor: httpx.Client) -> None:
     assert [s["name"] for s in data["latency"]["series"]] == ["processing", "first chunk"]
 
 
+def test_statistics_say_when_nothing_was_measured(auditor: httpx.Client) -> None:
+    page = auditor.get("/console/stats", params={"user_id": "zed"}).text  # no reply, no stream
+    summary = page.split('id="stats-summary">')[1].split("</p>")[0]
+    assert "first chunk p95 none recorded" in " ".join(summary.split()) and "None" not in summary
+    for chart in ("errors", "finish_reasons", "models"):
+        figure = page.split(f'id="figure-{chart}"')[1].split("</figure>")[0]
+        assert 'class="no-data"' in figure and "<canvas" not in figure, chart
+    for chart in ("volume", "tokens", "latency", "intents"):
+        figure = page.split(f'id="figure-{chart}"')[1].split("</figure>")[0]
+        assert "<canvas" in figure and "no-data" not in figure, chart
+    data = json.loads(page.split('id="chart-data">')[1].split("</script>")[0])
+    assert data["latency"]["series"][1]["values"] == [None, None]  # drawn as no bar, not as 0
+
+
 def test_signing_out_or_revoking_the_key_ends_the_session(recorded: Api) -> None:
     issued = recorded.services.keys.create("auditor-4", Role.auditor)
     with signed_in(recorded, issued.secret) as client:
