@@ -41,8 +41,9 @@ def recorded_fields(event: Any, with_content: bool, protector: ContentProtector)
     if isinstance(event, Chat.MessageEvent):
         fields["role"] = event.role
         fields["gen_ai.conversation.id"] = event.originator_id
-    if not with_content:  # what the parts and tool calls are, not what they say
-        for name in ("content", "personal_metadata", "refusal"):
+    if not with_content:
+        # No sealed field (titles are sealed too): what parts and tool calls are, not their words.
+        for name in ("content", "personal_metadata", "refusal", "title"):
             fields.pop(name, None)
         if fields.get("parts") is not None:
             fields["parts"] = [without(p, (*SEALED_PART_FIELDS, "length")) for p in fields["parts"]]
@@ -60,8 +61,8 @@ def recorded_fields(event: Any, with_content: bool, protector: ContentProtector)
             fields["tool_calls"] = opener.tool_calls()
         if fields.get("refusal") is not None:
             fields["refusal"] = opener.refusal()
-    if isinstance(event, Chat.Started):
-        fields["title"] = opened_title(event, protector)
+        if isinstance(event, Chat.Started):
+            fields["title"] = opened_title(event, protector)
     for name, gen_ai in GEN_AI_NAMES.items():
         if fields.get(name) is not None:
             fields[gen_ai] = fields[name]

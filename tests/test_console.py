@@ -152,7 +152,7 @@ def test_search_filters_pages_and_exports(auditor: httpx.Client) -> None:
 def test_the_conversation_shows_every_recorded_fact(auditor: httpx.Client) -> None:
     page = auditor.get("/console/chats/chat-support")
     assert page.status_code == 200
-    text = page.text
+    text = page.text.replace("<bdi>", "").replace("</bdi>", "")  # each recorded value's isolation
     for fact in (
         "Charged twice",
         "Why was I charged twice?",
@@ -284,6 +284,20 @@ def test_statistics_carry_the_charts_series(auditor: httpx.Client) -> None:
     assert data["errors"]["labels"] == ["PROVIDER_TIMEOUT"]
     assert data["finish_reasons"]["labels"] == ["stop", "tool_calls"]
     assert [s["name"] for s in data["latency"]["series"]] == ["processing", "first chunk"]
+
+
+def test_statistics_say_when_nothing_was_measured(auditor: httpx.Client) -> None:
+    page = auditor.get("/console/stats", params={"user_id": "zed"}).text  # no reply, no stream
+    summary = page.split('id="stats-summary">')[1].split("</p>")[0]
+    assert "first chunk p95 none recorded" in " ".join(summary.split()) and "None" not in summary
+    for chart in ("errors", "finish_reasons", "models"):
+        figure = page.split(f'id="figure-{chart}"')[1].split("</figure>")[0]
+        assert 'class="no-data"' in figure and "<canvas" not in figure, chart
+    for chart in ("volume", "tokens", "latency", "intents"):
+        figure = page.split(f'id="figure-{chart}"')[1].split("</figure>")[0]
+        assert "<canvas" in figure and "no-data" not in figure, chart
+    data = json.loads(page.split('id="chart-data">')[1].split("</script>")[0])
+    assert data["latency"]["series"][1]["values"] == [None, None]  # drawn as no bar, not as 0
 
 
 def test_signing_out_or_revoking_the_key_ends_the_session(recorded: Api) -> None:

@@ -9,9 +9,10 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Dialog, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect, sync_playwright
 
 from chatledger.infrastructure.security.api_keys import Role
 from chatledger.infrastructure.security.user_erasure import erase_user_and_keys
@@ -157,3 +158,95 @@ def test_an_auditor_walks_the_console_in_a_browser(api: Api, browser: Browser) -
     assert response is not None and response.status == 401
     assert ran == []
     context.close()
+
+
+def auditor_page(api: Api, browser: Browser, key_user: str) -> tuple[BrowserContext, Page]:
+    secret = api.services.keys.create(key_user, Role.auditor).secret
+    context = browser.new_context(base_url=api.base_url, viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.goto("/console/login")
+    page.fill("#api-key", secret)
+    page.click("#sign-in")
+    expect(page).to_have_url(f"{api.base_url}/console/search")
+    return context, page
+
+
+def test_every_link_from_the_chat_list_lands_on_that_chat(api: Api, browser: Browser) -> None:
+    """Ids a browser would take apart if they were not one encoded segment: `a/b/../c` would
+    be chat `a/c` (another user's), `a/proof` the proof of chat `a`, `q#x` chat `q`."""
+    alice = {"a/b/../c": "Plan of alice", "a/proof": "Proofs of alice", "q#x": "Fragment of alice"}
+    oscar = {"a/c": "Secret of oscar", "a": "Other secret of oscar", "q": "Third secret of oscar"}
+    pipeline = api.services.pipeline
+    for owner, chats in (("alice", alice), ("oscar", oscar)):
+        for chat_id, title in chats.items():
+            assert pipeline.start_chat(chat_id, owner, title=title).success
+            assert pipeline.persist_user_message(chat_id, owner, f"{title}, said").success
+    api.settled()
+    context, page = auditor_page(api, browser, "auditor-links")
+    for chat_id, title in alice.items():
+        page.goto("/console/search?user_id=alice&event_type=Started")
+        page.locator("a.chat-link", has_text=chat_id).first.click()
+        expect(page.locator(".chat-head h1 code")).to_have_text(chat_id)
+        expect(page.locator(".chat-title")).to_contain_text(f"{title} · owner alice")
+        tabs = {"Time travel": ".chat-head h1 code", "Proof": ".chat-head h1 code",
+                "Statistics": "input[name=chat_id]", "Events": "input[name=chat_id]"}  # fmt: skip
+        for tab, names_the_chat in tabs.items():
+            page.goto(f"/console/search?user_id=alice&chat_id={quote(chat_id)}")
+            page.locator("a.chat-link").first.click()
+            page.locator(".chat-head nav.tabs a", has_text=tab).click()
+            if names_the_chat.startswith("input"):
+                expect(page.locator(names_the_chat)).to_have_value(chat_id)
+            else:
+                expect(page.locator(names_the_chat)).to_have_text(chat_id)
+            if tab == "Proof":
+                expect(page.locator(".chat-head h1")).to_have_text(f"Proof of chat {chat_id}")
+                expect(page.locator("#chain-verdict")).to_contain_text("Intact: 2 events")
+            if tab == "Events":
+                expect(page.locator("#results tbody tr")).to_have_count(2)
+            assert "oscar" not in page.locator("main").inner_text(), (chat_id, tab)
+    context.close()
+
+
+def test_recorded_bidi_and_invisible_characters_cannot_turn_the_consoles_words(
+    api: Api, browser: Browser
+) -> None:
+    """A right-to-left override in a title would reverse the page's own words after it ("owner
+    mallory" read "yrollam renwo"): each recorded value is isolated in a <bdi>, and every
+    character that shows nothing or turns the text is shown as a marker."""
+    pipeline = api.services.pipeline
+    assert pipeline.start_chat("chat-bidi", "mallory", title="\u202eTitle", model="gpt-4o").success
+    assert pipeline.persist_user_message("chat-bidi", "mallory", "\u202eevil a\u200bb",
+                                         message_id="bidi-1").success  # fmt: skip
+    api.settled()
+    context, page = auditor_page(api, browser, "auditor-bidi")
+    page.goto("/console/chats/chat-bidi")
+    title = page.locator(".chat-title")
+    expect(title).to_contain_text("<U+202E>Title · owner mallory · model gpt-4o")
+    expect(title.locator("bdi .ctl").first).to_have_text("<U+202E>")
+    expect(page.locator(".content bdi")).to_have_text("<U+202E>evil a<U+200B>b")
+    shown = page.locator("body").inner_text()
+    assert not any(char in shown for char in ("\u202e", "\u200b")), shown
+    for word in ("owner", "model", "tokens"):  # drawn left to right, as they read
+        first, last = page.evaluate(FIRST_AND_LAST_LETTER_X, word)
+        assert first < last, word
+    page.screenshot(path=artefacts(backend_of(api)) / "bidi.png", full_page=True)
+    context.close()
+
+
+# Where the first and the last letter of the first occurrence of a word are drawn.
+FIRST_AND_LAST_LETTER_X = """word => {
+  const walker = document.createTreeWalker(document.querySelector("main"), NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const at = node.data.indexOf(word);
+    if (at < 0) { continue; }
+    const range = document.createRange();
+    const x = i => { range.setStart(node, at + i); range.setEnd(node, at + i + 1);
+                     return range.getBoundingClientRect().left; };
+    return [x(0), x(word.length - 1)];
+  }
+  throw new Error("not on the page: " + word);
+}"""
+
+
+def backend_of(api: Api) -> str:
+    return "sqlite" if api.database_url.startswith("sqlite") else "postgres"

@@ -209,8 +209,9 @@ def test_titles_are_sealed_and_read_back(
     assert started.title.startswith("aesgcm:v1:")  # type: ignore[attr-defined]
     replayed = read_side.replay_chat("c", "alice").chat
     assert replayed is not None and replayed.title == "My landlord dispute"
-    trail = read_side.audit_trail("alice").records
+    trail = read_side.audit_trail("alice", with_content=True).records
     assert trail[0]["fields"]["title"] == "My landlord dispute"
+    assert "title" not in read_side.audit_trail("alice").records[0]["fields"]  # a sealed field
     read_side.erase_user("alice", reason="request", requested_by="dpo")
     replayed = read_side.replay_chat("c", "alice").chat
     assert replayed is not None and replayed.title == ERASED_CONTENT

@@ -12,17 +12,17 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
 from chatledger.infrastructure.cli.failures import first_line
+from chatledger.infrastructure.cli.literal_console import LiteralConsole, alert, caution
 from chatledger.infrastructure.observability.structured_logging import configure_logging
 from chatledger.infrastructure.settings import Settings, SettingsError
 from chatledger.projections.read_side import ReadSide
 
-console = Console()  # results, for people
-errors = Console(stderr=True)  # what went wrong, so that stdout stays parseable
+console = LiteralConsole()  # results, for people
+errors = LiteralConsole(stderr=True)  # what went wrong, so that stdout stays parseable
 DatabaseOption = Annotated[
     str | None,
     typer.Option("--database-url", help="Overrides CHATLEDGER_DATABASE_URL "
@@ -44,7 +44,7 @@ def command_settings(database_url: str | None, verbose: bool = False) -> Setting
     try:
         settings = Settings(**overrides)
     except (SettingsError, ValueError) as error:
-        errors.print(f"[red]cannot open the database:[/red] {error}", highlight=False)
+        errors.print(alert("cannot open the database:"), str(error), highlight=False)
         raise typer.Exit(3) from None
     # The command line is an application: it sets up logging, which the library never does.
     configure_logging(settings.log_format, settings.log_level)
@@ -56,7 +56,7 @@ def command_settings(database_url: str | None, verbose: bool = False) -> Setting
 
 def print_warnings(warnings: list[str]) -> None:
     for warning in warnings:
-        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        errors.print(caution("warning:"), warning, highlight=False)
 
 
 @contextmanager
@@ -67,10 +67,10 @@ def opened_pipeline(
     try:
         pipeline = bootstrap(settings)
     except (SettingsError, OSError, ValueError) as error:
-        errors.print(f"[red]cannot open the database:[/red] {error}", highlight=False)
+        errors.print(alert("cannot open the database:"), str(error), highlight=False)
         raise typer.Exit(3) from None
     except Exception as error:  # driver errors of every kind: the database is not usable
-        errors.print(f"[red]cannot open the database:[/red] {first_line(error)}", highlight=False)
+        errors.print(alert("cannot open the database:"), first_line(error), highlight=False)
         raise typer.Exit(3) from None
     try:
         yield pipeline, settings
@@ -86,9 +86,7 @@ def opened_read_side(
         try:
             read_side = build_read_side(settings, pipeline, **options)
         except Exception as error:  # the read models' tables cannot be reached or created
-            errors.print(
-                f"[red]cannot open the read models:[/red] {first_line(error)}", highlight=False
-            )
+            errors.print(alert("cannot open the read models:"), first_line(error), highlight=False)
             raise typer.Exit(3) from None
         try:
             yield read_side, settings

@@ -16,6 +16,7 @@ from chatledger.infrastructure.cli.common import (
     console,
     errors,
     opened_read_side,
+    print_warnings,
 )
 from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel
 from chatledger.infrastructure.security.api_keys import ApiKeyStore
@@ -57,8 +58,7 @@ def erase_user(
         print(json.dumps(document))
     else:
         print_erasure(document)
-    for warning in result.warnings:
-        errors.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=False)
+    print_warnings(result.warnings)
     if not result.success:
         raise typer.Exit(1)
 

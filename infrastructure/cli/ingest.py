@@ -22,6 +22,7 @@ from chatledger.infrastructure.cli.common import (
     errors,
     opened_pipeline,
 )
+from chatledger.infrastructure.cli.literal_console import alert
 from chatledger.infrastructure.ingest.conversations import (
     STDIN,
     Conversation,
@@ -138,12 +139,13 @@ def ingest(
     as_json: JsonOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Ingest conversations: ChatLedger's own lines (../shared/data), OpenAI chat-format lines
-    ({"messages": [...]}, every role, tool calls, parts) or ShareGPT lines ({"conversations":
-    [...]}). Every turn keeps its role; one that cannot be recorded is reported on its own
-    (line, turn, code) and the others are recorded. Running it again records nothing new."""
+    """Ingest conversations: ChatLedger's own lines ({"conversation_id": ..., "messages":
+    [...]}), OpenAI chat-format lines ({"messages": [...]}, every role, tool calls, parts) or
+    ShareGPT lines ({"conversations": [...]}). Every turn keeps its role; one that cannot be
+    recorded is reported on its own (line, turn, code) and the others are recorded. Running it
+    again records nothing new."""
     if file != STDIN and not file.is_file() and not file.is_fifo() and not file.is_char_device():
-        errors.print(f"[red]no such file:[/red] {file}", highlight=False)
+        errors.print(alert("no such file:"), str(file), highlight=False)
         raise typer.Exit(3)
     if workers > 1:
         if count_lines(file) is None:
@@ -157,7 +159,7 @@ def ingest(
             shown_progress(ingest_in_processes(job, totals), lines_of(file), quiet=as_json)
         except WorkersFailedError as failure:
             for problem in failure.problems:
-                errors.print(f"[red]{problem}[/red]; run the ingest again to record the rest")
+                errors.print(alert(problem), "; run the ingest again to record the rest", sep="")
             if failure.database_unusable:
                 raise typer.Exit(3) from None
             problems = failure.problems

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from chatledger.domain.errors import ChatLedgerError
 from chatledger.infrastructure.cli.common import (
@@ -21,6 +22,7 @@ from chatledger.infrastructure.cli.common import (
     opened_pipeline,
     opened_read_side,
 )
+from chatledger.infrastructure.cli.literal_console import alert
 from chatledger.infrastructure.cli.read import progress_bar
 from chatledger.infrastructure.security.checkpoints import (
     DEFAULT_KEY,
@@ -110,7 +112,7 @@ def signers_key(checkpoint: Path) -> Path:
     for candidate in (checkpoint.parent / DEFAULT_PUBLIC_KEY.name, DEFAULT_PUBLIC_KEY):
         if candidate.is_file():
             return candidate
-    errors.print(f"[red]no public key:[/red] {DEFAULT_PUBLIC_KEY.name} is neither beside "
+    errors.print(alert("no public key:"), f"{DEFAULT_PUBLIC_KEY.name} is neither beside "
                  f"{checkpoint} nor in the working folder; name it with --public-key",
                  highlight=False)  # fmt: skip
     raise typer.Exit(3)
@@ -124,14 +126,14 @@ def print_problem(code: str, message: str, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"intact": False, "error": {"code": code, "message": message}}))
     else:
-        errors.print(f"[red]{code}[/red]: {message}", highlight=False)
+        errors.print(alert(f"{code}:"), message, highlight=False)
 
 
 def print_verification(
     result: VerifyReport, findings: list[str], checkpoint: Path | None, label: str | None
 ) -> None:
-    verdict = "[green]intact[/green]" if result.intact else "[red]BROKEN[/red]"
-    console.print(f"{result.events:,} events in {result.chats:,} chats: {verdict}")
+    verdict = Text("intact", style="green") if result.intact else alert("BROKEN")
+    console.print(f"{result.events:,} events in {result.chats:,} chats:", verdict)
     if result.broken:
         table = Table(title="first broken link of each chat")
         for column in ("chat", "version", "problem", "expected", "found"):
@@ -148,7 +150,7 @@ def print_verification(
                           row.expected, row.found)  # fmt: skip
         console.print(table)
     for finding in findings:
-        console.print(f"[red]checkpoint:[/red] {finding}")
+        console.print(alert("checkpoint:"), finding)
     if checkpoint is not None and not findings:
         console.print(f"checkpoint {checkpoint.name} ({label}): everything before it is as it "
                       "was", highlight=False)  # fmt: skip

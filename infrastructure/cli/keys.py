@@ -14,6 +14,7 @@ from rich.table import Table
 from chatledger.domain.errors import ChatLedgerError
 from chatledger.infrastructure.cli.common import DatabaseOption, JsonOption, console, errors
 from chatledger.infrastructure.cli.failures import first_line
+from chatledger.infrastructure.cli.literal_console import alert
 from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role, Scope
 from chatledger.infrastructure.settings import Settings, SettingsError
@@ -30,10 +31,10 @@ def opened_keys(database_url: str | None) -> Iterator[ApiKeyStore]:
         database = read_model_database(settings)
         store = ApiKeyStore(database)
     except (SettingsError, ValueError) as error:
-        errors.print(f"[red]cannot open the database:[/red] {error}", highlight=False)
+        errors.print(alert("cannot open the database:"), str(error), highlight=False)
         raise typer.Exit(3) from None
     except Exception as error:  # driver errors of every kind
-        errors.print(f"[red]cannot open the database:[/red] {first_line(error)}", highlight=False)
+        errors.print(alert("cannot open the database:"), first_line(error), highlight=False)
         raise typer.Exit(3) from None
     try:
         yield store

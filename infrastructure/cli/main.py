@@ -58,6 +58,7 @@ app = typer.Typer(
     help=__doc__,
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",
     pretty_exceptions_show_locals=False,
 )
 

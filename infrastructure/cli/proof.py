@@ -20,6 +20,7 @@ from chatledger.infrastructure.cli.common import (
     opened_pipeline,
 )
 from chatledger.infrastructure.cli.integrity import print_refusal
+from chatledger.infrastructure.cli.literal_console import alert
 from chatledger.infrastructure.cli.read import progress_bar
 from chatledger.infrastructure.security.checkpoints import DEFAULT_KEY
 from chatledger.infrastructure.security.proof_archive import export_proof, write_verifier
@@ -96,7 +97,7 @@ def _export(pipeline: Any, selection: Selection, key: Path, output: Path, checkp
     except MapperDeserialisationError:
         raise  # an event cannot be read: the command line's failure (exit 1), not a file's
     except (OSError, ValueError) as error:  # no key, a key that is not Ed25519, a folder
-        errors.print(f"[red]cannot export:[/red] {error}", highlight=False)
+        errors.print(alert("cannot export:"), str(error), highlight=False)
         raise typer.Exit(3) from None
 
 

@@ -34,6 +34,7 @@ from chatledger.infrastructure.cli.common import (
     opened_read_side,
     print_warnings,
 )
+from chatledger.infrastructure.cli.literal_console import alert
 from chatledger.infrastructure.read_store.following import follow_until_stopped
 from chatledger.projections.projections import PROJECTIONS
 from chatledger.projections.quarantine import QuarantinedEvent
@@ -218,7 +219,7 @@ def stats(
     if result.error is not None:
         if not as_json:
             error = result.error
-            errors.print(f"[red]{error.code}[/red]: {error.message}. {error.recovery_hint}")
+            errors.print(alert(f"{error.code}:"), f"{error.message}. {error.recovery_hint}")
         raise typer.Exit(1)
 
 
@@ -277,7 +278,7 @@ def replay(
         print_warnings(result.warnings)
     if result.error is not None:
         if not as_json:
-            errors.print(f"[red]{result.error.code}[/red]: {result.error.message}")
+            errors.print(alert(f"{result.error.code}:"), result.error.message)
         raise typer.Exit(1)
 
 

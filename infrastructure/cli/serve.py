@@ -16,6 +16,7 @@ import typer
 from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
 from chatledger.infrastructure.cli.common import DatabaseOption, command_settings, errors
 from chatledger.infrastructure.cli.failures import first_line
+from chatledger.infrastructure.cli.literal_console import alert
 from chatledger.infrastructure.read_store.following import following
 from chatledger.infrastructure.settings import Settings
 
@@ -71,7 +72,7 @@ def serve(
         else:
             serve_in_processes(config, settings, follow, poll_seconds)
     except Exception as error:  # the factory could not open the database or its tables
-        errors.print(f"[red]cannot open the database:[/red] {first_line(error)}", highlight=False)
+        errors.print(alert("cannot open the database:"), first_line(error), highlight=False)
         raise typer.Exit(3) from None
 
 

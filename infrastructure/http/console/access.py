@@ -8,7 +8,6 @@ script files, a second defence behind the templates' autoescaping against record
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from chatledger.infrastructure.http.console.sessions import COOKIE, ConsoleSessions, Session
+from chatledger.infrastructure.http.console.template_filters import install_filters
 from chatledger.infrastructure.http.context import (
     Caller,
     Services,
@@ -115,15 +115,11 @@ async def denied(request: Request, error: Exception) -> Response:
     return render(request, "denied.html", {"status": status, "auditor": None}, status)
 
 
-def as_json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, indent=1, sort_keys=True)
-
-
 def install(app: FastAPI, services: Services, routers: list[Any]) -> None:
     secret = services.settings.console_session_secret
     sessions = ConsoleSessions(secret.get_secret_value().encode() if secret else None)
     templates = Jinja2Templates(directory=HERE / "templates")  # autoescapes .html
-    templates.env.filters["pretty_json"] = as_json_text
+    install_filters(templates.env)
     app.state.console = Console(sessions, templates)
     app.add_exception_handler(ConsoleDeniedError, denied)
     for router in routers:

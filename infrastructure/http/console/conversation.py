@@ -15,6 +15,7 @@ from starlette.responses import Response
 from chatledger.domain.ports import ERASED_CONTENT
 from chatledger.domain.unreadable_events import chat_owner
 from chatledger.infrastructure.http.console.access import AuditorDep, render
+from chatledger.infrastructure.http.console.chat_urls import SentPathRoute
 from chatledger.infrastructure.http.context import (
     IsoTime,
     Services,
@@ -23,7 +24,7 @@ from chatledger.infrastructure.http.context import (
 )
 from chatledger.projections.read_side import ReplayResult
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=SentPathRoute)
 JSON_COLUMNS = ("parts", "tool_calls", "finish_reasons", "metadata", "personal_metadata",
                 "context_items", "intent_keywords")  # fmt: skip
 
@@ -89,7 +90,7 @@ def chat_page(
     return render(request, template, context)
 
 
-@router.get("/chats/{chat_id:path}/replay")
+@router.get("/chats/{chat_id}/replay")
 def time_travel(
     request: Request, chat_id: str, auditor: AuditorDep,
     version: Annotated[int | None, Query(ge=1)] = None, at: IsoTime | None = None,
@@ -97,6 +98,6 @@ def time_travel(
     return chat_page(request, auditor, chat_id, version, at, "replay.html")
 
 
-@router.get("/chats/{chat_id:path}")
+@router.get("/chats/{chat_id}")
 def conversation(request: Request, chat_id: str, auditor: AuditorDep) -> Response:
     return chat_page(request, auditor, chat_id, None, None, "chat.html")

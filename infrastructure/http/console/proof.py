@@ -19,6 +19,7 @@ from chatledger.domain.chain import recompute_hash
 from chatledger.domain.errors import ChatLedgerError
 from chatledger.domain.unreadable_events import UnreadableEvent, readable_events
 from chatledger.infrastructure.http.console.access import SECURITY_HEADERS, AuditorDep, render
+from chatledger.infrastructure.http.console.chat_urls import SentPathRoute
 from chatledger.infrastructure.http.console.conversation import chat_of, missing
 from chatledger.infrastructure.http.context import Services, StoreUnavailableError, wired_services
 from chatledger.infrastructure.security.checkpoints import (
@@ -35,7 +36,7 @@ from chatledger.projections.checkpoint import format_label, heads_root, signed_b
 from chatledger.projections.proof_export import canonical_record
 from chatledger.projections.verification import VerifyReport
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+router = APIRouter(prefix="/console", include_in_schema=False, route_class=SentPathRoute)
 
 
 @dataclass
@@ -112,7 +113,7 @@ def verified(wired: Services, chat_id: str) -> VerifyReport:
         return VerifyReport()
 
 
-@router.get("/chats/{chat_id:path}/proof/events.jsonl")
+@router.get("/chats/{chat_id}/proof/events.jsonl")
 def proof_download(request: Request, chat_id: str, auditor: AuditorDep) -> Response:
     wired = wired_services(request)
     if chat_of(wired, chat_id) is None:
@@ -136,7 +137,7 @@ def event_lines(wired: Services, chat_id: str) -> Iterator[bytes]:
         yield (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-@router.get("/chats/{chat_id:path}/proof")
+@router.get("/chats/{chat_id}/proof")
 def proof_page(request: Request, chat_id: str, auditor: AuditorDep) -> Response:
     wired = wired_services(request)
     chat = chat_of(wired, chat_id)

@@ -1,5 +1,5 @@
-"""The console's routers, in the order their paths must be tried (a chat's proof and replay
-before the chat itself: chat ids may hold "/")."""
+"""The console's routers. A chat's pages take its id as one percent-encoded path segment
+(chat_urls.py), so no chat's path is another's page whatever the order."""
 
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ def hours_of(since: str, now: datetime) -> list[str]:
 
 def chart_data(stats: PersistenceStats, volume: list[tuple[str, int]], since: str,
                now: datetime) -> dict[str, Any]:  # fmt: skip
-    """What the charts draw: one entry per chart, labels and named series."""
+    """What the charts draw: one entry per chart, labels and named series (null where nothing
+    was measured), and whether it has anything to draw at all."""
     per_hour = dict(volume)
     hours = hours_of(since, now)
     processing, ttfc = stats.processing_time, stats.streaming.time_to_first_chunk
@@ -38,7 +39,7 @@ def chart_data(stats: PersistenceStats, volume: list[tuple[str, int]], since: st
         return {"title": title, "labels": list(figures),
                 "series": [{"name": title, "values": list(figures.values())}]}  # fmt: skip
 
-    return {
+    charts = {
         "volume": {"title": "Messages per hour", "labels": [h[5:] + "h" for h in hours],
                    "series": [{"name": "messages",
                                "values": [per_hour.get(h, 0) for h in hours]}]},
@@ -48,15 +49,17 @@ def chart_data(stats: PersistenceStats, volume: list[tuple[str, int]], since: st
                        stats.tokens_own, stats.tokens_provider_input,
                        stats.tokens_provider_output]}]},
         "latency": {"title": "Latency (ms)", "labels": ["p50", "p95"],
-                    "series": [{"name": "processing", "values": [processing.p50_ms or 0,
-                                                                   processing.p95_ms or 0]},
-                               {"name": "first chunk", "values": [ttfc.p50_ms or 0,
-                                                                    ttfc.p95_ms or 0]}]},
+                    "series": [{"name": "processing", "values": [processing.p50_ms,
+                                                                   processing.p95_ms]},
+                               {"name": "first chunk", "values": [ttfc.p50_ms,
+                                                                    ttfc.p95_ms]}]},
         "errors": keyed("Errors by code", stats.errors_by_code),
         "intents": keyed("Intents", stats.intents),
         "models": keyed("Models", stats.models),
         "finish_reasons": keyed("Finish reasons", stats.finish_reasons),
     }  # fmt: skip
+    return {name: chart | {"empty": not any(v for s in chart["series"] for v in s["values"])}
+            for name, chart in charts.items()}  # fmt: skip
 
 
 @router.get("/stats")
