@@ -1,4 +1,5 @@
-"""`chatledger audit`: filters, formats, content only on request, event order."""
+"""`chatledger audit`: filters, formats, content only on request, event order; one vocabulary of
+event types and one CSV layout for the CLI, the HTTP API and the console."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import io
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
+from chatledger.domain.event_types import EVENT_TYPES
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.infrastructure.cli.main import app
+from chatledger.infrastructure.security.api_keys import Role
 from chatledger.projections.read_side import ReadSide
 from chatledger.projections.views import AuditFilter
+from tests.http_server import Api
 from tests.test_read_models import conversation
 
 runner = CliRunner()
@@ -60,3 +64,55 @@ def test_the_table_shows_the_first_events(pipeline: PersistencePipeline, databas
     shown = runner.invoke(app, ["audit", "--chat", "c-b", "--database-url", database_url])
     assert shown.exit_code == 0
     assert "audit trail" in shown.stdout
+
+
+def audited(database_url: str, *arguments: str) -> Result:
+    return runner.invoke(app, ["audit", "--database-url", database_url, *arguments],
+                         env={"COLUMNS": "300"})  # fmt: skip
+
+
+def test_an_event_type_is_named_in_either_form_and_any_case(
+    pipeline: PersistencePipeline, database_url: str
+) -> None:
+    conversation(pipeline)
+    found = []
+    for name in ("StreamFailed", "Chat.StreamFailed", "streamfailed", "CHAT.STREAMFAILED"):
+        shown = audited(database_url, "--event-type", name, "--format", "jsonl")
+        assert shown.exit_code == 0, shown.output
+        found.append([json.loads(line)["message_id"] for line in shown.stdout.splitlines()])
+    assert found == [["s2", "s3"]] * 4
+    erased = audited(database_url, "--event-type", "DataSubject.Erased", "--format", "jsonl")
+    assert erased.exit_code == 0 and erased.stdout == ""
+
+
+def test_an_unknown_event_type_is_a_usage_error_that_lists_the_types(database_url: str) -> None:
+    types = ", ".join(EVENT_TYPES)
+    assert types.startswith("Started, SystemMessageRecorded, DeveloperMessageRecorded")
+    shown = audited(database_url, "--event-type", "Bogus")
+    assert shown.exit_code == 2
+    assert f"Invalid value for '--event-type': unknown event type; the types are {types}" in (
+        shown.stderr)  # fmt: skip
+    assert all(name in audited(database_url, "--help").stdout for name in EVENT_TYPES)
+
+
+def test_the_http_api_and_the_console_read_event_types_alike(api: Api) -> None:
+    chat = "audit-http-1"
+    with api.client() as client:
+        assert client.post("/v1/chats", json={"chat_id": chat}).status_code == 201
+        client.post(f"/v1/chats/{chat}/messages/user", json={"content": "hi"})
+        asked = {"chat_id": chat, "event_type": "chat.usermessagerecorded"}
+        lines = client.get("/v1/audit", params=asked).text.splitlines()
+        assert [json.loads(line)["event_type"] for line in lines] == ["UserMessageRecorded"]
+        bogus = client.get("/v1/audit", params={"event_type": "Bogus"})
+        assert bogus.status_code == 422
+        assert bogus.json()["error"]["message"] == (
+            f"query.event_type.0: unknown event type; the types are {', '.join(EVENT_TYPES)}"
+        )
+    with api.client(Role.auditor) as auditor:
+        found = auditor.get(
+            "/console/search",
+            params={"chat_id": chat, "role": "user", "event_type": "CHAT.USERMESSAGERECORDED"},
+        )
+        assert found.status_code == 200 and found.text.count('class="chat-link"') == 1
+        refused = auditor.get("/console/search", params={"event_type": "Bogus"})
+        assert refused.status_code == 422 and "unknown event type; the types are" in refused.text

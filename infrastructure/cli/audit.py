@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
@@ -27,15 +28,26 @@ from rich.table import Table
 
 from chatledger.domain.boundary import validate
 from chatledger.domain.errors import ChatLedgerError
+from chatledger.domain.event_types import EVENT_TYPES
+from chatledger.domain.query_bounds import INSTANT_FORM
 from chatledger.infrastructure.cli.common import (
     DatabaseOption,
     console,
     opened_read_side,
     print_warnings,
 )
+from chatledger.infrastructure.cli.option_types import (
+    parse_event_type,
+    parse_instant,
+    parse_limit,
+    usage_error,
+)
 from chatledger.projections.audit_export import CSV_COLUMNS
 from chatledger.projections.read_side import AuditFilterInput
 from chatledger.projections.views import AuditFilter
+
+OPTIONS = {"user_id": "--user", "chat_id": "--chat", "message_id": "--message",
+           "event_types": "--event-type", "since": "--since", "until": "--until"}  # fmt: skip
 
 
 class Format(StrEnum):
@@ -87,13 +99,22 @@ def audit(
         str | None, typer.Option("--message", help="Events of this message id.")
     ] = None,
     event_types: Annotated[
-        list[str] | None, typer.Option("--event-type", help="E.g. UserMessageRecorded; repeatable.")
+        list[str] | None,
+        typer.Option(
+            "--event-type",
+            parser=parse_event_type,
+            help=(
+                f"One of {', '.join(EVENT_TYPES)} (any case, `Chat.` before it or not); repeatable."
+            ),
+        ),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="From this time on (ISO 8601, inclusive).")
+        datetime | None,
+        typer.Option(parser=parse_instant, help=f"From this time on (inclusive), {INSTANT_FORM}."),
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Before this time (ISO 8601, exclusive).")
+        datetime | None,
+        typer.Option(parser=parse_instant, help=f"Before this time (exclusive), {INSTANT_FORM}."),
     ] = None,
     output_format: Annotated[
         Format, typer.Option("--format", help="table, jsonl or csv.")
@@ -104,7 +125,7 @@ def audit(
     with_content: Annotated[
         bool, typer.Option("--with-content", help="Include message content.")
     ] = False,
-    limit: Annotated[int, typer.Option(min=1, help="Rows of the table format.")] = 50,
+    limit: Annotated[int, typer.Option(parser=parse_limit, help="Rows of the table format.")] = 50,
     database_url: DatabaseOption = None,
 ) -> None:
     """Compliance queries over the audit index, in event order: position, time, chat, user,
@@ -131,13 +152,12 @@ def audit(
 
 
 def audit_filter(**fields: Any) -> AuditFilter:
-    """The filter, validated: ids, event types and times only (exit 2 for anything else)."""
+    """The filter, validated: ids, event types and times only (exit 2 naming the option)."""
     given = {name: value for name, value in fields.items() if value not in (None, [])}
     try:
         return validate(AuditFilterInput, **given).to_filter()
     except ChatLedgerError as error:
-        names = ", ".join(problem["field"] for problem in error.details["errors"])
-        raise typer.BadParameter(f"not an id, event type or ISO time: {names}") from None
+        raise usage_error(error.details["errors"], OPTIONS) from None
 
 
 def print_table(records: list[dict[str, Any]], limit: int) -> None:
