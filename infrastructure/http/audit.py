@@ -31,7 +31,7 @@ from chatledger.infrastructure.http.context import (
 )
 from chatledger.infrastructure.http.paging import CursorQuery, cursor_for, position_of
 from chatledger.infrastructure.http.results import ERROR_RESPONSES, ForbiddenError, as_response
-from chatledger.projections.audit_export import CSV_COLUMNS, audit_page
+from chatledger.projections.audit_export import CSV_COLUMNS, audit_page, csv_row
 from chatledger.projections.read_side import AuditFilterInput, AuditTrailResult
 from chatledger.projections.views import AuditFilter
 
@@ -54,7 +54,8 @@ class AuditStreamFailedError(Exception):
 AUDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Audit records in event order: one JSON object per line (ndjson), or "
-        "CSV with the recorded fields as JSON in the last column",
+        "CSV with a column for each common field (role, model, tokens, usage, finish "
+        "reasons, status, error code) and the other recorded fields as JSON in the last",
         "content": {
             "application/x-ndjson": {"schema": {"type": "string"}},
             "text/csv": {"schema": {"type": "string"}},
@@ -226,9 +227,7 @@ def csv_text(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for batch in batched(records):
-        for record in batch:
-            fields = json.dumps(record["fields"], ensure_ascii=False, default=str)
-            writer.writerow([fields if c == "fields" else record[c] for c in CSV_COLUMNS])
+        writer.writerows(csv_row(record) for record in batch)
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
         buffer.truncate()
