@@ -111,9 +111,10 @@ def test_the_table_of_messages_not_recorded_gives_each_reason(
 ) -> None:
     line = {"conversation_id": "conv-bad", "messages": [{"role": "wizard", "content": "x"}]}
     path = write_lines(tmp_path / "bad.jsonl", line)
-    shown = CliRunner().invoke(app, ["ingest", str(path), "--database-url", database_url],
-                               env={"COLUMNS": "200"})  # fmt: skip
-    assert shown.exit_code == 1
+    env = {**os.environ, "CHATLEDGER_DATABASE_URL": database_url, "COLUMNS": "200"}
+    shown = subprocess.run([sys.executable, "-m", "chatledger", "ingest", str(path)], env=env,
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert shown.returncode == 1, shown.stderr
     assert "role must be one of system, developer, user, assistant, tool" in shown.stdout
     assert "wizard" not in shown.stdout
 
