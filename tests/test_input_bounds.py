@@ -5,6 +5,7 @@ signed 64-bit, and a time whose zone carries it past year 1 or 9999 in UTC is no
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from chatledger.domain.query_bounds import INT64_MAX
 from chatledger.infrastructure.http.console.routes import ROUTERS as CONSOLE_ROUTERS
 from chatledger.infrastructure.http.context import query_parameters
+from chatledger.infrastructure.http.paging import query_digest
 from chatledger.infrastructure.ledger.ledger import Ledger
 from chatledger.infrastructure.security.api_keys import Role
 from tests.http_server import Api
@@ -209,6 +211,18 @@ def test_the_out_of_range_requests_of_the_report_are_422_naming_the_parameter(
             answer = auditor.get(path, params={name: value})
             assert answer.status_code == 422, answer.text
             assert answer.json()["error"]["message"].startswith(f"query.{name}: "), answer.text
+
+
+def test_a_cursor_made_to_hold_a_position_beyond_the_integers_is_refused(
+    api: Api, document: dict[str, Any]
+) -> None:
+    query = {"user_id": OWNER, "since": None, "until": None}
+    text = f"{INT64_MAX + 1}.{query_digest(query)}"  # the digest is no secret: a client can
+    cursor = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    with api.client(Role.auditor) as auditor:
+        answer = auditor.get(f"/v1/users/{OWNER}/chats", params={"cursor": cursor})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["message"] == "query.cursor: not a cursor of this query"
 
 
 def test_no_console_parameter_answers_a_server_error(api: Api, document: dict[str, Any]) -> None:

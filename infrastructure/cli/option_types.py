@@ -1,5 +1,5 @@
-"""Option values read by the domain's own types (versions, positions, page sizes, instants,
-event types), so that the command line takes what the Python and HTTP APIs take. Anything else
+"""Option values read by the domain's own types (versions, page sizes, instants, event
+types), so that the command line takes what the Python and HTTP APIs take. Anything else
 is a usage error (exit 2) naming the option and the form it wants, never the value given."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pydantic import TypeAdapter, ValidationError
 
 from chatledger.domain.boundary import described_problems
 from chatledger.domain.event_types import EventType
-from chatledger.domain.query_bounds import Instant, Limit, Position, Version
+from chatledger.domain.query_bounds import Instant, Limit, Version
 
 
-def parser_of(kind: Any, name: str) -> Callable[[str], Any]:
-    """A typer parser that reads an option's text as `kind` (its metavar is `name`)."""
+def parser_of(kind: Any) -> Callable[[str], Any]:
+    """A typer parser that reads an option's text as `kind`."""
     adapter: TypeAdapter[Any] = TypeAdapter(kind)
 
     def parse(text: str) -> Any:
@@ -26,7 +26,6 @@ def parser_of(kind: Any, name: str) -> Callable[[str], Any]:
             problems = described_problems(error.errors(include_input=False, include_url=False))
             raise typer.BadParameter("; ".join(p["problem"] for p in problems)) from None
 
-    parse.__name__ = name
     return parse
 
 
@@ -44,8 +43,7 @@ def usage_error(
     return typer.BadParameter(message, param_hint=", ".join(named))
 
 
-parse_version = parser_of(Version, "version")
-parse_position = parser_of(Position, "position")
-parse_limit = parser_of(Limit, "limit")
-parse_instant = parser_of(Instant, "time")
-parse_event_type = parser_of(EventType, "event_type")
+parse_version = parser_of(Version)
+parse_limit = parser_of(Limit)
+parse_instant = parser_of(Instant)
+parse_event_type = parser_of(EventType)
