@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -26,13 +26,38 @@ def validate(schema: type[M], /, **fields: Any) -> M:
     try:
         return schema.model_validate(fields)
     except ValidationError as error:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]}
-            for e in error.errors(include_input=False, include_url=False)
-        ]
+        problems = described_problems(error.errors(include_input=False, include_url=False))
         raise ChatLedgerError(
-            ErrorCode.VALIDATION_ERROR, f"{len(problems)} invalid field(s)", {"errors": problems}
+            ErrorCode.VALIDATION_ERROR, problems_message(problems), {"errors": problems}
         ) from None
+
+
+def described_problems(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Each of pydantic's errors (of a model, or of FastAPI's request) as its field, its
+    problem and its type: what every surface shows, the input left out."""
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]), "problem": problem_of(e), "type": e["type"]}
+        for e in errors
+    ]
+
+
+def problem_of(error: Mapping[str, Any]) -> str:
+    """pydantic's message of an error, without the value sent: a validator's own text without
+    pydantic's "Value error, " before it; of a tagged union, the tags it takes, not the one
+    sent (pydantic's message quotes it)."""
+    context = error.get("ctx") or {}
+    if error["type"] in ("value_error", "assertion_error") and "error" in context:
+        return str(context["error"])
+    if error["type"] == "union_tag_invalid":
+        return f"{context['discriminator']} should be one of {context['expected_tags']}"
+    return str(error["msg"])
+
+
+def problems_message(problems: list[dict[str, str]]) -> str:
+    """One line for people: "field: problem" of each, a whole-input problem alone."""
+    return "; ".join(
+        f"{p['field']}: {p['problem']}" if p["field"] else p["problem"] for p in problems
+    )
 
 
 def loggable_id(value: object) -> str | None:

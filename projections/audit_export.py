@@ -1,8 +1,10 @@
 """Audit records: the audit index's entries in event order, each with the fields its event
-recorded, fetched page by page so that exports of any size run in constant memory."""
+recorded, fetched page by page so that exports of any size run in constant memory; and their
+CSV rows."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,13 +14,29 @@ from chatledger.domain.ports import ContentProtector
 from chatledger.domain.sealed_fields import opened_content, opened_metadata, opened_title
 from chatledger.domain.sealed_message import SEALED_PART_FIELDS, Opener
 from chatledger.domain.unreadable_events import UnreadableEvent, readable_events
+from chatledger.projections.changes import message_status
 from chatledger.projections.rows import AuditEntry
 from chatledger.projections.views import AuditFilter, AuditIndexView
 
 PAGE = 1000
-# The export's CSV columns, for the CLI and the HTTP API alike; `fields` holds the JSON of the rest.
-CSV_COLUMNS = ("position", "recorded_at", "chat_id", "user_id", "event_type", "message_id",
-               "version", "hash", "fields")  # fmt: skip
+RECORD_COLUMNS = ("position", "recorded_at", "chat_id", "user_id", "event_type", "message_id",
+                  "version", "hash")  # fmt: skip
+# A CSV column for each field most audits ask about (its place in the recorded fields); the
+# other fields are JSON in `other_fields`.
+FIELD_COLUMNS = {
+    "role": ("role",),
+    "model": ("model",),
+    "response_model": ("response_model",),
+    "token_count": ("tokens", "count"),
+    "token_encoding": ("tokens", "encoding"),
+    "input_tokens": ("usage", "input_tokens"),
+    "output_tokens": ("usage", "output_tokens"),
+    "finish_reasons": ("finish_reasons",),
+    "status": ("status",),
+    "error_code": ("error_code",),
+}
+# The export's CSV columns, for the CLI, the HTTP API and the console alike.
+CSV_COLUMNS = (*RECORD_COLUMNS, *FIELD_COLUMNS, "damaged", "other_fields")
 # Fields every record has at its top level already, or that only link the chain.
 TOP_LEVEL = {"originator_id", "originator_version", "timestamp", "hash", "originator_topic"}
 # OpenTelemetry GenAI semantic-convention names, beside ChatLedger's own.
@@ -40,6 +58,7 @@ def recorded_fields(event: Any, with_content: bool, protector: ContentProtector)
     fields = {k: v for k, v in vars(event).items() if k not in TOP_LEVEL}
     if isinstance(event, Chat.MessageEvent):
         fields["role"] = event.role
+        fields["status"] = message_status(event)  # of the message, once the event applies
         fields["gen_ai.conversation.id"] = event.originator_id
     if not with_content:
         # No sealed field (titles are sealed too): what parts and tool calls are, not their words.
@@ -75,6 +94,35 @@ def recorded_fields(event: Any, with_content: bool, protector: ContentProtector)
 
 def without(record: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in names}
+
+
+def csv_row(record: dict[str, Any]) -> list[Any]:
+    """A record's CSV row, in CSV_COLUMNS order: a damaged record's field columns are empty."""
+    # The gen_ai.* names are copies of fields that have columns or stay among the others.
+    rest = {k: v for k, v in (record["fields"] or {}).items() if not k.startswith("gen_ai.")}
+    cells = [csv_cell(taken(rest, path)) for path in FIELD_COLUMNS.values()]
+    other = "" if record["fields"] is None else json.dumps(rest, ensure_ascii=False, default=str)
+    return [*(record[c] for c in RECORD_COLUMNS), *cells, record.get("damaged", ""), other]
+
+
+def taken(fields: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at `path`, removed from `fields` (a nested object left empty goes too)."""
+    name, *inner = path
+    if not inner:
+        return fields.pop(name, None)
+    if not isinstance(fields.get(name), dict):
+        return None
+    fields[name] = dict(fields[name])  # the record's own object stays whole
+    value = taken(fields[name], tuple(inner))
+    if not fields[name]:
+        del fields[name]
+    return value
+
+
+def csv_cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return "" if value is None else value
 
 
 def audit_records(

@@ -149,19 +149,34 @@ def new_message_row(
     ))  # fmt: skip
 
 
+def message_status(event: ChatEvent) -> str | None:
+    """The status of the event's message once it applies, as the messages table has it; None
+    for an event about no message."""
+    if isinstance(event, Chat.StreamCompleted | Chat.StreamFailed):
+        return closed_status(event)
+    if isinstance(event, Chat.StreamOpened):
+        return "streaming"
+    return "recorded" if isinstance(event, Chat.MessageEvent) else None
+
+
+def closed_status(event: Chat.StreamCompleted | Chat.StreamFailed) -> str:
+    if isinstance(event, Chat.StreamCompleted):
+        return "completed"
+    return "abandoned" if event.error_code == "STREAM_ABANDONED" else "failed"
+
+
 def closed_stream(
     event: Chat.StreamCompleted | Chat.StreamFailed, position: int, protector: ContentProtector
 ) -> MessageClosed:
     if isinstance(event, Chat.StreamCompleted):
-        status, tokens, usage = "completed", event.tokens, event.usage
+        tokens, usage = event.tokens, event.usage
     else:
-        abandoned = event.error_code == "STREAM_ABANDONED"
-        status, tokens, usage = ("abandoned" if abandoned else "failed"), {}, None
+        tokens, usage = {}, None
     opener = Opener(event, protector)
     return MessageClosed(
         event.originator_id,
         event.message_id,
-        status,
+        closed_status(event),
         readable(opened_content(event, protector)) or "",
         tokens.get("count"),
         tokens.get("encoding"),

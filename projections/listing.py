@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from chatledger.domain.input_types import Identifier, ModelName, StrictInput
 from chatledger.domain.messages import ROLES, CommandResult
+from chatledger.domain.query_bounds import Instant, Limit, Position
 from chatledger.projections.quarantine import DamagedChat
 
-MAX_PAGE = 1000
 Status = Literal["recorded", "streaming", "completed", "failed", "abandoned"]
 Role = Literal[ROLES]  # type: ignore[valid-type]
 # What people and models wrote: an auditor sees it only when it asks (as the audit export).
@@ -30,10 +30,10 @@ class MessageFilter:
 
 class ChatListQuery(StrictInput):
     user_id: Identifier
-    since: Annotated[AwareDatetime, Field(strict=False)] | None = None
-    until: Annotated[AwareDatetime, Field(strict=False)] | None = None
-    before_position: Annotated[int, Field(ge=1)] | None = None
-    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 100
+    since: Instant | None = None
+    until: Instant | None = None
+    before_position: Annotated[Position, Field(ge=1)] | None = None
+    limit: Limit = 100
 
 
 class MessageListQuery(StrictInput):
@@ -42,10 +42,10 @@ class MessageListQuery(StrictInput):
     role: Role | None = None
     model: ModelName | None = None
     status: Status | None = None
-    since: Annotated[AwareDatetime, Field(strict=False)] | None = None
-    until: Annotated[AwareDatetime, Field(strict=False)] | None = None
-    after_position: Annotated[int, Field(ge=0)] = 0
-    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 100
+    since: Instant | None = None
+    until: Instant | None = None
+    after_position: Position = 0
+    limit: Limit = 100
     with_content: bool = True
 
 

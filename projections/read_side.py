@@ -6,14 +6,16 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field
 
 from chatledger.domain.boundary import CommandRun, loggable_id, run_command, validate
 from chatledger.domain.erasure import ErasureResult
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
+from chatledger.domain.event_types import EventType
 from chatledger.domain.input_types import Identifier, StrictInput
 from chatledger.domain.messages import CommandResult
 from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.query_bounds import Instant, Limit, Position, Version
 from chatledger.domain.unreadable_events import UnreadableEvent
 from chatledger.projections.audit_export import audit_page, audit_records
 from chatledger.projections.damage import (
@@ -46,7 +48,6 @@ from chatledger.projections.views import (
 )
 
 MAX_RANGE_HOURS = 24 * 366
-EventTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{1,64}$")]
 
 
 class StatsQuery(StrictInput):
@@ -63,9 +64,8 @@ class StatsResult(CommandResult):
 class ReplayQuery(StrictInput):
     chat_id: Identifier
     user_id: Identifier
-    to_version: Annotated[int, Field(ge=1)] | None = None
-    # ISO text is accepted here (a CLI and HTTP clients send text), always with its timezone.
-    at: Annotated[AwareDatetime, Field(strict=False)] | None = None
+    to_version: Version | None = None
+    at: Instant | None = None  # ISO text too: the CLI and HTTP clients send text
 
 
 class ReplayResult(CommandResult):
@@ -74,14 +74,14 @@ class ReplayResult(CommandResult):
 
 class AuditFilterInput(StrictInput):
     """What the audit index can be filtered by: anything that is not an id, an event type or a
-    time is refused before any SQL. Times without a timezone are taken as UTC."""
+    time (with its zone) is refused before any SQL."""
 
     user_id: Identifier | None = None
     chat_id: Identifier | None = None
     message_id: Identifier | None = None
-    event_types: Annotated[list[EventTypeName], Field(max_length=16)] = Field(default_factory=list)
-    since: Annotated[datetime, Field(strict=False)] | None = None
-    until: Annotated[datetime, Field(strict=False)] | None = None
+    event_types: Annotated[list[EventType], Field(max_length=16)] = Field(default_factory=list)
+    since: Instant | None = None
+    until: Instant | None = None
 
     def to_filter(self) -> AuditFilter:
         return AuditFilter(
@@ -92,10 +92,8 @@ class AuditFilterInput(StrictInput):
 
 class AuditQuery(AuditFilterInput):
     user_id: Identifier
-    since: Annotated[AwareDatetime, Field(strict=False)] | None = None
-    until: Annotated[AwareDatetime, Field(strict=False)] | None = None
-    after_position: Annotated[int, Field(ge=0)] = 0
-    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+    after_position: Position = 0
+    limit: Limit = 100
     with_content: bool = False
 
 
@@ -376,9 +374,6 @@ class ReadSide:
 
 
 def _utc_text(moment: datetime | None) -> str | None:
-    """The audit index's own time format (ISO text in UTC), so that text order is time order."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC).isoformat()
-    return moment.astimezone(UTC).isoformat()
+    """The audit index's own time format (ISO text in UTC, as an Instant is), so that text
+    order is time order."""
+    return None if moment is None else moment.isoformat()

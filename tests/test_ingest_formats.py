@@ -92,10 +92,31 @@ def test_one_bad_message_is_reported_alone_and_its_neighbours_are_recorded(
     code, totals = ingest(path, database_url, "--clients", "2")
     assert code == 1
     assert (totals["recorded"], totals["failed"]) == (3, 4)
-    assert totals["failures"] == [{"line": 1, "turn": turn, "code": "VALIDATION_ERROR"}
-                                  for turn in (1, 2, 3, 4)]  # fmt: skip
+    failures = totals["failures"]
+    assert [(f["line"], f["turn"], f["code"]) for f in failures] == [
+        (1, turn, "VALIDATION_ERROR") for turn in (1, 2, 3, 4)]  # fmt: skip
+    # Each says what was wrong, naming the field, never the value (the role "wizard").
+    assert [f["reason"] for f in failures] == [
+        "message 1: role must be one of system, developer, user, assistant, tool",
+        "message 2: tool_calls.0.arguments: arguments are not JSON text",
+        "message 3: tool_call_id: Field required",
+        "message 4: each message must be a JSON object",
+    ]
     assert roles(ledger, "conv-mixed") == ["user", "assistant"]  # the empty one, with a warning
     assert roles(ledger, "conv-ok") == ["user"]
+
+
+def test_the_table_of_messages_not_recorded_gives_each_reason(
+    tmp_path: Path, database_url: str
+) -> None:
+    line = {"conversation_id": "conv-bad", "messages": [{"role": "wizard", "content": "x"}]}
+    path = write_lines(tmp_path / "bad.jsonl", line)
+    env = {**os.environ, "CHATLEDGER_DATABASE_URL": database_url, "COLUMNS": "200"}
+    shown = subprocess.run([sys.executable, "-m", "chatledger", "ingest", str(path)], env=env,
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert shown.returncode == 1, shown.stderr
+    assert "role must be one of system, developer, user, assistant, tool" in shown.stdout
+    assert "wizard" not in shown.stdout
 
 
 def test_sharegpt_lines_map_speakers_to_roles_and_never_recast_an_unknown_one(

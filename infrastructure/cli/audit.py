@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
@@ -27,15 +28,28 @@ from rich.table import Table
 
 from chatledger.domain.boundary import validate
 from chatledger.domain.errors import ChatLedgerError
+from chatledger.domain.event_types import EVENT_TYPES
+from chatledger.domain.query_bounds import INSTANT_FORM
 from chatledger.infrastructure.cli.common import (
     DatabaseOption,
+    JsonOption,
     console,
     opened_read_side,
     print_warnings,
 )
-from chatledger.projections.audit_export import CSV_COLUMNS
-from chatledger.projections.read_side import AuditFilterInput
+from chatledger.infrastructure.cli.option_types import (
+    parse_event_type,
+    parse_instant,
+    parse_limit,
+    usage_error,
+)
+from chatledger.projections.audit_export import CSV_COLUMNS, csv_row
+from chatledger.projections.quarantine import DamagedChat
+from chatledger.projections.read_side import AuditFilterInput, AuditTrailResult
 from chatledger.projections.views import AuditFilter
+
+OPTIONS = {"user_id": "--user", "chat_id": "--chat", "message_id": "--message",
+           "event_types": "--event-type", "since": "--since", "until": "--until"}  # fmt: skip
 
 
 class Format(StrEnum):
@@ -61,9 +75,7 @@ def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> None:
 def write_csv(records: Iterable[dict[str, Any]], out: TextIO) -> None:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    for record in records:
-        row = {**record, "fields": json.dumps(record["fields"], ensure_ascii=False, default=str)}
-        writer.writerow([row[column] for column in CSV_COLUMNS])
+    writer.writerows(csv_row(record) for record in records)
 
 
 def counted(
@@ -87,13 +99,22 @@ def audit(
         str | None, typer.Option("--message", help="Events of this message id.")
     ] = None,
     event_types: Annotated[
-        list[str] | None, typer.Option("--event-type", help="E.g. UserMessageRecorded; repeatable.")
+        list[str] | None,
+        typer.Option(
+            "--event-type",
+            parser=parse_event_type,
+            help=(
+                f"One of {', '.join(EVENT_TYPES)} (any case, `Chat.` before it or not); repeatable."
+            ),
+        ),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="From this time on (ISO 8601, inclusive).")
+        datetime | None,
+        typer.Option(parser=parse_instant, help=f"From this time on (inclusive), {INSTANT_FORM}."),
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="Before this time (ISO 8601, exclusive).")
+        datetime | None,
+        typer.Option(parser=parse_instant, help=f"Before this time (exclusive), {INSTANT_FORM}."),
     ] = None,
     output_format: Annotated[
         Format, typer.Option("--format", help="table, jsonl or csv.")
@@ -104,18 +125,29 @@ def audit(
     with_content: Annotated[
         bool, typer.Option("--with-content", help="Include message content.")
     ] = False,
-    limit: Annotated[int, typer.Option(min=1, help="Rows of the table format.")] = 50,
+    limit: Annotated[
+        int, typer.Option(parser=parse_limit, help="Records of the table and of --json.")
+    ] = 50,
     database_url: DatabaseOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Compliance queries over the audit index, in event order: position, time, chat, user,
-    event type, the recorded fields and the event hash; content only with --with-content."""
+    event type, the recorded fields and the event hash; content only with --with-content.
+    --json prints the table's records as one JSON document (an export is --format jsonl)."""
+    if as_json and output_format is not Format.table:
+        raise typer.BadParameter("--json prints the table's records; leave --format out",
+                                 param_hint="'--json'")  # fmt: skip
     where = audit_filter(
         user_id=user_id, chat_id=chat_id, message_id=message_id,
         event_types=list(event_types or ()), since=since, until=until,
     )  # fmt: skip
     with opened_read_side(database_url) as (read_side, _):
         records = read_side.audit_records(where, with_content=with_content)
-        print_warnings([chat.warning() for chat in read_side.damaged_chats(where)])
+        damaged = read_side.damaged_chats(where)
+        if as_json:
+            print(first_records(records, limit, damaged).model_dump_json())
+            return
+        print_warnings([chat.warning() for chat in damaged])
         if output_format is Format.table:
             print_table(list(islice(records, limit)), limit)
             return
@@ -130,14 +162,24 @@ def audit(
             write(counted(records, progress, total), out)
 
 
+def first_records(
+    records: Iterable[dict[str, Any]], limit: int, damaged: list[DamagedChat]
+) -> AuditTrailResult:
+    """The first `limit` records, as the Python API's audit_trail() answers a page."""
+    shown = list(islice(records, limit))
+    following = shown[-1]["position"] if len(shown) == limit else None
+    return AuditTrailResult(success=True, records=shown, next_position=following,
+                            damaged_chats=damaged,
+                            warnings=[chat.warning() for chat in damaged])  # fmt: skip
+
+
 def audit_filter(**fields: Any) -> AuditFilter:
-    """The filter, validated: ids, event types and times only (exit 2 for anything else)."""
+    """The filter, validated: ids, event types and times only (exit 2 naming the option)."""
     given = {name: value for name, value in fields.items() if value not in (None, [])}
     try:
         return validate(AuditFilterInput, **given).to_filter()
     except ChatLedgerError as error:
-        names = ", ".join(problem["field"] for problem in error.details["errors"])
-        raise typer.BadParameter(f"not an id, event type or ISO time: {names}") from None
+        raise usage_error(error.details["errors"], OPTIONS) from None
 
 
 def print_table(records: list[dict[str, Any]], limit: int) -> None:

@@ -18,10 +18,13 @@ from chatledger.infrastructure.cli.common import (
     opened_read_side,
     print_warnings,
 )
+from chatledger.infrastructure.cli.option_types import usage_error
 from chatledger.infrastructure.read_store.sql_read_model import SqlReadModel
 from chatledger.infrastructure.security.api_keys import ApiKeyStore
 from chatledger.infrastructure.security.user_erasure import erase_user_and_keys
 from chatledger.projections.read_side import ReadSide
+
+OPTIONS = {"user_id": "USER", "reason": "--reason", "requested_by": "--requested-by"}
 
 
 def erase_and_scrub(
@@ -51,8 +54,7 @@ def erase_user(
     with opened_read_side(database_url) as (read_side, _):
         result, released = erase_and_scrub(read_side, user_id, reason, requested_by)
     if result.error and result.error.code is ErrorCode.VALIDATION_ERROR:
-        fields = [e["field"] for e in result.error.details.get("errors", [])]
-        raise typer.BadParameter(f"invalid: {', '.join(fields)}")
+        raise usage_error(result.error.details["errors"], OPTIONS)
     document: dict[str, Any] = result.model_dump(mode="json") | {"wal_released": released}
     if as_json:
         print(json.dumps(document))

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from chatledger.infrastructure.cli.common import (
     DatabaseOption,
@@ -86,8 +87,8 @@ def totals_document(totals: IngestTotals) -> dict[str, Any]:
         "error_codes": dict(totals.error_codes),
         "unreadable_lines": totals.unreadable_lines,
         "tokens": totals.tokens,  # ChatLedger's own tiktoken count of what was recorded
-        "failures": [{"line": line, "turn": turn, "code": code}
-                     for line, turn, code in totals.failures[:MAX_LISTED_FAILURES]],
+        "failures": [{"line": line, "turn": turn, "code": code, "reason": reason}
+                     for line, turn, code, reason in totals.failures[:MAX_LISTED_FAILURES]],
     }  # fmt: skip
 
 
@@ -98,9 +99,10 @@ def print_totals(title: str, totals: IngestTotals) -> None:
             table.add_row(key, str(value))
     console.print(table)
     if totals.failures:
-        failed = Table("line", "turn", "code", title="messages not recorded", title_justify="left")
-        for line, turn, code in totals.failures[:20]:
-            failed.add_row(str(line), str(turn), code)
+        failed = Table("line", "turn", "code", "reason", title="messages not recorded",
+                       title_justify="left")  # fmt: skip
+        for line, turn, code, reason in totals.failures[:20]:
+            failed.add_row(str(line), str(turn), code, Text(reason))  # text, not markup
         console.print(failed)
         if len(totals.failures) > 20:
             console.print(f"... and {len(totals.failures) - 20} more (--json lists them)")

@@ -15,10 +15,12 @@ from chatledger.domain.errors import ChatLedgerError
 from chatledger.infrastructure.cli.common import DatabaseOption, JsonOption, console, errors
 from chatledger.infrastructure.cli.failures import first_line
 from chatledger.infrastructure.cli.literal_console import alert
+from chatledger.infrastructure.cli.option_types import usage_error
 from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role, Scope
 from chatledger.infrastructure.settings import Settings, SettingsError
 
+OPTIONS = {"user_id": "--user", "role": "--role", "scopes": "--scope"}
 keys_app = typer.Typer(help="API keys of the HTTP API (stored as SHA-256 digests only).",
                        no_args_is_help=True)  # fmt: skip
 
@@ -63,8 +65,8 @@ def create(
         try:
             issued = store.create(user_id, role, scope or [])
         except ChatLedgerError as error:
-            fields = [e["field"] for e in error.details.get("errors", [])] or ["--user"]
-            raise typer.BadParameter(error.message, param_hint=", ".join(fields)) from None
+            # A problem of the key as a whole is of its role and scopes together.
+            raise usage_error(error.details["errors"], OPTIONS, ("--role", "--scope")) from None
     if as_json:
         print(json.dumps(asdict(issued.key) | {"api_key": issued.secret}))
         return

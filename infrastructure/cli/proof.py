@@ -4,7 +4,7 @@ verifier, without ChatLedger and its database (docs/proof-format.md)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +12,7 @@ import typer
 from eventsourcing.persistence import MapperDeserialisationError
 
 from chatledger.domain.errors import ChatLedgerError
+from chatledger.domain.query_bounds import INSTANT_FORM
 from chatledger.infrastructure.cli.common import (
     DatabaseOption,
     JsonOption,
@@ -21,21 +22,11 @@ from chatledger.infrastructure.cli.common import (
 )
 from chatledger.infrastructure.cli.integrity import print_refusal
 from chatledger.infrastructure.cli.literal_console import alert
+from chatledger.infrastructure.cli.option_types import parse_instant
 from chatledger.infrastructure.cli.read import progress_bar
 from chatledger.infrastructure.security.checkpoints import DEFAULT_KEY
 from chatledger.infrastructure.security.proof_archive import export_proof, write_verifier
 from chatledger.projections.proof_export import Selection
-
-
-def parse_since(text: str | None) -> datetime | None:
-    """ISO 8601 date or time; without a zone it is UTC (event times are stored in UTC)."""
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not an ISO 8601 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def export_proof_command(
@@ -44,7 +35,8 @@ def export_proof_command(
         str | None, typer.Option("--user", help="This user's chats and erasure records.")
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Only events from this ISO time on (UTC if no zone).")
+        datetime | None,
+        typer.Option(parser=parse_instant, help=f"Only events from this time on, {INSTANT_FORM}."),
     ] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The archive (zip).")] = Path(
         "proof.zip"
@@ -68,7 +60,7 @@ def export_proof_command(
     selection, 2 on bad options, 3 when the database, the key or the output cannot be used."""
     if chat_id is not None and user_id is not None:
         raise typer.BadParameter("give --chat or --user, not both")
-    selection = Selection(chat_id, user_id, parse_since(since))
+    selection = Selection(chat_id, user_id, since)
     with opened_pipeline(database_url) as (pipeline, _):
         head = pipeline.recorder.max_notification_id() or 0
         with progress_bar(as_json) as progress:

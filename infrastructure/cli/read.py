@@ -7,6 +7,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from functools import partial
 from types import FrameType
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from chatledger.domain.query_bounds import INSTANT_FORM
 from chatledger.domain.unreadable_events import chat_owner
 from chatledger.infrastructure.cli.common import (
     DatabaseOption,
@@ -35,6 +37,7 @@ from chatledger.infrastructure.cli.common import (
     print_warnings,
 )
 from chatledger.infrastructure.cli.literal_console import alert
+from chatledger.infrastructure.cli.option_types import parse_instant, parse_version
 from chatledger.infrastructure.read_store.following import follow_until_stopped
 from chatledger.projections.projections import PROJECTIONS
 from chatledger.projections.quarantine import QuarantinedEvent
@@ -253,10 +256,11 @@ def register_read_commands(app: typer.Typer) -> None:
 def replay(
     chat_id: Annotated[str, typer.Argument(help="The chat to replay.")],
     to_version: Annotated[
-        int | None, typer.Option(min=1, help="Replay up to this version.")
+        int | None, typer.Option(parser=parse_version, help="Replay up to this version.")
     ] = None,
     at: Annotated[
-        str | None, typer.Option(help="Replay up to this time (ISO 8601 with timezone).")
+        datetime | None,
+        typer.Option(parser=parse_instant, help=f"Replay up to this time, {INSTANT_FORM}."),
     ] = None,
     events: Annotated[bool, typer.Option("--events", help="Show the timeline of events.")] = False,
     database_url: DatabaseOption = None,

@@ -17,21 +17,22 @@ from starlette.responses import Response, StreamingResponse
 
 from chatledger.domain.boundary import validate
 from chatledger.domain.errors import ChatLedgerError
+from chatledger.domain.event_types import EVENT_TYPES, EventType
 from chatledger.domain.input_types import ID_PATTERN
 from chatledger.domain.messages import CommandError, CommandResult
+from chatledger.domain.query_bounds import MAX_PAGE, Instant, Limit
 from chatledger.infrastructure.http.context import (
     CHECKED,
     Caller,
     CallerDep,
-    IsoTime,
     Services,
     ServicesDep,
     StoreUnavailableError,
 )
-from chatledger.infrastructure.http.paging import MAX_LIMIT, CursorQuery, cursor_for, position_of
+from chatledger.infrastructure.http.paging import CursorQuery, cursor_for, position_of
 from chatledger.infrastructure.http.results import ERROR_RESPONSES, ForbiddenError, as_response
-from chatledger.projections.audit_export import CSV_COLUMNS, audit_page
-from chatledger.projections.read_side import AuditFilterInput, AuditTrailResult, EventTypeName
+from chatledger.projections.audit_export import CSV_COLUMNS, audit_page, csv_row
+from chatledger.projections.read_side import AuditFilterInput, AuditTrailResult
 from chatledger.projections.views import AuditFilter
 
 router = APIRouter(prefix="/v1", tags=["reading"], responses=ERROR_RESPONSES, dependencies=CHECKED)
@@ -53,7 +54,8 @@ class AuditStreamFailedError(Exception):
 AUDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Audit records in event order: one JSON object per line (ndjson), or "
-        "CSV with the recorded fields as JSON in the last column",
+        "CSV with a column for each common field (role, model, tokens, usage, finish "
+        "reasons, status, error code) and the other recorded fields as JSON in the last",
         "content": {
             "application/x-ndjson": {"schema": {"type": "string"}},
             "text/csv": {"schema": {"type": "string"}},
@@ -70,10 +72,12 @@ def audit(
     message_id: Annotated[
         str | None, Query(pattern=ID_PATTERN, description="One message's events.")
     ] = None,
-    event_type: Annotated[list[EventTypeName] | None, Query(
-        max_length=16, description="Event types (MessageRecorded, StreamOpened, ...).")] = None,
-    since: Annotated[IsoTime | None, Query(description="Inclusive, ISO 8601.")] = None,
-    until: Annotated[IsoTime | None, Query(description="Exclusive, ISO 8601.")] = None,
+    event_type: Annotated[list[EventType] | None, Query(max_length=16, description=(
+        f"Event types, any case, with or without `Chat.`: {', '.join(EVENT_TYPES)}."))] = None,
+    since: Annotated[Instant | None, Query(description="Inclusive, ISO 8601 with a time zone."
+                                           )] = None,
+    until: Annotated[Instant | None, Query(description="Exclusive, ISO 8601 with a time zone."
+                                           )] = None,
     user_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="Auditor keys only.")] = (
         None
     ),
@@ -81,9 +85,9 @@ def audit(
     output_format: Annotated[Format, Query(alias="format", description="ndjson or csv.")] = (
         Format.ndjson
     ),
-    limit: Annotated[int | None, Query(ge=1, le=MAX_LIMIT, description="One page of at most "
-                                       f"this many records (at most {MAX_LIMIT}); the next "
-                                       "page's cursor is in X-Next-Cursor.")] = None,
+    limit: Annotated[Limit | None, Query(description="One page of at most this many records "
+                                         f"(at most {MAX_PAGE}); the next page's cursor is in "
+                                         "X-Next-Cursor.")] = None,
     cursor: CursorQuery = None,
 ) -> Response:  # fmt: skip
     """Events by chat, message, type and time: position, time, chat, user, event type, message
@@ -223,9 +227,7 @@ def csv_text(records: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for batch in batched(records):
-        for record in batch:
-            fields = json.dumps(record["fields"], ensure_ascii=False, default=str)
-            writer.writerow([fields if c == "fields" else record[c] for c in CSV_COLUMNS])
+        writer.writerows(csv_row(record) for record in batch)
         yield buffer.getvalue().encode("utf-8")
         buffer.seek(0)
         buffer.truncate()

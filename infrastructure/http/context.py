@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -11,7 +10,6 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import Depends, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BeforeValidator
 
 from chatledger.domain.chat import Chat
 from chatledger.domain.input_types import ID_PATTERN
@@ -168,17 +166,6 @@ def query_parameters(route: Any) -> dict[str, bool]:
                 declared[parameter.alias] = "list[" in str(parameter.field_info.annotation)
             pending.extend(dependant.dependencies)
     return declared
-
-
-def iso_text(value: Any) -> Any:
-    """Times are ISO 8601 text: pydantic alone would also take a number as a Unix time."""
-    if isinstance(value, str) and not ISO_TIME.match(value):
-        raise ValueError("not an ISO 8601 time")
-    return value
-
-
-ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-IsoTime = Annotated[AwareDatetime, BeforeValidator(iso_text)]
 
 
 CallerDep = Annotated[Caller, Depends(reader)]  # a reading route's caller

@@ -11,11 +11,11 @@ from starlette.responses import Response
 
 from chatledger.domain.input_types import ID_PATTERN
 from chatledger.domain.messages import ROLES, CommandResult
+from chatledger.domain.query_bounds import Instant
 from chatledger.infrastructure.http.context import (
     CHECKED,
     CallerDep,
     ChatIdPath,
-    IsoTime,
     ServicesDep,
     acting_user,
 )
@@ -25,8 +25,8 @@ from chatledger.projections.listing import Role, Status
 
 router = APIRouter(prefix="/v1", tags=["reading"], responses=ERROR_RESPONSES, dependencies=CHECKED)
 UserIdPath = Annotated[str, Path(pattern=ID_PATTERN, examples=["user-42"])]
-Since = Annotated[IsoTime | None, Query(description="Inclusive, ISO 8601 with a timezone.")]
-Until = Annotated[IsoTime | None, Query(description="Exclusive, ISO 8601 with a timezone.")]
+Since = Annotated[Instant | None, Query(description="Inclusive, ISO 8601 with a time zone.")]
+Until = Annotated[Instant | None, Query(description="Exclusive, ISO 8601 with a time zone.")]
 
 
 class ChatPage(CommandResult):

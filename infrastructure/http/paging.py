@@ -13,10 +13,9 @@ from typing import Annotated, Any
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
 
-MAX_LIMIT = 1000
-LimitQuery = Annotated[
-    int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, at most {MAX_LIMIT}.")
-]
+from chatledger.domain.query_bounds import INT64_MAX, MAX_PAGE, Limit
+
+LimitQuery = Annotated[Limit, Query(description=f"Items per page, at most {MAX_PAGE}.")]
 CursorQuery = Annotated[
     str | None,
     Query(max_length=200, description="`next` of the previous page; omit it for the first."),
@@ -44,7 +43,7 @@ def position_of(cursor: str | None, query: dict[str, Any]) -> int | None:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         position, digest = text.split(".")
-        if digest == query_digest(query) and position.isdigit():
+        if digest == query_digest(query) and position.isdigit() and int(position) <= INT64_MAX:
             return int(position)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass

@@ -13,11 +13,11 @@ from starlette.responses import PlainTextResponse, Response
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
 from chatledger.domain.input_types import ID_PATTERN
 from chatledger.domain.messages import CommandResult
+from chatledger.domain.query_bounds import Instant, Version
 from chatledger.infrastructure.http.context import (
     CHECKED,
     CallerDep,
     ChatIdPath,
-    IsoTime,
     ServicesDep,
     StoreUnavailableError,
     acting_user,
@@ -78,8 +78,10 @@ def replay(
     chat_id: ChatIdPath,
     caller: CallerDep,
     wired: ServicesDep,
-    to_version: Annotated[int | None, Query(ge=1)] = None,
-    at: Annotated[IsoTime | None, Query(description="ISO 8601 with a timezone.")] = None,
+    to_version: Annotated[Version | None, Query(description="Up to this version.")] = None,
+    at: Annotated[
+        Instant | None, Query(description="Up to this time, ISO 8601 with a time zone.")
+    ] = None,
     timeline: Annotated[bool, Query(description="What each event changed.")] = True,
 ) -> Response:
     """The chat as it was at a version and/or a time, from its events alone."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from chatledger.domain.boundary import described_problems, problems_message
 from chatledger.domain.errors import RECOVERY_HINTS, ErrorCode
 from chatledger.domain.messages import CommandError, CommandResult
 from chatledger.infrastructure.http.rate_limits import RateLimitedError
@@ -105,12 +106,9 @@ async def invalid_request(request: Request, error: Exception) -> Response:
     """Request validation: the fields and problems, never the values sent (as the pipeline)."""
     problems = []
     if isinstance(error, RequestValidationError):
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]), "problem": str(e["msg"]),
-             "type": str(e["type"])}
-            for e in error.errors()
-        ]  # fmt: skip
-    return error_response(422, ErrorCode.VALIDATION_ERROR, f"{len(problems)} invalid field(s)",
+        problems = described_problems(error.errors())
+    return error_response(422, ErrorCode.VALIDATION_ERROR,
+                          problems_message(problems) or "the request is not valid",
                           details={"errors": problems})  # fmt: skip
 
 

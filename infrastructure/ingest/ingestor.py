@@ -1,7 +1,8 @@
 """Ingest conversations through the pipeline: idempotent (message ids derive from the
 conversation id and turn), windows of conversations in one transaction, several windows at once
 so that their transactions share commits. Every turn keeps its role and all its fields, and one
-that cannot be recorded is reported on its own (line, turn, code): its neighbours are recorded."""
+that cannot be recorded is reported on its own (line, turn, code, reason): its neighbours are
+recorded."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ class IngestTotals:
     unreadable_lines: list[int] = field(default_factory=list)
     error_codes: Counter[str] = field(default_factory=Counter)
     tokens: int = 0
-    # (line, turn, error code) of each message that was not recorded, in the order of the input.
-    failures: list[tuple[int, int, str]] = field(default_factory=list)
+    # (line, turn, error code, reason) of each message that was not recorded, in input order.
+    failures: list[tuple[int, int, str, str]] = field(default_factory=list)
 
     @property
     def messages(self) -> int:
@@ -47,9 +48,10 @@ class IngestTotals:
     def count(self, result: CommandResult, line: int = 0, turn: int = 0) -> None:
         if not result.success:
             code = result.error.code.value if result.error else "UNKNOWN"
+            reason = result.error.message if result.error else ""
             self.failed += 1
             self.error_codes[code] += 1
-            self.failures.append((line, turn, code))
+            self.failures.append((line, turn, code, reason))
         elif result.duplicate:
             self.duplicates += 1
         else:

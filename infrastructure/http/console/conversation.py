@@ -13,11 +13,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from chatledger.domain.ports import ERASED_CONTENT
+from chatledger.domain.query_bounds import Instant, Version
 from chatledger.domain.unreadable_events import chat_owner
 from chatledger.infrastructure.http.console.access import AuditorDep, render
 from chatledger.infrastructure.http.console.chat_urls import SentPathRoute
 from chatledger.infrastructure.http.context import (
-    IsoTime,
     Services,
     StoreUnavailableError,
     wired_services,
@@ -93,7 +93,8 @@ def chat_page(
 @router.get("/chats/{chat_id}/replay")
 def time_travel(
     request: Request, chat_id: str, auditor: AuditorDep,
-    version: Annotated[int | None, Query(ge=1)] = None, at: IsoTime | None = None,
+    version: Annotated[Version | None, Query()] = None,
+    at: Annotated[Instant | None, Query()] = None,
 ) -> Response:  # fmt: skip
     return chat_page(request, auditor, chat_id, version, at, "replay.html")
 

@@ -9,6 +9,7 @@ from eventsourcing.persistence import PersistenceError
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
+from chatledger.domain.query_bounds import Position
 from chatledger.infrastructure.http.console.access import (
     Auditor,
     AuditorDep,
@@ -47,7 +48,7 @@ def page(request: Request, auditor: Auditor, after: int, outcome: Any = None,
 
 @router.get("/erasures")
 def erasure_list(
-    request: Request, auditor: AuditorDep, after: Annotated[int, Query(ge=0)] = 0
+    request: Request, auditor: AuditorDep, after: Annotated[Position, Query()] = 0
 ) -> Response:
     return page(request, auditor, after)
 
@@ -75,4 +76,7 @@ def request_erasure(
         requested_by=requested_by.strip(),
     )
     status = 200 if result.error is None else ERROR_STATUS.get(result.error.code, 422)
-    return page(request, auditor, 0, {"result": result, "revoked": revoked}, status)
+    # A refused request keeps what was typed, to be corrected rather than typed again.
+    entered = {"user_id": user_id, "requested_by": requested_by, "reason": reason}
+    outcome = {"result": result, "revoked": revoked, "entered": entered if result.error else {}}
+    return page(request, auditor, 0, outcome, status)

@@ -18,6 +18,8 @@ from starlette.responses import Response, StreamingResponse
 
 from chatledger.domain.boundary import validate
 from chatledger.domain.errors import ChatLedgerError
+from chatledger.domain.event_types import EVENT_TYPES, ROLE_EVENT_TYPES
+from chatledger.domain.query_bounds import Limit, Position
 from chatledger.infrastructure.http.audit import csv_text, ndjson
 from chatledger.infrastructure.http.console.access import SECURITY_HEADERS, AuditorDep, render
 from chatledger.infrastructure.http.context import Services, StoreUnavailableError, wired_services
@@ -27,14 +29,6 @@ from chatledger.projections.views import AuditFilter
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 SCAN_PAGES = 20
-ROLE_EVENTS = {
-    "system": ("SystemMessageRecorded",),
-    "developer": ("DeveloperMessageRecorded",),
-    "user": ("UserMessageRecorded",),
-    "assistant": ("AssistantMessageRecorded", "StreamOpened", "StreamCompleted", "StreamFailed"),
-    "tool": ("ToolMessageRecorded",),
-}
-EVENT_TYPES = ("Started", *dict.fromkeys(t for ts in ROLE_EVENTS.values() for t in ts), "Erased")
 Text = Annotated[str, Query(max_length=200)]
 
 
@@ -52,21 +46,22 @@ class Search:
 
 def parsed(given: dict[str, str]) -> Search:
     search = Search(given)
+    by_role = ROLE_EVENT_TYPES.get(given["role"]) if given["role"] else EVENT_TYPES
+    if by_role is None:
+        search.problem = "role: one of " + ", ".join(ROLE_EVENT_TYPES)
+        return search
+    chosen = {name: given[name] for name in ("user_id", "chat_id", "message_id", "since", "until")
+              if given[name]}  # fmt: skip
     types = [given["event_type"]] if given["event_type"] else []
-    if given["role"]:
-        by_role = ROLE_EVENTS.get(given["role"])
-        if by_role is None:
-            search.problem = "role: one of " + ", ".join(ROLE_EVENTS)
-            return search
-        types = [t for t in by_role if not types or t in types] or ["NoEventOfThisRole"]
-    fields = {name: given[name] or None
-              for name in ("user_id", "chat_id", "message_id", "since", "until")}  # fmt: skip
     try:
-        chosen = {k: v for k, v in fields.items() if v is not None}
-        search.where = validate(AuditFilterInput, **chosen, event_types=types).to_filter()
+        where = validate(AuditFilterInput, **chosen, event_types=types)
     except ChatLedgerError as error:
-        names = [str(e.get("field", "")) for e in error.details.get("errors", [])]
-        search.problem = "Not a valid filter: " + (", ".join(names) or error.message)
+        search.problem = f"Not a valid filter: {error.message}"
+        return search
+    if given["role"]:  # the role's event types, of those asked for
+        types = [t for t in by_role if not where.event_types or t in where.event_types]
+        where = where.model_copy(update={"event_types": types or ["NoEventOfThisRole"]})
+    search.where = where.to_filter()
     search.model = given["model"] or None
     return search
 
@@ -109,8 +104,8 @@ def every_match(wired: Services, search: Search) -> Iterator[dict[str, Any]]:
 def search_page(
     request: Request, auditor: AuditorDep, user_id: Text = "", chat_id: Text = "",
     message_id: Text = "", event_type: Text = "", role: Text = "", model: Text = "",
-    since: Text = "", until: Text = "", after: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    since: Text = "", until: Text = "", after: Annotated[Position, Query()] = 0,
+    limit: Annotated[Limit, Query()] = 50,
 ) -> Response:  # fmt: skip
     given = {"user_id": user_id, "chat_id": chat_id, "message_id": message_id,
              "event_type": event_type, "role": role, "model": model, "since": since,
@@ -121,7 +116,7 @@ def search_page(
             run(wired_services(request), search, after, limit)
         except PersistenceError:
             raise StoreUnavailableError from None
-    context = {"auditor": auditor, "search": search, "roles": list(ROLE_EVENTS),
+    context = {"auditor": auditor, "search": search, "roles": list(ROLE_EVENT_TYPES),
                "event_types": EVENT_TYPES, "limit": limit, "after": after}  # fmt: skip
     return render(request, "search.html", context, 422 if search.problem else 200)
 
@@ -139,7 +134,7 @@ def export(
     search = parsed(given)
     if search.where is None:
         return render(request, "search.html", {"auditor": auditor, "search": search,
-                      "roles": list(ROLE_EVENTS), "event_types": EVENT_TYPES, "limit": 50,
+                      "roles": list(ROLE_EVENT_TYPES), "event_types": EVENT_TYPES, "limit": 50,
                       "after": 0}, 422)  # fmt: skip
     records = every_match(wired_services(request), search)
     media, encode = ("text/csv; charset=utf-8", csv_text) if output_format == "csv" else (
