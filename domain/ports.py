@@ -24,6 +24,11 @@ class TokenCount:
 
 
 class TokenCounter(Protocol):
+    def prepare(self, model: str | None) -> None:
+        """Load what counting with the encoding of `model` needs, once: the pipeline calls it
+        before it starts measuring a message, so that no message's cost carries the load."""
+        ...
+
     def count(self, text: str, model: str | None) -> TokenCount:
         """Count the tokens of `text` as plain text (special-token markers are ordinary text)
         with the encoding of `model`."""

@@ -4,6 +4,9 @@ host application (the CLI and `serve` configure it for themselves)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from time import perf_counter
+
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.domain.ports import CommandObserver, ContentProtector, TokenCounter
 from chatledger.infrastructure.observability.structured_logging import StructlogCommandObserver
@@ -28,9 +31,11 @@ def bootstrap(
     token_counter: TokenCounter | None = None,
     protector: ContentProtector | None = None,
     observer: CommandObserver | None = None,
+    clock: Callable[[], float] = perf_counter,
 ) -> PersistencePipeline:
     """Build the pipeline on the configured database. Tests pass settings and share a counter
-    (loading an encoding takes a second); nothing here reads os.environ but Settings().
+    (loading an encoding takes a second), and may pass the clock that messages' processing
+    times are measured with; nothing here reads os.environ but Settings().
     Content is sealed with AES-GCM keys per user kept in the same database, unless another
     protector (a KMS-backed one) is given."""
     settings = settings or Settings()
@@ -43,6 +48,7 @@ def bootstrap(
             token_counter=token_counter or TiktokenCounter(),
             observer=observer or StructlogCommandObserver(),
             protector=protector or AesGcmContent(SqlKeyStore(read_model_database(settings))),
+            clock=clock,
         )
     except Exception as error:
         problem = postgres_problem(env)
