@@ -178,7 +178,7 @@ class MessageRecording(ChatApplication):
                 chat.owner_id, text, content_binding(chat.id, plan.message_id)
             ),
             "parts": sealer.parts(parts) if parts else None,
-            "name": message.name,
+            "name": None if message.name is None else sealer.seal("name", message.name),
             "tokens": tokens.model_dump(),
             "metadata": message.metadata,
             "personal_metadata": self.sealed_metadata(

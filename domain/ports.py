@@ -89,7 +89,8 @@ def content_binding(chat_id: str, message_id: str) -> str:
 
 def field_binding(chat_id: str, message_id: str, field: str) -> str:
     """What a message's other sealed fields are bound to: its parts' data, URLs and file
-    names, its tool calls' arguments, its refusal (`field` names which, e.g. "parts.2.data")."""
+    names, its tool calls' arguments, its refusal, its participant's name (`field` names
+    which, e.g. "parts.2.data", "name")."""
     return f"{chat_id}\n{message_id}\n{field}"
 
 

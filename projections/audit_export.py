@@ -42,7 +42,7 @@ def recorded_fields(event: Any, with_content: bool, protector: ContentProtector)
         fields["role"] = event.role
         fields["gen_ai.conversation.id"] = event.originator_id
     if not with_content:  # what the parts and tool calls are, not what they say
-        for name in ("content", "personal_metadata", "refusal"):
+        for name in ("content", "personal_metadata", "refusal", "name"):
             fields.pop(name, None)
         if fields.get("parts") is not None:
             fields["parts"] = [without(p, (*SEALED_PART_FIELDS, "length")) for p in fields["parts"]]
@@ -60,6 +60,8 @@ def recorded_fields(event: Any, with_content: bool, protector: ContentProtector)
             fields["tool_calls"] = opener.tool_calls()
         if fields.get("refusal") is not None:
             fields["refusal"] = opener.refusal()
+        if fields.get("name") is not None:
+            fields["name"] = opener.name()
     if isinstance(event, Chat.Started):
         fields["title"] = opened_title(event, protector)
     for name, gen_ai in GEN_AI_NAMES.items():
