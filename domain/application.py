@@ -61,6 +61,7 @@ class ChatApplication(Application[str]):
         intent_detector: IntentDetector | None = None,
         observer: CommandObserver | None = None,
         protector: ContentProtector | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         super().__init__(env)
         # Content is sealed under its owner's key before an event exists, so that the event,
@@ -69,6 +70,7 @@ class ChatApplication(Application[str]):
         self.chat_locks = ChatLocks()
         self.group_commit = GroupCommit(self.events.put, (OperationalError, InterfaceError))
         self.token_counter = token_counter
+        self.clock = clock  # what a message's processing_ms is measured with
         self.intent_detector = intent_detector or KeywordIntentDetector()
         self.observer = observer or NullObserver()
 
@@ -207,6 +209,10 @@ class ChatApplication(Application[str]):
         return TokenSummary(
             count=counted.count, encoding=counted.encoding, exact_model=counted.exact_model
         )
+
+    def elapsed_ms(self, started: float) -> float:
+        """Milliseconds on the pipeline's clock since `started`, a reading of it."""
+        return round((self.clock() - started) * 1000.0, 3)
 
     def commit(self, chat: Chat) -> None:
         """Record the chat's new events, in a transaction shared with concurrent callers."""

@@ -23,6 +23,9 @@ from chatledger.domain.messages import CommandResult
 from chatledger.domain.topics import stored_topics
 
 PAGE = 1000
+# The sealed fields that earlier releases stored in plaintext: content and titles before
+# encryption existed, participants' names before they were sealed.
+LEGACY_FIELDS = ("content", "title", "personal_metadata", "name")
 
 
 class ErasureRequest(StrictInput):
@@ -104,16 +107,16 @@ class ErasureCommands(ChatApplication):
         return chats
 
     def count_content(self, chats: list[str]) -> tuple[int, int]:
-        """Events that hold content (or a title, or personal metadata), and of those the
-        plaintext ones from before encryption."""
+        """Events that hold content (or a title, personal metadata, a participant's name), and
+        of those the ones with plaintext from before it was sealed."""
         content = legacy = 0
         for chat_id in chats:
             for event in self.events.get(chat_id):
-                stored = (getattr(event, "content", None) or getattr(event, "title", None)
-                          or getattr(event, "personal_metadata", None))  # fmt: skip
+                stored = [value for value in (getattr(event, name, None) for name in LEGACY_FIELDS)
+                          if value]  # fmt: skip
                 if stored:
                     content += 1
-                    legacy += not self.protector.is_sealed(stored)
+                    legacy += not all(self.protector.is_sealed(value) for value in stored)
         return content, legacy
 
 
@@ -135,6 +138,6 @@ def erasure_result(subject: DataSubject, outcome: str, warnings: list[str]) -> E
 def legacy_warning(legacy: int) -> list[str]:
     if not legacy:
         return []
-    return [f"{legacy} event(s) of this user were stored as plaintext before encryption: the "
-            "read models and exports show them erased, but the append-only log keeps their "
-            "bytes (docs/erasure.md)"]  # fmt: skip
+    return [f"{legacy} event(s) of this user were stored with plaintext (content before "
+            "encryption, names before they were sealed): the read models and exports show them "
+            "erased, but the append-only log keeps their bytes (docs/erasure.md)"]  # fmt: skip

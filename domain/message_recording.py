@@ -3,14 +3,14 @@ as it stands.
 
 `processing_ms` is the message's own cost: validating and planning it, then counting its tokens
 and sealing it when it is decided. It leaves out the time it waited (for the chat's lock, for
-the other messages of its batch or import window) and the time its transaction took to save
-(`store_ms` in the logs): so a message of a bulk import costs what it would cost alone."""
+the other messages of its batch or import window), the time its transaction took to save
+(`store_ms` in the logs) and the one-time load of its model's encoding: so a message of a bulk
+import, or the first of a process, costs what it would cost alone."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from time import perf_counter
 from typing import Any
 
 from chatledger.domain.application import PIPELINE_VERSION, ChatApplication, new_message_id
@@ -89,9 +89,9 @@ class MessageRecording(ChatApplication):
                 {"errors": [{"field": "role", "problem": "unknown role", "type": "enum"}],
                  "allowed": list(ROLES)},
             )  # fmt: skip
-        started = perf_counter()
+        started = self.clock()
         plan = planners[role](fields)
-        plan.planned_ms = elapsed_ms(started)
+        plan.planned_ms = self.elapsed_ms(started)
         return plan
 
     def plan_user_message(self, fields: dict[str, Any]) -> MessagePlan:
@@ -159,14 +159,16 @@ class MessageRecording(ChatApplication):
         return self.append(run, plan.message, lambda chat: self.decide_message(chat, plan))
 
     def decide_message(self, chat: Chat, plan: MessagePlan) -> CommandResult:
-        started = perf_counter()
+        model = plan.model(chat)
+        self.token_counter.prepare(model)
+        started = self.clock()
         message, text, parts = plan.message, plan.text, plan.parts
         fingerprint = [(str(p.type), p.sha256) for p in parts] if parts else None
         duplicate = self.find_duplicate(chat, message, plan.recorded_as, text, fingerprint)
         if duplicate:
             return duplicate
         notes = list(plan.warnings)
-        tokens = self.count_tokens(text, plan.model(chat), notes)
+        tokens = self.count_tokens(text, model, notes)
         sealer = Sealer(self.protector, chat.owner_id, chat.id, plan.message_id)
         fields = {
             "message_id": plan.message_id,
@@ -176,7 +178,7 @@ class MessageRecording(ChatApplication):
                 chat.owner_id, text, content_binding(chat.id, plan.message_id)
             ),
             "parts": sealer.parts(parts) if parts else None,
-            "name": message.name,
+            "name": None if message.name is None else sealer.seal("name", message.name),
             "tokens": tokens.model_dump(),
             "metadata": message.metadata,
             "personal_metadata": self.sealed_metadata(
@@ -185,7 +187,7 @@ class MessageRecording(ChatApplication):
             "pipeline_version": PIPELINE_VERSION,
             **plan.details(chat, sealer),
         }
-        fields["processing_ms"] = round(plan.planned_ms + elapsed_ms(started), 3)
+        fields["processing_ms"] = round(plan.planned_ms + self.elapsed_ms(started), 3)
         chat.trigger_event(plan.event, **fields)
         return CommandResult(success=True, chat_id=chat.id, message_id=plan.message_id,
                              version=chat.version, tokens=tokens,
@@ -202,7 +204,3 @@ def response_facts(message: Any, sealer: Sealer) -> dict[str, Any]:
         "response_model": message.response_model,
         "refusal": None if message.refusal is None else sealer.seal("refusal", message.refusal),
     }
-
-
-def elapsed_ms(started: float) -> float:
-    return round((perf_counter() - started) * 1000.0, 3)

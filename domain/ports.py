@@ -24,6 +24,11 @@ class TokenCount:
 
 
 class TokenCounter(Protocol):
+    def prepare(self, model: str | None) -> None:
+        """Load what counting with the encoding of `model` needs, once: the pipeline calls it
+        before it starts measuring a message, so that no message's cost carries the load."""
+        ...
+
     def count(self, text: str, model: str | None) -> TokenCount:
         """Count the tokens of `text` as plain text (special-token markers are ordinary text)
         with the encoding of `model`."""
@@ -84,7 +89,8 @@ def content_binding(chat_id: str, message_id: str) -> str:
 
 def field_binding(chat_id: str, message_id: str, field: str) -> str:
     """What a message's other sealed fields are bound to: its parts' data, URLs and file
-    names, its tool calls' arguments, its refusal (`field` names which, e.g. "parts.2.data")."""
+    names, its tool calls' arguments, its refusal, its participant's name (`field` names
+    which, e.g. "parts.2.data", "name")."""
     return f"{chat_id}\n{message_id}\n{field}"
 
 

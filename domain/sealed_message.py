@@ -2,9 +2,11 @@
 
 Everything a user or a model wrote is sealed under the chat owner's key, like content: a part's
 inline data, URL and file name (a signed URL carries a secret, a file name a person's name), tool
-call arguments, a refusal. Ids, types, media types, sizes and hashes stay in the clear, so audits
-and statistics keep their shape after an erasure. Text parts are not stored twice: the event's
-`content` holds their text one after the other, and each text part its length."""
+call arguments, a refusal, the participant's `name` (often the end user's own). Ids, types, media
+types, sizes and hashes stay in the clear, so audits and statistics keep their shape after an
+erasure. Names recorded before they were sealed read back as stored (the protector opens only
+envelopes), and `[erased]` once their owner is erased. Text parts are not stored twice: the
+event's `content` holds their text one after the other, and each text part its length."""
 
 from __future__ import annotations
 
@@ -93,3 +95,7 @@ class Opener:
     def refusal(self) -> str | None:
         stored = self.fields.get("refusal")
         return None if stored is None else self.open("refusal", stored)
+
+    def name(self) -> str | None:
+        stored = self.fields.get("name")
+        return None if stored is None else self.open("name", stored)

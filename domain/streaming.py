@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from time import perf_counter
 from typing import Any
 
 from pydantic import ConfigDict, Field
@@ -127,7 +126,7 @@ class StreamCommands(ChatApplication):
         fields = stream.ids()
 
         def action(run: CommandRun) -> CommandResult:
-            started = perf_counter()
+            started = self.clock()
             stream.check()
             text = content if content is not None else stream.content
             end = validate(
@@ -137,16 +136,18 @@ class StreamCommands(ChatApplication):
                 **{k: v for k, v in facts.items() if v is not None},
             )  # fmt: skip
             warnings: list[str] = []
-            validated_s = perf_counter() - started
+            validated_s = self.clock() - started
 
             def decide(chat: Chat) -> CommandResult:
-                deciding = perf_counter()  # its own cost: not the wait for the chat's lock
                 closed = self.closed_stream(
                     chat, stream.message_id, Chat.StreamCompleted, end.content
                 )
                 if closed:
                     return closed
                 model = stream.model or self.opened_model(chat, stream.message_id)
+                self.token_counter.prepare(model)
+                # Its own cost: not the wait for the chat's lock, nor the encoding's first load.
+                deciding = self.clock()
                 binding = content_binding(chat.id, stream.message_id)
                 tokens = self.count_tokens(end.content or "", model, warnings)
                 chat.trigger_event(
@@ -155,7 +156,7 @@ class StreamCommands(ChatApplication):
                     content=self.protector.seal(chat.owner_id, end.content or "", binding),
                     tokens=tokens.model_dump(),
                     usage=end.usage.recorded() if end.usage else None,
-                    processing_ms=_rounded((validated_s + perf_counter() - deciding) * 1000.0),
+                    processing_ms=_rounded((validated_s + self.clock() - deciding) * 1000.0),
                     error_code=end.error_code,
                     error_message=end.error_message,
                     metadata=end.metadata,

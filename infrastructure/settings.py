@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///chatledger.sqlite"
 STORES = "chatledger.infrastructure.store"  # where the event store adapters live
+# Two connections for the event store (schema creation holds a lock on one while it creates
+# on another), one for the read models.
+MIN_POOL_SIZE = 3
 
 
 class Settings(BaseSettings):
@@ -24,7 +27,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Chats kept in memory: a long chat holds its message ids, so this bounds memory too.
     aggregate_cache_size: int = Field(default=1_000, ge=1)
-    postgres_pool_size: int = Field(default=10, ge=1)
+    # The most connections one process opens to PostgreSQL, shared out by pool_shares().
+    postgres_pool_size: int = Field(default=10, ge=MIN_POOL_SIZE)
+    # How long opening a connection, or waiting for a free one of a pool, may take.
     postgres_connect_timeout_s: int = Field(default=5, ge=1)
     # False for an application role with INSERT and SELECT only: the owner created the schema.
     create_schema: bool = True
@@ -60,6 +65,11 @@ class Settings(BaseSettings):
 
 class SettingsError(ValueError):
     """A setting that cannot work; the message never repeats a password."""
+
+
+class SchemaMissingError(SettingsError):
+    """The database URL names a schema that does not exist: ChatLedger creates its tables, never
+    a schema (that is the database owner's decision, with its privileges)."""
 
 
 class DatabaseUnreachableError(OSError):
@@ -119,8 +129,9 @@ def postgres_env(url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_USER": unquote(parts.username),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
         "POSTGRES_SCHEMA": schema,
-        "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
-        "POSTGRES_MAX_OVERFLOW": str(settings.postgres_pool_size),
+        # One connection kept, more opened as they are needed, up to the event store's share.
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": str(pool_shares(settings.postgres_pool_size).events - 1),
         "POSTGRES_CONNECT_TIMEOUT": str(settings.postgres_connect_timeout_s),
         # A server that went away must fail a persist fast, never hang it.
         "POSTGRES_PRE_PING": "y",
@@ -128,6 +139,19 @@ def postgres_env(url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
         CONNECT_PARAMETERS: json.dumps(libpq_parameters(query)),
     }
+
+
+class PoolShares(NamedTuple):
+    events: int
+    read_models: int
+
+
+def pool_shares(pool_size: int) -> PoolShares:
+    """How a process's `pool_size` connections are shared out: half (rounded down) to the read
+    models' pool (their queries, the followers' writes, content keys, API keys), the rest to
+    the event store's (commands, loading chats, reading the log)."""
+    read_models = pool_size // 2
+    return PoolShares(events=pool_size - read_models, read_models=read_models)
 
 
 # The URL's query parameters besides ChatLedger's own reach the driver as they are: sslmode,

@@ -61,8 +61,9 @@ def recorded_fields(event: Any, with_content: bool, protector: ContentProtector)
         fields["status"] = message_status(event)  # of the message, once the event applies
         fields["gen_ai.conversation.id"] = event.originator_id
     if not with_content:
-        # No sealed field (titles are sealed too): what parts and tool calls are, not their words.
-        for name in ("content", "personal_metadata", "refusal", "title"):
+        # No sealed field (titles and names are sealed too): what parts and tool calls are, not
+        # their words.
+        for name in ("content", "personal_metadata", "refusal", "title", "name"):
             fields.pop(name, None)
         if fields.get("parts") is not None:
             fields["parts"] = [without(p, (*SEALED_PART_FIELDS, "length")) for p in fields["parts"]]
@@ -80,6 +81,8 @@ def recorded_fields(event: Any, with_content: bool, protector: ContentProtector)
             fields["tool_calls"] = opener.tool_calls()
         if fields.get("refusal") is not None:
             fields["refusal"] = opener.refusal()
+        if fields.get("name") is not None:
+            fields["name"] = opener.name()
         if isinstance(event, Chat.Started):
             fields["title"] = opened_title(event, protector)
     for name, gen_ai in GEN_AI_NAMES.items():

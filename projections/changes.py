@@ -137,7 +137,7 @@ def new_message_row(
         event.originator_version,
         event.hash,
         as_json(opened_metadata(event, protector)),
-        fields.get("name"),
+        readable(opener.name()),
         fields.get("tool_call_id"),
         None if content is None else _listed_parts(opener.parts(content)),
         *_response(event, opener),

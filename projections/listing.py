@@ -16,7 +16,7 @@ from chatledger.projections.quarantine import DamagedChat
 Status = Literal["recorded", "streaming", "completed", "failed", "abandoned"]
 Role = Literal[ROLES]  # type: ignore[valid-type]
 # What people and models wrote: an auditor sees it only when it asks (as the audit export).
-CONTENT_COLUMNS = ("content", "parts", "tool_calls", "refusal", "personal_metadata")
+CONTENT_COLUMNS = ("content", "parts", "tool_calls", "refusal", "personal_metadata", "name")
 
 
 @dataclass(frozen=True)

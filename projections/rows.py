@@ -150,7 +150,7 @@ ERASED_METADATA = json.dumps(ERASED_CONTENT)
 def erased(row: MessageRow) -> MessageRow:
     """The row as an erasure leaves it (empty content and metadata reveal nothing and stay).
     Parts and tool calls hold what people and models wrote (URLs, file names, arguments):
-    each goes whole, as the erasure's SQL does it (sql_views)."""
+    each goes whole, as the erasure's SQL does it (sql_views); so does a participant's name."""
     content = ERASED_CONTENT if row.content else row.content
     personal = row.personal_metadata if row.personal_metadata == "{}" else ERASED_METADATA
     return row._replace(
@@ -158,4 +158,5 @@ def erased(row: MessageRow) -> MessageRow:
         parts=None if row.parts is None else ERASED_METADATA,
         tool_calls=None if row.tool_calls is None else ERASED_METADATA,
         refusal=None if row.refusal is None else ERASED_CONTENT,
+        name=None if row.name is None else ERASED_CONTENT,
     )  # fmt: skip

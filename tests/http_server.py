@@ -17,7 +17,7 @@ import httpx
 import psycopg
 import uvicorn
 
-from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
+from chatledger.infrastructure.bootstrap import bootstrap, build_read_side, shared_read_models
 from chatledger.infrastructure.http.app import create_app
 from chatledger.infrastructure.http.context import Services
 from chatledger.infrastructure.http.idempotency_store import IdempotencyStore
@@ -25,7 +25,6 @@ from chatledger.infrastructure.http.rate_limits import KeyRateLimits
 from chatledger.infrastructure.observability.metrics import ServiceMetrics
 from chatledger.infrastructure.observability.structured_logging import StructlogCommandObserver
 from chatledger.infrastructure.read_store.following import following
-from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role
 from chatledger.infrastructure.settings import Settings
 from chatledger.infrastructure.tokenizer.tiktoken_counter import TiktokenCounter
@@ -86,7 +85,7 @@ def running_server(
     pipeline.group_commit.on_recorded = metrics.round_recorded
     read_side = build_read_side(config, pipeline)
     metrics.watch_lag(read_side.status)
-    database = read_model_database(config)
+    database = shared_read_models(config, pipeline)
     services = Services(config, pipeline, read_side, ApiKeyStore(database),
                         IdempotencyStore(database), metrics,
                         KeyRateLimits(config.http_rate_limit))  # fmt: skip

@@ -49,7 +49,7 @@ class Trial:
     def check(self, cut_off: set[str] | None = None) -> Checked:
         """Against the log as a new process sees it (the writer's connections may be dead);
         `cut_off`: the writes whose attempt a kill interrupted."""
-        settings = Settings(database_url=self.url, postgres_pool_size=1)
+        settings = Settings(database_url=self.url, postgres_pool_size=3)
         pipeline = bootstrap(settings, token_counter=self.token_counter)
         read_side = build_read_side(settings, pipeline, catch_up_on_read=False)
         try:
@@ -71,7 +71,7 @@ class Trial:
         self.check()
 
     def assert_read_models_equal_the_log(self) -> None:
-        settings = Settings(database_url=self.url, postgres_pool_size=1)
+        settings = Settings(database_url=self.url, postgres_pool_size=3)
         pipeline = bootstrap(settings, token_counter=self.token_counter)
         read_side = build_read_side(settings, pipeline, catch_up_on_read=False)
         try:

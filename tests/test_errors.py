@@ -158,6 +158,9 @@ def test_a_chat_contended_beyond_the_retry_budget_is_a_conflict(
 
 
 class BrokenTokenizer:
+    def prepare(self, model: str | None) -> None:
+        pass
+
     def count(self, text: str, model: str | None) -> TokenCount:
         raise RuntimeError("tokenizer crashed")
 

@@ -153,7 +153,7 @@ def test_postgres_stopped_and_started_mid_ingest(
 ) -> None:
     url = own_cluster.url
     settings = Settings(
-        database_url=url, lock_timeout_s=1, postgres_connect_timeout_s=1, postgres_pool_size=2
+        database_url=url, lock_timeout_s=1, postgres_connect_timeout_s=1, postgres_pool_size=3
     )
     pipeline = bootstrap(settings, token_counter=token_counter)
     read_side = build_read_side(settings, pipeline, catch_up_on_read=False)

@@ -17,6 +17,7 @@ from eventsourcing.persistence import StoredEvent
 
 from chatledger.domain.chat import Chat
 from chatledger.domain.pipeline import PersistencePipeline
+from chatledger.domain.ports import ERASED_CONTENT
 from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.settings import Settings
 from chatledger.projections.read_side import ReadSide
@@ -36,8 +37,8 @@ CONTENTS = {
 }
 
 
-def load_saved(pipeline: PersistencePipeline, database_url: str) -> None:
-    saved = json.loads(SAVED.read_text("utf-8"))
+def load_saved(pipeline: PersistencePipeline, database_url: str, saved_file: Path = SAVED) -> None:
+    saved = json.loads(saved_file.read_text("utf-8"))
     database = read_model_database(Settings(database_url=database_url))
     try:
         with database.transaction() as cursor:
@@ -90,4 +91,45 @@ def test_events_of_the_release_before_roles_decode_verify_replay_and_go_on(
 
     # The chat goes on: a new message links to the saved chain's head.
     assert pipeline.persist_user_message(CHAT, "alice", "after", message_id="m6").success
+    assert ChainVerifier(pipeline).verify().intact
+
+
+NAMED = Path(__file__).with_name("saved_events") / "before_sealed_names.json"
+NAMED_CHAT = "chat-before-sealed-names"
+# Stored by commit a50eff0, when participants' names were kept in plaintext: one message of
+# every role with a name (the tool's is its function's), a tool call, content sealed.
+NAMES = {"m1": "billing_setup", "m2": "dev-team", "m3": "Ann_Smith", "m4": "helper",
+         "m5": "lookup_refund", "m6": "helper"}  # fmt: skip
+
+
+def test_names_stored_in_plaintext_read_back_verify_and_are_hidden_once_erased(
+    pipeline: PersistencePipeline, read_side: ReadSide, database_url: str
+) -> None:
+    load_saved(pipeline, database_url, NAMED)
+    assert ChainVerifier(pipeline).verify().intact
+    stored = [e for e in pipeline.events.get(NAMED_CHAT) if isinstance(e, Chat.MessageEvent)]
+    assert {e.message_id: vars(e)["name"] for e in stored} == NAMES  # as they were stored
+
+    replayed = read_side.replay_chat(NAMED_CHAT, "alice").chat
+    assert replayed is not None
+    assert {m["message_id"]: m["name"] for m in replayed.messages} == NAMES
+    trail = read_side.audit_trail("alice", chat_id=NAMED_CHAT, with_content=True).records
+    assert {r["message_id"]: r["fields"]["name"] for r in trail if r["message_id"]} == NAMES
+
+    # The chat goes on: a new name is sealed, and the chain holds across old and new.
+    assert pipeline.persist_user_message(NAMED_CHAT, "alice", "Thanks!", message_id="m7",
+                                         name="Ann_Smith").success  # fmt: skip
+    newest = list(pipeline.events.get(NAMED_CHAT))[-1]
+    assert pipeline.protector.is_sealed(vars(newest)["name"])
+    assert ChainVerifier(pipeline).verify().intact
+    read_side.catch_up()
+    rows = by_message(read_side.messages.messages(NAMED_CHAT))
+    assert {m: row["name"] for m, row in rows.items()} == NAMES | {"m7": "Ann_Smith"}
+
+    erased = read_side.erase_user("alice", reason="GDPR Art. 17", requested_by="dpo-1")
+    assert erased.legacy_plaintext_events == len(NAMES)  # the log keeps their names' bytes
+    rows = by_message(read_side.messages.messages(NAMED_CHAT))
+    assert {row["name"] for row in rows.values()} == {ERASED_CONTENT}
+    replayed = read_side.replay_chat(NAMED_CHAT, "alice").chat
+    assert replayed is not None and {m["name"] for m in replayed.messages} == {ERASED_CONTENT}
     assert ChainVerifier(pipeline).verify().intact

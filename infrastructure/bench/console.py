@@ -15,8 +15,7 @@ import httpx
 
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.infrastructure.bench.http_api import served
-from chatledger.infrastructure.bootstrap import build_read_side
-from chatledger.infrastructure.read_store.read_models import read_model_database
+from chatledger.infrastructure.bootstrap import build_read_side, shared_read_models
 from chatledger.infrastructure.security.api_keys import ApiKeyStore, Role
 from chatledger.infrastructure.settings import Settings
 
@@ -104,7 +103,7 @@ class ConsoleBenchmark:
             read_side.catch_up()
         finally:
             read_side.close()
-        database = read_model_database(self.settings)
+        database = shared_read_models(self.settings, self.pipeline)
         try:
             secret = ApiKeyStore(database).create("bench-auditor", Role.auditor).secret
         finally:

@@ -21,7 +21,7 @@ import httpx
 
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.infrastructure.bench.clients import throughput
-from chatledger.infrastructure.read_store.read_models import read_model_database
+from chatledger.infrastructure.bootstrap import shared_read_models
 from chatledger.infrastructure.security.api_keys import ApiKeyStore
 from chatledger.infrastructure.settings import Settings
 
@@ -91,7 +91,7 @@ class HttpBenchmark:
     workers: int = 1  # processes of `chatledger serve`
 
     def run(self, client_counts: list[int], messages: int) -> list[HttpFigures]:
-        database = read_model_database(self.settings)
+        database = shared_read_models(self.settings, self.pipeline)
         try:
             secret = ApiKeyStore(database).create("bench-http").secret
         finally:

@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
+from chatledger.infrastructure.bootstrap import shared_read_models
 from chatledger.infrastructure.cli.common import DatabaseOption, JsonOption, console, errors
 from chatledger.infrastructure.cli.common import opened_pipeline as opened
-from chatledger.infrastructure.read_store.read_models import read_model_database
 
 
 def otel_export(
@@ -53,7 +53,7 @@ def otel_export(
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.update(now=True))
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.update(now=True))
     with opened(database_url) as (pipeline, settings):
-        database = read_model_database(settings)
+        database = shared_read_models(settings, pipeline)
         try:
             capture = settings.otel_capture_content if capture_content is None else capture_content
             export = SpanExport(pipeline, database, provider, capture_content=capture, watch=watch)

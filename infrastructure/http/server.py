@@ -14,7 +14,7 @@ import structlog
 from fastapi import FastAPI
 
 from chatledger.domain.pipeline import PersistencePipeline
-from chatledger.infrastructure.bootstrap import bootstrap, build_read_side
+from chatledger.infrastructure.bootstrap import bootstrap, build_read_side, shared_read_models
 from chatledger.infrastructure.http.app import create_app
 from chatledger.infrastructure.http.context import Services
 from chatledger.infrastructure.http.idempotency_store import IdempotencyStore
@@ -22,7 +22,6 @@ from chatledger.infrastructure.http.rate_limits import KeyRateLimits
 from chatledger.infrastructure.observability.metrics import ServiceMetrics
 from chatledger.infrastructure.observability.structured_logging import StructlogCommandObserver
 from chatledger.infrastructure.read_store.following import following
-from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.security.api_keys import ApiKeyStore
 from chatledger.infrastructure.settings import Settings, describe_database
 
@@ -42,7 +41,7 @@ def app_for(settings: Settings) -> FastAPI:
         read_side = build_read_side(settings, pipeline)
         opened.callback(read_side.close)
         metrics.watch_lag(read_side.status)
-        database = read_model_database(settings)
+        database = shared_read_models(settings, pipeline)
         opened.callback(database.close)
         services = Services(settings, pipeline, read_side, ApiKeyStore(database),
                             IdempotencyStore(database), metrics,

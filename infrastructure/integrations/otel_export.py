@@ -18,8 +18,8 @@ import structlog
 
 from chatledger.domain.ports import ERASED_CONTENT
 from chatledger.domain.sealed_fields import opened_content
+from chatledger.infrastructure.bootstrap import shared_read_models
 from chatledger.infrastructure.integrations.otel_spans import SpanPlan, chat_trace_ids, span_plan
-from chatledger.infrastructure.read_store.read_models import read_model_database
 from chatledger.infrastructure.read_store.sql_database import SqlDatabase
 
 PAGE = 500
@@ -169,7 +169,7 @@ def export_spans(
     """What `chatledger otel-export` does, for a Ledger: the spans emitted. Without a tracer
     provider, the SDK's own with the OTLP/HTTP exporter (OTEL_* variables)."""
     provider, watch = (tracer_provider, None) if tracer_provider else default_tracer_provider()
-    database = read_model_database(ledger.settings)
+    database = shared_read_models(ledger.settings, ledger.pipeline)
     try:
         export = SpanExport(ledger.pipeline, database, provider, capture_content=capture_content,
                             watch=watch)  # fmt: skip

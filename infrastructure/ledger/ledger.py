@@ -58,6 +58,9 @@ class Ledger:
             settings, token_counter=token_counter, protector=protector
         )
         try:
+            # Here rather than in the first message: the default encoding (the one of current
+            # models and of unknown ones) takes a fraction of a second to load.
+            self.pipeline.token_counter.prepare(None)
             self.read_side: ReadSide = build_read_side(
                 settings, self.pipeline, catch_up_on_read=catch_up_on_read
             )

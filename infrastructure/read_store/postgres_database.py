@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 from chatledger.infrastructure.read_store.sql_database import (
     Cursor,
     Rows,
+    SharedConnections,
     counter_upsert,
     translated_error,
 )
@@ -48,12 +49,13 @@ class _QmarkCursor:
         return self.cursor.fetchone()
 
 
-class PostgresDatabase:
+class PostgresDatabase(SharedConnections):
     dialect = "postgres"
 
     def __init__(
         self, conninfo: dict[str, Any], schema: str, pool_size: int, lock_timeout_s: int
     ) -> None:
+        super().__init__()
         options = f"-c lock_timeout={lock_timeout_s}s -c idle_in_transaction_session_timeout=60s"
         # Derived data, as for SQLite above: a lost commit is re-applied from the durable log.
         options += " -c synchronous_commit=off"
@@ -126,5 +128,5 @@ class PostgresDatabase:
         # Concurrent CREATE ... IF NOT EXISTS can fail in PostgreSQL's catalog: take turns.
         cursor.execute("SELECT pg_advisory_xact_lock(?)", (READ_MODEL_SCHEMA_LOCK,))
 
-    def close(self) -> None:
+    def close_connections(self) -> None:
         self.pool.close()

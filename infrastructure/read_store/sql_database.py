@@ -8,7 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
 
@@ -40,7 +40,36 @@ class SqlDatabase(Protocol):
     ) -> None: ...
     def drop_table(self, cursor: Cursor, table: str, *, zero_pages: bool) -> None: ...
     def release_freed_pages(self) -> bool: ...
+    def shared(self) -> Self: ...
     def close(self) -> None: ...
+
+
+class SharedConnections:
+    """Connections that several parts of a process hold (the content key store, each view, the
+    HTTP service's stores), so that the process opens one pool for them all: each holder
+    closes once, and the connections close with the last."""
+
+    def __init__(self) -> None:
+        self.holders = 1
+        self.holders_lock = threading.Lock()
+
+    def shared(self) -> Self:
+        """The same connections, held once more."""
+        with self.holders_lock:
+            self.holders += 1
+        return self
+
+    def close(self) -> None:
+        with self.holders_lock:
+            if self.holders == 0:
+                return
+            self.holders -= 1
+            if self.holders:
+                return
+        self.close_connections()
+
+    def close_connections(self) -> None:
+        raise NotImplementedError
 
 
 def counter_upsert(table: str, keys: Sequence[str], source: str) -> str:
@@ -67,12 +96,13 @@ _NOTHING: dict[object, None] = {}
 _bound_as_null = _NOTHING.get
 
 
-class SQLiteDatabase:
+class SQLiteDatabase(SharedConnections):
     """One connection per thread: readers never wait behind a writer's batch (WAL)."""
 
     dialect = "sqlite"
 
     def __init__(self, path: str, lock_timeout_s: float = 5.0) -> None:
+        super().__init__()
         # sqlite3 (3.11) looks for an adapter for every None it binds, the slow way (a registry
         # miss, then two attribute lookups); a message row binds about nine. An adapter found at
         # once binds the same NULL, and cut a third of the binding time of such rows.
@@ -166,7 +196,7 @@ class SQLiteDatabase:
         busy, _, _ = self.connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         return not busy
 
-    def close(self) -> None:
+    def close_connections(self) -> None:
         for connection in self.opened:
             connection.close()
         self.opened.clear()

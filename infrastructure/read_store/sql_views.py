@@ -104,9 +104,13 @@ class SqlMessageTable(SqlReadModel, MessageTableView):
         cursor.executemany(
             f"UPDATE {table} SET parts = CASE WHEN parts IS NULL THEN NULL ELSE ? END, "
             "tool_calls = CASE WHEN tool_calls IS NULL THEN NULL ELSE ? END, "
-            "refusal = CASE WHEN refusal IS NULL THEN NULL ELSE ? END WHERE user_id = ? "
-            "AND (parts IS NOT NULL OR tool_calls IS NOT NULL OR refusal IS NOT NULL)",
-            [(ERASED_METADATA, ERASED_METADATA, ERASED_CONTENT, user) for user in erased_users],
+            "refusal = CASE WHEN refusal IS NULL THEN NULL ELSE ? END, "
+            "name = CASE WHEN name IS NULL THEN NULL ELSE ? END WHERE user_id = ? AND (parts "
+            "IS NOT NULL OR tool_calls IS NOT NULL OR refusal IS NOT NULL OR name IS NOT NULL)",
+            [
+                (ERASED_METADATA, ERASED_METADATA, ERASED_CONTENT, ERASED_CONTENT, user)
+                for user in erased_users
+            ],
         )
 
     def messages(self, chat_id: str) -> list[dict[str, Any]]:

@@ -25,7 +25,11 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool
 
-from chatledger.infrastructure.settings import CONNECT_PARAMETERS
+from chatledger.infrastructure.settings import (
+    CONNECT_PARAMETERS,
+    DatabaseUnreachableError,
+    SchemaMissingError,
+)
 from chatledger.infrastructure.store.append_only import postgres_triggers
 from chatledger.infrastructure.store.log_pages import ReadsPagesItself, StoredRow
 
@@ -34,6 +38,8 @@ from chatledger.infrastructure.store.log_pages import ReadsPagesItself, StoredRo
 PIPELINED_BYTES = 256 * 1024
 # Any constant: the advisory lock that serialises schema creation across processes.
 SCHEMA_LOCK_KEY = 0x43484C44  # "CHLD"
+# What pg_stat_activity shows for the event store's connections, unless the URL names one.
+EVENT_STORE_APPLICATION_NAME = "chatledger events"
 
 
 class SerialSchemaRecorder(PostgresRecorder):
@@ -133,12 +139,16 @@ class FailFastPostgresFactory(PostgresFactory):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         quick_reconnection(self.datastore.pool)
-        # The URL's libpq parameters (TLS, application_name, ...), which eventsourcing's own
-        # settings do not carry: the pool opens on first use, so every connection has them.
-        given = json.loads(self.env.get(CONNECT_PARAMETERS) or "{}")
+        # What eventsourcing's own settings do not carry: libpq's connect timeout (without it
+        # the pool's attempts wait on a server that never answers for good, and closing the
+        # pool waits for them), the pool's name for pg_stat_activity, and the URL's libpq
+        # parameters (TLS, application_name, ...). The pool opens on first use, so every
+        # connection has them.
         pool_kwargs = self.datastore.pool.kwargs
         assert isinstance(pool_kwargs, dict), "eventsourcing hands the pool a dict"
-        pool_kwargs.update(given)
+        pool_kwargs.update(connect_timeout=self.env.get("POSTGRES_CONNECT_TIMEOUT", "5"),
+                           fallback_application_name=EVENT_STORE_APPLICATION_NAME)  # fmt: skip
+        pool_kwargs.update(json.loads(self.env.get(CONNECT_PARAMETERS) or "{}"))
 
 
 def quick_reconnection(pool: ConnectionPool[Any]) -> None:
@@ -149,17 +159,31 @@ def quick_reconnection(pool: ConnectionPool[Any]) -> None:
     pool.reconnect_timeout = pool.timeout
 
 
-def connection_problem(env: dict[str, str]) -> str | None:
-    """Why one connection with these settings fails, in libpq's words; None if it connects.
-    Asked when the pool gives up, whose own error says only that it timed out."""
+def check_database(env: dict[str, str]) -> None:
+    """One connection before any pool opens: a server that cannot be reached fails the opening
+    within the connect timeout, in libpq's words (a pool's own error says only that it timed
+    out); a schema the URL names that does not exist fails saying how to create it."""
     password = env.get("POSTGRES_PASSWORD", "")
     connect = {"dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"],
                "port": env["POSTGRES_PORT"], "user": env["POSTGRES_USER"], "password": password,
                "connect_timeout": env.get("POSTGRES_CONNECT_TIMEOUT", "5"),
+               "fallback_application_name": "chatledger",
                **json.loads(env.get(CONNECT_PARAMETERS) or "{}")}  # fmt: skip
+    schema = env.get("POSTGRES_SCHEMA", "").strip() or "public"  # as eventsourcing reads it
     try:
-        psycopg.connect(**connect).close()
+        with psycopg.connect(**connect) as connection:
+            found = connection.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
+            ).fetchone()
     except psycopg.Error as error:
         reason = " ".join(str(error).split())
-        return reason.replace(password, "***") if password else reason
-    return None
+        reason = reason.replace(password, "***") if password else reason
+        raise DatabaseUnreachableError(f"PostgreSQL: {reason}") from None
+    if found is None:
+        statement = SQL("CREATE SCHEMA {}").format(Identifier(schema)).as_string()
+        raise SchemaMissingError(
+            f"the schema {schema!r} that the database URL names does not exist in database "
+            f"{env['POSTGRES_DBNAME']!r}: ChatLedger creates its tables but never a schema; "
+            f"have the database's owner run `{statement}` (and grant the application's role "
+            "USAGE and CREATE on it), or name an existing schema"
+        )

@@ -10,8 +10,10 @@ import re
 import threading
 from dataclasses import dataclass
 from importlib import resources
+from time import perf_counter
 from typing import Final
 
+import structlog
 import tiktoken
 from tiktoken.model import encoding_name_for_model
 
@@ -59,6 +61,7 @@ _SPECS: Final[dict[str, _EncodingSpec]] = {
 
 SHIPPED_ENCODINGS: Final = frozenset(_SPECS)
 _MAX_CACHED_MODELS: Final = 4096
+_log = structlog.get_logger("chatledger.tokenizer")
 
 # tiktoken's Rust regex panics (fancy-regex StackOverflow) on a whitespace run of ~1M chars: its
 # backtracking stack holds 1M entries and `\s+(?!\S)` pushes one per char. Texts with long runs go
@@ -110,7 +113,9 @@ def build_encoding(name: str) -> tiktoken.Encoding:
 
 
 class TiktokenCounter:
-    """TokenCounter port; the instance caches its encodings (loaded on first use)."""
+    """TokenCounter port; the instance caches its encodings, each loaded on first use (a
+    fraction of a second to a second: it parses 100-200k ranks) and logged as
+    `tokenizer_loaded` with its `load_ms`."""
 
     def __init__(self, default_encoding: str = "o200k_base") -> None:
         if default_encoding not in _SPECS:
@@ -128,8 +133,14 @@ class TiktokenCounter:
             with self._lock:
                 enc = self._encodings.get(name)
                 if enc is None:
+                    started = perf_counter()
                     enc = self._encodings[name] = build_encoding(name)
+                    load_ms = round((perf_counter() - started) * 1000.0, 3)
+                    _log.info("tokenizer_loaded", encoding=name, load_ms=load_ms)
         return enc
+
+    def prepare(self, model: str | None) -> None:
+        self.encoding(self._resolve(model)[0])
 
     def _resolve(self, model: str | None) -> tuple[str, bool]:
         resolved = self._models.get(model)
