@@ -7,6 +7,7 @@ from __future__ import annotations
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.domain.ports import CommandObserver, ContentProtector, TokenCounter
 from chatledger.infrastructure.observability.structured_logging import StructlogCommandObserver
+from chatledger.infrastructure.read_store.found_damage import QuarantinedWhenFound
 from chatledger.infrastructure.read_store.read_models import read_model_database, sql_views
 from chatledger.infrastructure.read_store.rebuild_worker import ChangesInAnotherProcess
 from chatledger.infrastructure.security.content_encryption import AesGcmContent
@@ -43,6 +44,7 @@ def bootstrap(
             token_counter=token_counter or TiktokenCounter(),
             observer=observer or StructlogCommandObserver(),
             protector=protector or AesGcmContent(SqlKeyStore(read_model_database(settings))),
+            damage_recorder=QuarantinedWhenFound(settings),
         )
     except Exception as error:
         problem = postgres_problem(env)
