@@ -16,6 +16,7 @@ from eventsourcing.utils import EnvType
 
 from chatledger.domain.boundary import CommandRun, loggable_id, run_command
 from chatledger.domain.chat import Chat, ChatEvent
+from chatledger.domain.chat_cache import CheckedChatCache
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
 from chatledger.domain.group_commit import ChatLocks, GroupCommit
 from chatledger.domain.intent import KeywordIntentDetector
@@ -24,14 +25,21 @@ from chatledger.domain.personal_metadata import seal_personal_metadata
 from chatledger.domain.ports import (
     CommandObserver,
     ContentProtector,
+    DamageRecorder,
     IntentDetector,
+    NoDamageRecord,
     NullObserver,
     PlaintextContent,
     TokenCounter,
     title_binding,
 )
 from chatledger.domain.sealed_fields import opened_content, opened_title
-from chatledger.domain.unreadable_events import CheckedMapper, chat_damage, is_unreadable
+from chatledger.domain.unreadable_events import (
+    CheckedMapper,
+    chat_damage,
+    first_unreadable,
+    is_unreadable,
+)
 
 PIPELINE_VERSION = "chatledger/0.1.0"
 R = TypeVar("R", bound=CommandResult)
@@ -44,10 +52,10 @@ class ChatApplication(Application[str]):
         "ORIGINATOR_ID_TYPE": "text",
         "AGGREGATE_CACHE_MAXSIZE": "1000",
         "IS_SNAPSHOTTING_ENABLED": "y",
-        # The cache holds each chat as this process last saved it, without a read per command
-        # to look for newer events. A chat that another process changed meanwhile is stale, and
-        # a stale chat can only fail to append (its next version is taken): append() then
-        # catches it up and decides again. So staleness costs a retry, never correctness.
+        # A cached chat serves while the store's rows are those it stands for (chat_cache),
+        # which one query of digests tells: a chat that another process changed meanwhile is
+        # folded again from the store. One changed between that query and the append can only
+        # fail to append (its next version is taken): append() then decides again.
         "AGGREGATE_CACHE_FASTFORWARD": "n",
     }
     snapshot_interval = 200
@@ -62,13 +70,18 @@ class ChatApplication(Application[str]):
         observer: CommandObserver | None = None,
         protector: ContentProtector | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        damage_recorder: DamageRecorder | None = None,
     ) -> None:
         super().__init__(env)
+        self.chats = CheckedChatCache(self)
+        self.damage_recorder: DamageRecorder = damage_recorder or NoDamageRecord()
         # Content is sealed under its owner's key before an event exists, so that the event,
         # its hash and every copy hold ciphertext (bootstrap wires AES-GCM keys per user).
         self.protector: ContentProtector = protector or PlaintextContent()
         self.chat_locks = ChatLocks()
-        self.group_commit = GroupCommit(self.events.put, (OperationalError, InterfaceError))
+        self.group_commit = GroupCommit(
+            self.chats.recording(self.events.put), (OperationalError, InterfaceError)
+        )
         self.token_counter = token_counter
         self.clock = clock  # what a message's processing_ms is measured with
         self.intent_detector = intent_detector or KeywordIntentDetector()
@@ -100,12 +113,13 @@ class ChatApplication(Application[str]):
         return run_command(self.observer, run, action, result)
 
     def load_owned_chat(self, chat_id: str, user_id: str, *, taken: bool = False) -> Chat:
-        """The chat, if `user_id` owns it: a copy of the cached one, or with `taken` (a command
-        holding the chat's lock) the cached chat itself, out of the cache until it is saved and
-        put back, so that nobody copies or reads it half-changed. No copy per command: copying
-        a long chat's message index cost more than deciding its next message."""
+        """The chat as stored (chat_cache), if `user_id` owns it: a copy of the cached one, or
+        with `taken` (a command holding the chat's lock) the cached chat itself, out of the
+        cache until it is saved and put back, so that nobody copies or reads it half-changed.
+        No copy per command: copying a long chat's message index cost more than deciding its
+        next message."""
         try:
-            chat: Chat = self.repository.get(chat_id, deepcopy_from_cache=not taken)
+            chat = self.chats.load(chat_id, taken=taken)
         except AggregateNotFoundError:
             raise ChatLedgerError(
                 ErrorCode.CHAT_NOT_FOUND, "no chat with this id", {"chat_id": chat_id}
@@ -113,16 +127,24 @@ class ChatApplication(Application[str]):
         except Exception as error:
             if not is_unreadable(error):
                 raise
-            raise chat_damage(self, chat_id, user_id, error) from None
+            raise self.found_damaged(chat_id, user_id, error) from None
         if chat.owner_id != user_id:
+            if taken:
+                self.remember_saved(chat)
             raise ChatLedgerError(
                 ErrorCode.UNAUTHORIZED,
                 "this chat belongs to another user",
                 {"chat_id": chat_id},  # as CHAT_NOT_FOUND: the two differ only in code
             )
-        if taken:
-            self.forget(chat_id)
         return chat
+
+    def found_damaged(self, chat_id: str, user_id: str, error: Exception) -> ChatLedgerError:
+        """The error for a chat whose events cannot be loaded. The event found unreadable is
+        recorded, whoever asked: answers that decode no events (the read models') name it."""
+        unreadable = first_unreadable(self, chat_id)
+        if unreadable is not None:
+            self.damage_recorder.record_unreadable(chat_id, unreadable.version, unreadable.reason)
+        return chat_damage(self, chat_id, user_id, error, unreadable)
 
     def append(
         self,
@@ -174,9 +196,7 @@ class ChatApplication(Application[str]):
 
     def forget(self, chat_id: str) -> None:
         """Drop a chat from the cache, so that the next load reads the store."""
-        if self.repository.cache is not None:
-            with contextlib.suppress(KeyError):
-                self.repository.cache.get(chat_id, evict=True)
+        self.chats.forget(chat_id)
 
     def snapshot_if_due(self, chat: Chat, saved_from: int) -> None:
         # Taken here rather than by eventsourcing's automatic snapshotting, so that a failed
@@ -187,6 +207,7 @@ class ChatApplication(Application[str]):
         # From the chat in hand, which is exactly the saved version: no replay of its events.
         with contextlib.suppress(Exception):
             self.snapshots.put([Chat.Snapshot.take(chat)])
+            self.chats.snapshotted(chat.id, chat.version)
 
     def recorded_event(self, chat: Chat, version: int) -> ChatEvent:
         for pending in chat.pending_events:  # decided earlier in this command, not yet saved
@@ -220,9 +241,8 @@ class ChatApplication(Application[str]):
         self.remember_saved(chat)
 
     def remember_saved(self, chat: Chat) -> None:
-        """Keep a just-saved chat in the cache: the next command needs no read of the store."""
-        if self.repository.cache is not None:
-            self.repository.cache.put(chat.id, chat)
+        """Keep a just-saved chat in the cache: the next command needs no fold of its events."""
+        self.chats.put(chat)
 
     def save_new(self, chat: Chat) -> bool:
         """Save a newly started chat; False when another writer started it first."""
@@ -296,6 +316,7 @@ class ChatApplication(Application[str]):
     def close(self) -> None:
         super().close()
         self.protector.close()
+        self.damage_recorder.close()
 
 
 def recorded_fingerprint(parts: list[dict[str, Any]] | None) -> list[tuple[str, str | None]] | None:

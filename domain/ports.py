@@ -73,6 +73,41 @@ class OriginatorIndex(Protocol):
     def originators_among(self, originator_ids: Sequence[str]) -> set[str]: ...
 
 
+@runtime_checkable
+class RowDigests(Protocol):
+    """An event store that digests a stream's stored rows itself (chat_cache), cheaper than
+    reading them back: a load compares digests."""
+
+    def row_digests(self, originator_id: str, after_version: int) -> list[tuple[int, object]]:
+        """(version, digest) of each event of the stream after `after_version`, in order."""
+        ...
+
+    def row_digest(self, topic: str, state: bytes) -> object:
+        """The digest of one row, as row_digests gives it (for the rows just recorded)."""
+        ...
+
+
+class DamageRecorder(Protocol):
+    """Keeps the record of an event found unreadable in the store by a reader that decodes it
+    (a load of its chat, verify), where answers that decode no events look for damage."""
+
+    def record_unreadable(self, chat_id: str, version: int, reason: str) -> None:
+        """Never raises: a record that cannot be kept now is kept when the event is next met."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class NoDamageRecord:
+    """For an application without read models: nothing answers from a record."""
+
+    def record_unreadable(self, chat_id: str, version: int, reason: str) -> None:
+        """The damage goes unrecorded."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 class CommandObserver(Protocol):
     def command_finished(self, report: CommandReport) -> None: ...
 

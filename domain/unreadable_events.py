@@ -132,18 +132,22 @@ def chat_owner(application: Application[Any], chat_id: str) -> str | None:
 
 
 def chat_damage(
-    application: Application[Any], chat_id: str, user_id: str, error: Exception
+    application: Application[Any],
+    chat_id: str,
+    user_id: str,
+    error: Exception,
+    unreadable: UnreadableEvent | None,
 ) -> ChatLedgerError:
-    """The error for a chat that cannot be loaded because of one of its events: the owner (from
-    its first event, when that one reads) learns which event; another user learns only what a
-    chat of someone else's tells (UNAUTHORIZED). `owner_confirmed` lets readers that can go on
-    without the event (replay, the read models) answer the owner."""
+    """The error for a chat that cannot be loaded because of one of its events (`unreadable`,
+    its first_unreadable): the owner (from its first event, when that one reads) learns which
+    event; another user learns only what a chat of someone else's tells (UNAUTHORIZED).
+    `owner_confirmed` lets readers that can go on without the event (replay, the read models)
+    answer the owner."""
     owner = chat_owner(application, chat_id)
     if owner is not None and owner != user_id:
         return ChatLedgerError(
             ErrorCode.UNAUTHORIZED, "this chat belongs to another user", {"chat_id": chat_id}
         )
-    unreadable = first_unreadable(application, chat_id)
     details: dict[str, Any] = (
         unreadable.details()
         if unreadable is not None  # else it decodes, but folding it into the chat failed

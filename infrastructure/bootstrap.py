@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
 from time import perf_counter
 
 from chatledger.domain.pipeline import PersistencePipeline
 from chatledger.domain.ports import CommandObserver, ContentProtector, TokenCounter
 from chatledger.infrastructure.observability.structured_logging import StructlogCommandObserver
+from chatledger.infrastructure.read_store.found_damage import QuarantinedWhenFound
 from chatledger.infrastructure.read_store.read_models import read_model_database, sql_views
 from chatledger.infrastructure.read_store.rebuild_worker import ChangesInAnotherProcess
 from chatledger.infrastructure.read_store.sql_database import SqlDatabase
@@ -53,6 +55,7 @@ def bootstrap(
             observer=observer or StructlogCommandObserver(),
             protector=protector,
             clock=clock,
+            damage_recorder=QuarantinedWhenFound(partial(read_models_of, settings, protector)),
         )
         on_failure.pop_all()
     return pipeline
@@ -71,7 +74,12 @@ def shared_read_models(settings: Settings, pipeline: PersistencePipeline) -> Sql
     the one its content keys live in, so that one pool serves the key store, the read side and
     the HTTP service's stores, and CHATLEDGER_POSTGRES_POOL_SIZE bounds the process. A pipeline
     that seals with a protector of its own has none: a new one then."""
-    protector = pipeline.protector
+    return read_models_of(settings, pipeline.protector)
+
+
+def read_models_of(settings: Settings, protector: ContentProtector) -> SqlDatabase:
+    """The read models' database that `protector` keeps its keys in, held once more, or a new
+    one where it keeps them elsewhere."""
     if isinstance(protector, AesGcmContent) and isinstance(protector.keys, SqlKeyStore):
         return protector.keys.database.shared()
     return read_model_database(settings)

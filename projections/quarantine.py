@@ -1,5 +1,6 @@
 """Quarantine: an event that a projection cannot decode or apply is recorded here and skipped,
-so that one damaged event leaves every other chat readable; its chat is shown as damaged.
+so that one damaged event leaves every other chat readable; its chat is shown as damaged. An
+event found unreadable after a read model applied it is recorded here too (found_damage).
 
 A rebuild starts a generation with an empty quarantine: an event repaired or restored since
 (decodable again) is applied then."""
@@ -54,7 +55,7 @@ class DamagedChat(BaseModel):
     def warning(self) -> str:
         versions = ", ".join(str(event.version) for event in self.events)
         return (f"chat {self.chat_id} is damaged: its event(s) at version {versions} cannot be "
-                "read and are left out of this answer")  # fmt: skip
+                "read back from the store")  # fmt: skip
 
 
 def quarantined(projection: str, notification: Notification, error: Exception) -> QuarantinedEvent:

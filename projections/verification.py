@@ -13,6 +13,8 @@ from pydantic import Field
 from chatledger.domain.chain import BrokenLink, ChainFollower
 from chatledger.domain.errors import ChatLedgerError, ErrorCode
 from chatledger.domain.messages import CommandResult
+from chatledger.domain.ports import DamageRecorder, NoDamageRecord
+from chatledger.domain.unreadable_events import failure_reason
 from chatledger.projections.row_check import ChatRowCheck, RowMismatch
 from chatledger.projections.row_scan import LogRowScan
 
@@ -53,6 +55,8 @@ class ChainVerifier:
     def __init__(self, application: Application[Any], rows: ChatRowCheck | None = None) -> None:
         self.application = application
         self.rows = rows
+        # Where an undecodable event is recorded for the answers that decode no events.
+        self.damage: DamageRecorder = getattr(application, "damage_recorder", NoDamageRecord())
 
     def verify(
         self, chat_id: str | None = None, progress: Callable[[int, int], None] | None = None
@@ -116,6 +120,7 @@ class ChainVerifier:
             event = self.application.mapper.to_domain_event(record)
         except Exception as error:  # bytes that are not an event any more
             version = record.originator_version
+            self.damage.record_unreadable(follower.chat_id, version, failure_reason(error))
             return None, BrokenLink(follower.chat_id, version, "undecodable",
                                     "a decodable event", type(error).__name__)  # fmt: skip
         return event, follower.check(event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -193,10 +194,18 @@ def test_an_import_that_meets_another_writer_is_a_conflict_and_can_be_repeated(
 ) -> None:
     pipeline, other_process = open_pipeline(), open_pipeline()
     assert pipeline.start_chat("old", "alice").success
-    assert other_process.persist_user_message("old", "alice", "meanwhile", message_id="x").success
     chats = [{"chat_id": "new", "messages": conversation()},
              {"chat_id": "old", "messages": conversation()}]  # fmt: skip
+    record = pipeline.group_commit.record
 
+    def another_writer_first(events: Sequence[Any]) -> object:
+        """Once the import has decided on "old" as it was, another process appends to it."""
+        pipeline.group_commit.record = record
+        meanwhile = other_process.persist_user_message("old", "alice", "hi", message_id="x")
+        assert meanwhile.success
+        return record(events)
+
+    pipeline.group_commit.record = another_writer_first
     first = pipeline.import_chats("alice", chats)
     assert first.error and first.error.code is ErrorCode.CONFLICT
     assert not stored(pipeline, "new") and len(stored(pipeline, "old")) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -63,11 +63,13 @@ def test_a_conflict_in_a_shared_transaction_fails_nobody_else(
     chats = [f"chat-{n}" for n in range(5)]
     for chat_id in chats:
         assert pipeline.start_chat(chat_id, "alice").success
-    # Another process appends to chat-4 behind this one's cache: its next append will conflict.
-    assert persist(other_process, "chat-4", "elsewhere").success
     rounds = RoundRecorder(pipeline)
 
-    results = one_caller_then_the_rest_queued(pipeline, rounds, chats)
+    def another_process_appends() -> None:
+        # To chat-4, once its caller here has decided on the chat as it was: a conflict.
+        assert persist(other_process, "chat-4", "elsewhere").success
+
+    results = one_caller_then_the_rest_queued(pipeline, rounds, chats, another_process_appends)
 
     assert all(r.success for r in results), [r.error for r in results]
     # The shared round of four failed on chat-4 as a whole; each was recorded again alone, and
@@ -99,15 +101,21 @@ def test_many_threads_on_many_chats_lose_and_double_nothing(
 
 
 def one_caller_then_the_rest_queued(
-    pipeline: PersistencePipeline, rounds: RoundRecorder, chats: list[str]
+    pipeline: PersistencePipeline,
+    rounds: RoundRecorder,
+    chats: list[str],
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[CommandResult]:
     """One message per chat: the first caller's round is held open until every other caller
-    waits behind it, then released, so that the others can share the next round."""
+    waits behind it (having decided), then, after `meanwhile`, released, so that the others
+    can share the next round."""
     with ThreadPoolExecutor(max_workers=len(chats)) as pool:
         first = pool.submit(persist, pipeline, chats[0], "m-0")
         assert rounds.first_round_started.wait(10)
         queued = [pool.submit(persist, pipeline, c, f"m-{n}") for n, c in enumerate(chats[1:], 1)]
         wait_until(lambda: len(pipeline.group_commit.waiting) == len(chats) - 1)
+        if meanwhile is not None:
+            meanwhile()
         rounds.release_first_round.set()
         return [first.result(), *(f.result() for f in queued)]
 

@@ -59,9 +59,11 @@ def serve(
         # The workers sign console sessions with one secret, or a session opened by one worker
         # would be refused by the next; it lives as long as this command, as with one process.
         os.environ["CHATLEDGER_CONSOLE_SESSION_SECRET"] = secrets.token_hex(32)
+    # lifespan "on": a start-up that fails (the followers would not run) stops the server
+    # with an error, where "auto" would log it at info level and serve without them.
     config = uvicorn.Config(SERVICE, factory=True, host=host, port=port, access_log=False,
                             log_config=None, server_header=False, workers=workers,
-                            timeout_graceful_shutdown=10)  # fmt: skip
+                            lifespan="on", timeout_graceful_shutdown=10)  # fmt: skip
     # uvicorn raises again the signal that stopped it, once it has shut down; handled here, it
     # lets the followers stop and the pools close, and the exit code be 0.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):

@@ -40,6 +40,7 @@ class Services:
     idempotency: IdempotencyStore
     metrics: ServiceMetrics
     rate_limits: KeyRateLimits
+    head_at_start: int = 0  # the log's head when the service started (readiness)
 
 
 @dataclass(frozen=True)

@@ -36,9 +36,12 @@ class IdempotentWrites:
         self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan and websocket scopes have no headers
+            await self.app(scope, receive, send)
+            return
         headers = Headers(scope=scope)
         key = headers.get("idempotency-key")
-        if scope["type"] != "http" or scope["method"] not in WRITES or key is None:
+        if scope["method"] not in WRITES or key is None:
             await self.app(scope, receive, send)
             return
         if not KEY.fullmatch(key):

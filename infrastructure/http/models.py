@@ -149,5 +149,8 @@ class ProjectionLag(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     max_lag: int
+    # The log's head when the service started: until every read model has reached it, answers
+    # would come from read models that have not caught up since start, whatever their lag.
+    head_at_start: int = 0
     projections: list[ProjectionLag] = Field(default_factory=list)
     database: Literal["reachable", "unreachable"] = "reachable"

@@ -133,20 +133,21 @@ def health(wired: ServicesDep) -> Response:
 
 @probes.get("/readyz", responses={503: {"model": Readiness}}, response_model=Readiness)
 def readiness(wired: ServicesDep) -> Response:
-    """Ready while every projection is at most `max_lag` events behind the log (no key
-    needed): statistics and audit queries answer from current read models."""
-    max_lag = wired.settings.http_ready_max_lag
+    """Ready once every projection has reached the head the log had when the service started,
+    and while it is at most `max_lag` events behind the log (no key needed): statistics and
+    audit queries answer from current read models."""
+    max_lag, start = wired.settings.http_ready_max_lag, wired.head_at_start
     try:
         statuses = wired.read_side.status()
     except Exception:
-        return as_status(Readiness(ready=False, max_lag=max_lag, database="unreachable"), 503)
+        return as_status(Readiness(ready=False, max_lag=max_lag, head_at_start=start,
+                                   database="unreachable"), 503)  # fmt: skip
     lags = [ProjectionLag(name=s.name, position=s.position, head=s.head, lag=s.lag,
                           quarantined=s.quarantined)
             for s in statuses]  # fmt: skip
-    ready = all(lag.lag <= max_lag for lag in lags)
-    return as_status(
-        Readiness(ready=ready, max_lag=max_lag, projections=lags), 200 if ready else 503
-    )
+    ready = all(lag.position >= start and lag.lag <= max_lag for lag in lags)
+    answer = Readiness(ready=ready, max_lag=max_lag, head_at_start=start, projections=lags)
+    return as_status(answer, 200 if ready else 503)
 
 
 def as_status(model: Health | Readiness, status: int) -> Response:

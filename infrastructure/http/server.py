@@ -45,7 +45,8 @@ def app_for(settings: Settings) -> FastAPI:
         opened.callback(database.close)
         services = Services(settings, pipeline, read_side, ApiKeyStore(database),
                             IdempotencyStore(database), metrics,
-                            KeyRateLimits(settings.http_rate_limit))  # fmt: skip
+                            KeyRateLimits(settings.http_rate_limit),
+                            head_at_start=pipeline.recorder.max_notification_id() or 0)  # fmt: skip
         warm_up(pipeline)
         held = opened.pop_all()
 

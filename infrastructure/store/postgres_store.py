@@ -9,6 +9,7 @@ eventsourcing reads them (log_pages), and also once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -118,6 +119,25 @@ class FailFastApplicationRecorder(
             cursor.execute(statement, params, prepare=True)
             rows: list[StoredRow] = cursor.fetchall()
         return rows
+
+    def row_digests(self, originator_id: str, after_version: int) -> list[tuple[int, object]]:
+        """RowDigests computed by the server, as row_digest computes them: only the digests
+        cross the connection, not the states."""
+        statement = SQL(
+            "SELECT originator_version, sha256(sha256(convert_to(topic, 'UTF8')) || state) "
+            "FROM {schema}.{table} WHERE originator_id = %s AND originator_version > %s "
+            "ORDER BY originator_version"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        with (
+            self.datastore.get_connection() as connection,
+            connection.cursor(row_factory=tuple_row, binary=True) as cursor,
+        ):
+            cursor.execute(statement, (originator_id, after_version), prepare=True)
+            return [(int(version), bytes(digest)) for version, digest in cursor.fetchall()]
+
+    def row_digest(self, topic: str, state: bytes) -> object:
+        """SHA-256 of the topic's SHA-256 and the state."""
+        return hashlib.sha256(hashlib.sha256(topic.encode("utf-8")).digest() + state).digest()
 
     def max_notification_id(self) -> Any:
         return PostgresApplicationRecorder.max_notification_id.__wrapped__(self)

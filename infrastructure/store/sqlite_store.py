@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 
+from chatledger.domain.chat_cache import row_digest
 from chatledger.infrastructure.store.append_only import sqlite_triggers
 from chatledger.infrastructure.store.log_pages import ReadsPagesItself, StoredRow
 
@@ -51,6 +52,21 @@ class AppendOnlyApplicationRecorder(ReadsPagesItself, SQLiteApplicationRecorder)
             cursor.execute(statement, params)
             rows: list[StoredRow] = cursor.fetchall()
         return rows
+
+    def row_digests(self, originator_id: str, after_version: int) -> list[tuple[int, object]]:
+        """RowDigests: hashed in this process, beside the file (SQLite has no hash function);
+        only the columns needed are read, not eventsourcing's stored events made of them."""
+        statement = (
+            "SELECT originator_version, topic, state "  # noqa: S608 (the table name is ours)
+            f"FROM {self.events_table_name} WHERE originator_id=? AND originator_version>? "
+            "ORDER BY originator_version"
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (originator_id, after_version))
+            return [(row[0], row_digest(row[1], row[2])) for row in cursor.fetchall()]
+
+    def row_digest(self, topic: str, state: bytes) -> object:
+        return row_digest(topic, state)
 
     def originators_among(self, originator_ids: Sequence[str]) -> set[str]:
         """Which of these streams have events (OriginatorIndex), by the primary key's index."""
