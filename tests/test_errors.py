@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -150,8 +151,15 @@ def test_a_chat_contended_beyond_the_retry_budget_is_a_conflict(
 ) -> None:
     patient, other = open_pipeline(), open_pipeline()
     assert patient.start_chat("c", "alice").success
-    assert other.persist_user_message("c", "alice", "first", message_id="m1").success
-    patient.max_attempts = 1  # its cached chat is stale, and it may not reload
+    record = patient.group_commit.record
+
+    def another_writer_first(events: Sequence[Any]) -> object:
+        """Once the patient has decided on the chat as it was, another process appends."""
+        assert other.persist_user_message("c", "alice", "first", message_id="m1").success
+        return record(events)
+
+    patient.group_commit.record = another_writer_first
+    patient.max_attempts = 1  # its append conflicts, and it may not decide again
     result = patient.persist_user_message("c", "alice", "second", message_id="m2")
     assert_error(result, ErrorCode.CONFLICT)
     assert version_of(other, "c") == 2

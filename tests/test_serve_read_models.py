@@ -118,7 +118,7 @@ def test_readyz_is_not_ready_before_the_read_models_reached_the_head_at_start(
 def test_every_middleware_passes_lifespan_and_websocket_scopes_through(database_url: str) -> None:
     """The service as `serve` assembles it: its start-up runs (the followers with it) and a
     websocket request meets the router (no such route: closed), not a middleware's KeyError."""
-    app = app_for(Settings(database_url=database_url))
+    app = app_for(Settings(database_url=database_url, http_follow=True))
     followers: list[str] = []
 
     async def lifespan() -> list[str]:
