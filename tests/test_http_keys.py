@@ -6,6 +6,7 @@ key's use is logged by its id, never the key."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -163,6 +164,11 @@ def test_a_keys_use_is_logged_by_its_id_never_the_key(api: Api) -> None:
     with capture_logs() as lines, httpx.Client(base_url=api.base_url, headers={
             "Authorization": f"Bearer {issued.secret}"}) as client:  # fmt: skip
         client.post("/v1/chats", json={"chat_id": "c-logged"})
+        # The server logs a request once its response is sent: the client may be first.
+        deadline = time.monotonic() + 10
+        while not any(line.get("event") == "http request" for line in lines):
+            assert time.monotonic() < deadline, "the request was never logged"
+            time.sleep(0.01)
     requests = [line for line in lines if line.get("event") == "http request"]
     assert any(line.get("key_id") == issued.key.key_id for line in requests)
     assert issued.secret not in repr(lines)
