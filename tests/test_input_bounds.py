@@ -228,7 +228,7 @@ def test_a_cursor_made_to_hold_a_position_beyond_the_integers_is_refused(
 def test_no_console_parameter_answers_a_server_error(api: Api, document: dict[str, Any]) -> None:
     parameters = console_parameters()
     assert {("/console/search", "after"), ("/console/erasures", "after"),
-            ("/console/chats/{chat_id:path}/replay", "version")} <= set(parameters)  # fmt: skip
+            ("/console/chats/{chat_id}/replay", "version")} <= set(parameters)  # fmt: skip
     with api.client(Role.auditor) as auditor:
         for path, name in parameters:
             for value in BOUNDARIES:
